@@ -126,16 +126,31 @@ func (c *conn) pumpDone() {
 // teardown closes both sides once, with a RST if rst is set, and reports
 // whether this call did it.
 func (c *conn) teardown(rst bool, reason string) bool {
+	if !c.end(reason) {
+		return false
+	}
+	c.closeSides(rst)
+	return true
+}
+
+// end marks the connection ended, once, and reports whether this call did.
+func (c *conn) end(reason string) bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.ended {
-		c.mu.Unlock()
 		return false
 	}
 	c.ended = true
 	c.reason = reason
+	close(c.done)
+	return true
+}
+
+// closeSides closes both sides, with a RST if rst is set.
+func (c *conn) closeSides(rst bool) {
+	c.mu.Lock()
 	server := c.server
 	c.mu.Unlock()
-	close(c.done)
 	for _, x := range [...]net.Conn{c.client, server} {
 		if x == nil {
 			continue
@@ -146,7 +161,6 @@ func (c *conn) teardown(rst bool, reason string) bool {
 			x.Close()
 		}
 	}
-	return true
 }
 
 // abort closes the connection because the proxy is closing.
@@ -161,15 +175,17 @@ func (c *conn) drop(d dir, off int64) {
 	if d < 0 {
 		reason = "drop-all"
 	}
-	if !c.teardown(true, reason) {
+	if !c.end(reason) {
 		return
 	}
+	// Count before the reset, so that whoever sees it sees the counts.
 	p := c.p
 	p.noteDrop()
 	if d >= 0 {
 		p.dirs[d].drop.Add(1)
 	}
 	p.logFault(c.id, d, off, kindDrop, 0)
+	c.closeSides(true)
 }
 
 // watch implements DropEvery.
