@@ -2,7 +2,4 @@ module resh
 
 go 1.26.8
 
-require (
-	go.uber.org/goleak v1.3.0 // indirect
-	golang.org/x/net v0.62.0 // indirect
-)
+require go.uber.org/goleak v1.3.0

@@ -1,0 +1,527 @@
+package connection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// Connection is the engine shared by Client and Accepted: the send and
+// receive state of one session, which outlives any one transport. Its Read,
+// Write, Close, CloseWrite and deadline methods make *Client and *Accepted
+// net.Conns; it is safe for concurrent use.
+type Connection struct {
+	cfg    *Config
+	role   string
+	id     sessionID
+	secret [secretLen]byte
+
+	ctx    context.Context // cancelled when the session ends
+	cancel context.CancelFunc
+
+	mu sync.Mutex
+
+	// Send side: sbuf[soff:] holds the bytes from sndUna up to the end of
+	// what Write accepted.
+	sbuf      []byte
+	soff      int
+	sndUna    uint64 // oldest unacknowledged offset
+	sndNxt    uint64 // next offset to transmit
+	sndMax    uint64 // highest offset ever transmitted, plus one
+	finQueued bool   // CloseWrite called: the stream ends at finSeq
+	finSeq    uint64
+	peerLim   uint64 // the peer buffers offsets below ack+wnd
+	flight    []inflight
+	frameSize int
+	clean     int // frames acknowledged in a row without retransmission
+	rtt       rttEstimator
+	rtoAt     time.Time
+	goBackAt  time.Time
+
+	// Receive side: rbuf[roff:] holds bytes received, not yet read.
+	rbuf     []byte
+	roff     int
+	rcvNxt   uint64
+	finRcvd  bool
+	ackDue   bool
+	nakDue   bool
+	nakFor   uint64
+	nakAt    time.Time
+	advLimit uint64 // rcvNxt+wnd in the last frame sent
+
+	// Lifecycle.
+	closed      bool // Close called
+	closing     bool // drained: send CLOSE until answered
+	closeSentAt time.Time
+	peerClosed  bool // CLOSE received
+	closeAckDue bool
+	done        bool  // the session is over; err says why
+	err         error // reason the session ended, nil after a clean close
+
+	rdDeadline, wrDeadline time.Time
+	changed                chan struct{} // closed and replaced on change
+	waited                 bool          // someone waits on changed
+
+	att        *attachment
+	gen        uint64
+	detachCh   chan struct{} // signalled when the transport is lost
+	detachTmr  *time.Timer
+	lastRecv   time.Time
+	lastSend   time.Time
+	laddr      net.Addr
+	raddr      net.Addr
+	onFinish   func()
+	stats      Stats
+	wg         sync.WaitGroup
+	finishedCh chan struct{}
+}
+
+// inflight is one DATA frame sent and not yet acknowledged.
+type inflight struct {
+	end    uint64
+	at     time.Time
+	rexmit bool
+}
+
+// Stats counts what a session went through.
+type Stats struct {
+	FramesSent, FramesReceived uint64
+	BytesSent, BytesReceived   uint64 // payload bytes, retransmissions included
+	Retransmits                uint64 // DATA frames sent again
+	Timeouts                   uint64 // retransmission timeouts
+	NaksSent, NaksReceived     uint64
+	Damaged                    uint64 // frames or runs of bytes dropped as damaged
+	Resumes                    uint64 // transports attached after the first
+	FrameSize                  int    // current DATA payload size
+}
+
+// attachment is one transport serving the session, with its reader and
+// writer goroutines.
+type attachment struct {
+	tr   net.Conn
+	dec  *decoder
+	gen  uint64
+	wake chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+func (a *attachment) fail() {
+	a.once.Do(func() {
+		a.tr.Close()
+		close(a.done)
+	})
+}
+
+func newConnection(cfg *Config, role string, id sessionID, secret [secretLen]byte) *Connection {
+	c := &Connection{
+		cfg:        cfg,
+		role:       role,
+		id:         id,
+		secret:     secret,
+		frameSize:  cfg.MaxFrameSize,
+		rtt:        newRTTEstimator(cfg.MinRTO, cfg.MaxRTO),
+		changed:    make(chan struct{}),
+		detachCh:   make(chan struct{}, 1),
+		finishedCh: make(chan struct{}),
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c
+}
+
+// SessionID returns a short printable prefix of the session id, for logs.
+func (c *Connection) SessionID() string { return c.id.String() }
+
+// Stats returns the session's counters.
+func (c *Connection) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stats
+	s.FrameSize = c.frameSize
+	return s
+}
+
+// broadcast wakes every Read, Write and Close waiting for a change.
+func (c *Connection) broadcast() {
+	if c.waited {
+		close(c.changed)
+		c.changed = make(chan struct{})
+		c.waited = false
+	}
+}
+
+// wait releases the lock until something changes or the deadline passes;
+// it reports false when the deadline passed.
+func (c *Connection) wait(deadline time.Time) bool {
+	ch := c.changed
+	c.waited = true
+	c.mu.Unlock()
+	defer c.mu.Lock()
+	if deadline.IsZero() {
+		<-ch
+		return true
+	}
+	d := time.Until(deadline)
+	if d <= 0 {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// kick wakes the writer goroutine.
+func (c *Connection) kick() {
+	if c.att != nil {
+		select {
+		case c.att.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (c *Connection) sendLive() int { return len(c.sbuf) - c.soff }
+func (c *Connection) recvLive() int { return len(c.rbuf) - c.roff }
+
+// dataEnd is the offset one past the last byte Write accepted.
+func (c *Connection) dataEnd() uint64 {
+	if c.finQueued && c.sndUna > c.finSeq {
+		return c.finSeq
+	}
+	return c.sndUna + uint64(c.sendLive())
+}
+
+// Read reads bytes the peer wrote, in order. After the peer's CloseWrite or
+// Close it returns io.EOF once every earlier byte was read.
+func (c *Connection) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		if c.closed {
+			return 0, net.ErrClosed
+		}
+		if c.recvLive() > 0 {
+			n := copy(p, c.rbuf[c.roff:])
+			c.roff += n
+			if c.roff == len(c.rbuf) {
+				c.roff = 0
+				c.rbuf = c.rbuf[:0]
+				if cap(c.rbuf) > 4<<10 {
+					c.rbuf = nil // idle sessions keep no buffer
+				}
+			}
+			// Reopen the window when it had closed to less than half.
+			if free := uint64(c.cfg.RecvBuffer - c.recvLive()); c.advLimit-c.rcvNxt < uint64(c.cfg.RecvBuffer)/2 && free >= uint64(c.cfg.RecvBuffer)/2 {
+				c.ackDue = true
+				c.kick()
+			}
+			return n, nil
+		}
+		if len(p) == 0 {
+			return 0, nil
+		}
+		if c.finRcvd {
+			return 0, io.EOF
+		}
+		if c.done {
+			return 0, c.readErr()
+		}
+		if !c.rdDeadline.IsZero() && !time.Now().Before(c.rdDeadline) {
+			return 0, os.ErrDeadlineExceeded
+		}
+		c.wait(c.rdDeadline)
+	}
+}
+
+func (c *Connection) readErr() error {
+	if c.err == nil || c.peerClosed {
+		return fmt.Errorf("%w before closing its stream", ErrPeerClosed)
+	}
+	return c.err
+}
+
+// Write writes p to the session. It returns once every byte is buffered for
+// sending; it blocks while the send buffer is full, and keeps waiting (up to
+// the write deadline) while the transport is being replaced.
+func (c *Connection) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	written := 0
+	for {
+		switch {
+		case c.closed:
+			return written, net.ErrClosed
+		case c.finQueued:
+			return written, ErrWriteAfterCloseWrite
+		case c.peerClosed:
+			return written, ErrPeerClosed
+		case c.done:
+			return written, c.err
+		}
+		if written == len(p) {
+			return written, nil
+		}
+		if !c.wrDeadline.IsZero() && !time.Now().Before(c.wrDeadline) {
+			return written, os.ErrDeadlineExceeded
+		}
+		if free := c.cfg.SendBuffer - c.sendLive(); free > 0 {
+			n := min(free, len(p)-written)
+			c.appendSend(p[written : written+n])
+			written += n
+			c.kick()
+			continue
+		}
+		c.wait(c.wrDeadline)
+	}
+}
+
+// appendSend adds b to the send buffer, compacting it or growing it as far
+// as SendBuffer.
+func (c *Connection) appendSend(b []byte) {
+	if len(c.sbuf)+len(b) > cap(c.sbuf) {
+		live := c.sendLive()
+		if c.soff > 0 && live+len(b) <= cap(c.sbuf) {
+			copy(c.sbuf, c.sbuf[c.soff:])
+		} else {
+			nb := make([]byte, live, min(c.cfg.SendBuffer, max(2*cap(c.sbuf), live+len(b), 4<<10)))
+			copy(nb, c.sbuf[c.soff:])
+			c.sbuf = nb
+		}
+		c.sbuf = c.sbuf[:live]
+		c.soff = 0
+	}
+	c.sbuf = append(c.sbuf, b...)
+}
+
+// CloseWrite ends the stream: the peer reads io.EOF after every byte written
+// before. Reading goes on. It does not wait; Close does.
+func (c *Connection) CloseWrite() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return net.ErrClosed
+	}
+	c.queueFin()
+	return nil
+}
+
+func (c *Connection) queueFin() {
+	if !c.finQueued {
+		c.finQueued = true
+		c.finSeq = c.sndUna + uint64(c.sendLive())
+		c.kick()
+		c.broadcast()
+	}
+}
+
+// Close ends the session. It returns once every byte written before it has
+// been acknowledged by the peer, then tells the peer, which reads io.EOF
+// after those bytes. If the peer does not acknowledge them within
+// Config.DrainTimeout, Close gives up and returns ErrDrainTimeout.
+func (c *Connection) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
+	c.closed = true
+	c.queueFin()
+	c.rbuf, c.roff = nil, 0 // never read now; new bytes are acknowledged and dropped
+	c.broadcast()
+	deadline := time.Now().Add(c.cfg.DrainTimeout)
+	var err error
+	for !c.done && c.sndUna <= c.finSeq {
+		if !c.wait(deadline) {
+			err = fmt.Errorf("%w: %d bytes unacknowledged after %v", ErrDrainTimeout, c.finSeq-c.sndUna, c.cfg.DrainTimeout)
+			break
+		}
+	}
+	if err == nil && !c.done {
+		// Drained: tell the peer, and wait a little for its answer so that
+		// it can drop the session at once. Losing the answer loses nothing.
+		c.closing = true
+		c.kick()
+		linger := time.Now().Add(2 * c.cfg.MaxRTO)
+		if deadline.Before(linger) {
+			linger = deadline
+		}
+		for !c.done && c.att != nil && c.wait(linger) {
+		}
+	}
+	if err == nil && c.done && c.sndUna < c.finSeq {
+		err = fmt.Errorf("connection: close: %d bytes unacknowledged: %w", c.finSeq-c.sndUna, c.err)
+		if c.err == nil {
+			err = fmt.Errorf("connection: close: %d bytes unacknowledged: %w", c.finSeq-c.sndUna, ErrPeerClosed)
+		}
+	}
+	c.finishLocked(nil)
+	c.mu.Unlock()
+	c.wg.Wait()
+	return err
+}
+
+// finishLocked ends the session: no transport any more, every waiter woken.
+func (c *Connection) finishLocked(err error) {
+	if c.done {
+		return
+	}
+	c.done = true
+	c.err = err
+	c.cancel()
+	if c.detachTmr != nil {
+		c.detachTmr.Stop()
+	}
+	if a := c.att; a != nil {
+		c.att = nil
+		a.fail()
+	}
+	close(c.finishedCh)
+	c.broadcast()
+	if f := c.onFinish; f != nil {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			f()
+		}()
+	}
+}
+
+func (c *Connection) finish(err error) {
+	c.mu.Lock()
+	c.finishLocked(err)
+	c.mu.Unlock()
+}
+
+// LocalAddr returns the local address of the current (or last) transport.
+func (c *Connection) LocalAddr() net.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.laddr
+}
+
+// RemoteAddr returns the remote address of the current (or last) transport.
+func (c *Connection) RemoteAddr() net.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.raddr
+}
+
+// SetDeadline sets the read and write deadlines.
+func (c *Connection) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rdDeadline, c.wrDeadline = t, t
+	c.broadcast()
+	return nil
+}
+
+// SetReadDeadline sets the deadline for Read; a Read past it fails with an
+// error whose Timeout() is true (os.ErrDeadlineExceeded).
+func (c *Connection) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rdDeadline = t
+	c.broadcast()
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for Write.
+func (c *Connection) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wrDeadline = t
+	c.broadcast()
+	return nil
+}
+
+// attach starts serving the session over tr. peerRcvNxt is the next offset
+// the peer expects (from the handshake) and peerWnd its window.
+func (c *Connection) attach(tr net.Conn, dec *decoder, peerRcvNxt uint64, peerWnd uint32) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		tr.Close()
+		return c.err
+	}
+	if peerRcvNxt < c.sndUna || peerRcvNxt > c.sndMax {
+		tr.Close()
+		err := fmt.Errorf("%w: peer resumes at offset %d, outside %d..%d", ErrProtocol, peerRcvNxt, c.sndUna, c.sndMax)
+		c.finishLocked(err)
+		return err
+	}
+	if old := c.att; old != nil {
+		old.fail()
+	} else if c.gen > 0 {
+		c.stats.Resumes++
+	}
+	if c.detachTmr != nil {
+		c.detachTmr.Stop()
+	}
+	c.gen++
+	a := &attachment{tr: tr, dec: dec, gen: c.gen, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c.att = a
+	c.laddr, c.raddr = tr.LocalAddr(), tr.RemoteAddr()
+	now := time.Now()
+	c.lastRecv, c.lastSend = now, now
+	c.ackAdvance(peerRcvNxt, now)
+	c.peerLim = peerRcvNxt + uint64(peerWnd)
+	c.sndNxt = c.sndUna // go back: resend whatever was not acknowledged
+	c.flight = c.flight[:0]
+	c.ackDue = true
+	c.closeSentAt = time.Time{}
+	c.wg.Add(2)
+	go c.readLoop(a)
+	go c.writeLoop(a)
+	c.broadcast()
+	return nil
+}
+
+// detach drops transport a after an error; the owner (the Client's redial
+// loop or the Server's detach timer) decides what happens next.
+func (c *Connection) detach(a *attachment, err error) {
+	a.fail()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.att != a {
+		return
+	}
+	c.att = nil
+	c.sndNxt = c.sndUna
+	c.flight = c.flight[:0]
+	c.cfg.Logger.Debug("connection: transport lost", "role", c.role, "session", c.id.String(), "err", err)
+	if c.closing {
+		// Drained already; the peer has every byte. Do not wait for it.
+		c.finishLocked(nil)
+		return
+	}
+	c.broadcast()
+	if c.role == "server" {
+		// Keep the session for its client to resume, then give up.
+		gen := c.gen
+		c.detachTmr = time.AfterFunc(c.cfg.DetachTimeout, func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.att == nil && c.gen == gen {
+				c.finishLocked(fmt.Errorf("%w (%v)", ErrSessionExpired, c.cfg.DetachTimeout))
+			}
+		})
+		return
+	}
+	select {
+	case c.detachCh <- struct{}{}:
+	default:
+	}
+}
+
+// errSilent reports a transport on which the peer stayed silent.
+var errSilent = errors.New("connection: peer silent: transport presumed dead")

@@ -1,0 +1,129 @@
+package connection
+
+import (
+	"fmt"
+	"time"
+)
+
+// readLoop decodes the frames of attachment a until it fails or is replaced.
+func (c *Connection) readLoop(a *attachment) {
+	defer c.wg.Done()
+	for {
+		f, err := a.dec.next()
+		if err != nil {
+			c.detach(a, err)
+			return
+		}
+		c.mu.Lock()
+		if c.att != a {
+			c.mu.Unlock()
+			return
+		}
+		now := time.Now()
+		c.lastRecv = now
+		c.stats.FramesReceived++
+		if a.dec.skipped > 0 || a.dec.damaged > 0 {
+			c.stats.Damaged += uint64(a.dec.damaged)
+			if a.dec.skipped > 0 && a.dec.damaged == 0 {
+				c.stats.Damaged++
+			}
+			a.dec.skipped, a.dec.damaged = 0, 0
+			c.askResend(now)
+		}
+		err = c.handle(f, now)
+		if c.ackDue || c.nakDue || c.closeAckDue {
+			c.kick()
+		}
+		c.mu.Unlock()
+		if err != nil {
+			c.finish(err)
+			return
+		}
+	}
+}
+
+// askResend schedules a NAK, at most one per missing offset and round trip.
+func (c *Connection) askResend(now time.Time) {
+	if c.nakFor != c.rcvNxt || now.Sub(c.nakAt) > c.rtt.smoothed() {
+		c.nakDue = true
+		c.nakFor, c.nakAt = c.rcvNxt, now
+	}
+}
+
+// handle applies one intact frame to the session state.
+func (c *Connection) handle(f frame, now time.Time) error {
+	switch f.typ {
+	case frameData, frameAck, framePing, frameClose, frameCloseAck:
+	default:
+		return nil // late handshake frames: ignore
+	}
+	if f.ack > c.sndMax {
+		return fmt.Errorf("%w: peer acknowledges offset %d, only %d sent", ErrProtocol, f.ack, c.sndMax)
+	}
+	c.ackAdvance(f.ack, now)
+	if f.ack >= c.sndUna {
+		c.peerLim = f.ack + uint64(f.wnd)
+	}
+	switch f.typ {
+	case frameData:
+		c.stats.BytesReceived += uint64(len(f.payload))
+		c.receive(f, now)
+	case frameAck:
+		if f.flags&flagNak != 0 {
+			c.stats.NaksReceived++
+			if f.ack == c.sndUna && c.sndNxt > c.sndUna && now.Sub(c.goBackAt) > c.rtt.smoothed() {
+				c.goBack(now)
+			}
+		}
+	case framePing:
+		c.ackDue = true
+	case frameClose:
+		c.peerClosed = true
+		c.closeAckDue = true // sent once our own bytes are acknowledged
+		c.broadcast()
+	case frameCloseAck:
+		if c.closing {
+			c.finishLocked(nil)
+		}
+	}
+	if c.sndNxt < c.dataEnd() || c.finQueued && c.sndNxt <= c.finSeq {
+		c.kick() // the window may have opened
+	}
+	return nil
+}
+
+// receive takes the part of a DATA frame that starts at rcvNxt and fits in
+// the receive buffer.
+func (c *Connection) receive(f frame, now time.Time) {
+	start := f.seq
+	end := f.seq + uint64(len(f.payload))
+	fin := f.flags&flagFin != 0
+	switch {
+	case start > c.rcvNxt:
+		// A gap: an earlier frame was damaged (go-back-N drops this one).
+		c.askResend(now)
+		return
+	case end < c.rcvNxt || end == c.rcvNxt && (!fin || c.finRcvd):
+		c.ackDue = true // a duplicate: say again where we are
+		return
+	}
+	data := f.payload[c.rcvNxt-start:]
+	take := len(data)
+	if !c.closed {
+		take = min(take, c.cfg.RecvBuffer-c.recvLive())
+		if take > 0 {
+			if c.roff > 0 && len(c.rbuf)+take > cap(c.rbuf) {
+				n := copy(c.rbuf, c.rbuf[c.roff:])
+				c.rbuf, c.roff = c.rbuf[:n], 0
+			}
+			c.rbuf = append(c.rbuf, data[:take]...)
+		}
+	}
+	c.rcvNxt += uint64(take)
+	if fin && take == len(data) && !c.finRcvd {
+		c.finRcvd = true
+		c.rcvNxt++
+	}
+	c.ackDue = true
+	c.broadcast()
+}

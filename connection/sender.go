@@ -1,0 +1,220 @@
+package connection
+
+import (
+	"fmt"
+	"time"
+)
+
+// writeLoop sends the frames of attachment a until it fails or is replaced.
+// It builds each batch under the lock and writes it outside.
+func (c *Connection) writeLoop(a *attachment) {
+	defer c.wg.Done()
+	var buf []byte
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		c.mu.Lock()
+		if c.att != a {
+			c.mu.Unlock()
+			return
+		}
+		now := time.Now()
+		var next time.Time
+		var err error
+		var after func()
+		buf, next, after, err = c.produce(buf[:0], now)
+		c.mu.Unlock()
+		if err != nil {
+			c.detach(a, err)
+			return
+		}
+		if len(buf) > 0 {
+			if _, err := a.tr.Write(buf); err != nil {
+				c.detach(a, err)
+				return
+			}
+			if cap(buf) > 2*frameLen(c.cfg.MaxFrameSize) {
+				buf = nil
+			}
+			if after != nil {
+				after()
+				return
+			}
+			continue
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(time.Until(next))
+		select {
+		case <-a.wake:
+		case <-timer.C:
+		case <-a.done:
+			return
+		}
+	}
+}
+
+// hdr is a header for a frame sent now, with the current ack and window.
+func (c *Connection) hdr(t frameType, flags byte) header {
+	wnd := uint32(0)
+	if c.closed {
+		wnd = uint32(c.cfg.RecvBuffer) // everything is dropped: never stall the peer
+	} else if free := c.cfg.RecvBuffer - c.recvLive(); free > 0 {
+		wnd = uint32(free)
+	}
+	c.advLimit = c.rcvNxt + uint64(wnd)
+	c.ackDue = false
+	c.stats.FramesSent++
+	return header{typ: t, flags: flags, seq: c.sndNxt, ack: c.rcvNxt, wnd: wnd}
+}
+
+// produce appends to buf the frames due now: acknowledgements, at most one
+// DATA frame, heartbeats and closing frames. It returns when the writer must
+// look again if nothing is due, and a function to run after buf is written
+// when that write ends the session.
+func (c *Connection) produce(buf []byte, now time.Time) ([]byte, time.Time, func(), error) {
+	if since := now.Sub(c.lastRecv); since > c.cfg.DeadTimeout {
+		return buf, now, nil, fmt.Errorf("%w (nothing for %v)", errSilent, since.Round(time.Millisecond))
+	}
+	// Retransmission timeout: go back to the oldest unacknowledged byte.
+	if len(c.flight) > 0 && !now.Before(c.rtoAt) {
+		c.stats.Timeouts++
+		c.rtt.backoff()
+		c.goBack(now)
+	}
+	if c.nakDue {
+		c.nakDue = false
+		c.stats.NaksSent++
+		buf = appendFrame(buf, c.hdr(frameAck, flagNak), nil)
+	}
+	buf = c.produceData(buf, now)
+	if c.ackDue {
+		buf = appendFrame(buf, c.hdr(frameAck, 0), nil)
+	}
+	var after func()
+	if c.closing && (c.closeSentAt.IsZero() || now.Sub(c.closeSentAt) >= c.rtt.rto) {
+		c.closeSentAt = now
+		buf = appendFrame(buf, c.hdr(frameClose, 0), nil)
+	}
+	if c.closeAckDue && c.sndUna >= c.dataEnd() {
+		// Everything we wrote is acknowledged: answer the peer's CLOSE and
+		// end the session; reads still drain what was received.
+		c.closeAckDue = false
+		buf = appendFrame(buf, c.hdr(frameCloseAck, 0), nil)
+		after = func() { c.finish(nil) }
+	}
+	if len(buf) == 0 && now.Sub(c.lastSend) >= c.cfg.HeartbeatInterval {
+		buf = appendFrame(buf, c.hdr(framePing, 0), nil)
+	}
+	if len(buf) > 0 {
+		c.lastSend = now
+	}
+	next := c.lastSend.Add(c.cfg.HeartbeatInterval)
+	if dead := c.lastRecv.Add(c.cfg.DeadTimeout + time.Millisecond); dead.Before(next) {
+		next = dead
+	}
+	if len(c.flight) > 0 && c.rtoAt.Before(next) {
+		next = c.rtoAt
+	}
+	if c.closing {
+		if t := c.closeSentAt.Add(c.rtt.rto); t.Before(next) {
+			next = t
+		}
+	}
+	return buf, next, after, nil
+}
+
+// produceData appends the next DATA frame if the window allows one.
+func (c *Connection) produceData(buf []byte, now time.Time) []byte {
+	if len(c.flight) >= c.cfg.WindowSize {
+		return buf
+	}
+	end := c.dataEnd()
+	limit := min(end, max(c.peerLim, c.sndNxt))
+	var payload []byte
+	if c.sndNxt < limit {
+		n := min(uint64(c.frameSize), limit-c.sndNxt)
+		off := c.soff + int(c.sndNxt-c.sndUna)
+		payload = c.sbuf[off : off+int(n)]
+	}
+	fin := c.finQueued && c.sndNxt+uint64(len(payload)) == c.finSeq && c.sndNxt <= c.finSeq
+	if len(payload) == 0 && !fin {
+		return buf
+	}
+	var flags byte
+	frameEnd := c.sndNxt + uint64(len(payload))
+	if fin {
+		flags = flagFin
+		frameEnd++
+	}
+	h := c.hdr(frameData, flags)
+	buf = appendFrame(buf, h, payload)
+	rexmit := c.sndNxt < c.sndMax
+	if rexmit {
+		c.stats.Retransmits++
+	}
+	if len(c.flight) == 0 {
+		c.rtoAt = now.Add(c.rtt.rto)
+	}
+	c.flight = append(c.flight, inflight{end: frameEnd, at: now, rexmit: rexmit})
+	c.stats.BytesSent += uint64(len(payload))
+	c.sndNxt = frameEnd
+	c.sndMax = max(c.sndMax, frameEnd)
+	return buf
+}
+
+// goBack resends everything from the oldest unacknowledged byte, in smaller
+// frames: damage is likelier to hit a long frame.
+func (c *Connection) goBack(now time.Time) {
+	c.sndNxt = c.sndUna
+	c.flight = c.flight[:0]
+	c.goBackAt = now
+	c.frameSize = max(c.cfg.MinFrameSize, c.frameSize/2)
+	c.clean = 0
+}
+
+// ackAdvance takes an acknowledgement of every offset below ack.
+func (c *Connection) ackAdvance(ack uint64, now time.Time) {
+	if ack <= c.sndUna {
+		return
+	}
+	dataAcked := min(ack, c.dataEnd()) - c.sndUna
+	c.soff += int(dataAcked)
+	if c.soff == len(c.sbuf) {
+		c.soff = 0
+		c.sbuf = c.sbuf[:0]
+		if cap(c.sbuf) > 4<<10 {
+			c.sbuf = nil // idle sessions keep no buffer
+		}
+	}
+	c.sndUna = ack
+	if c.sndNxt < ack {
+		c.sndNxt = ack
+	}
+	// Drop acknowledged frames; time the newest original one.
+	i := 0
+	var sampled bool
+	for ; i < len(c.flight) && c.flight[i].end <= ack; i++ {
+		if !c.flight[i].rexmit {
+			sampled = true
+		}
+	}
+	if i > 0 {
+		if f := c.flight[i-1]; sampled && !f.rexmit {
+			c.rtt.sample(now.Sub(f.at))
+		}
+		c.clean += i
+		if c.clean >= 2*c.cfg.WindowSize && c.frameSize < c.cfg.MaxFrameSize {
+			c.frameSize = min(c.cfg.MaxFrameSize, 2*c.frameSize)
+			c.clean = 0
+		}
+		n := copy(c.flight, c.flight[i:])
+		c.flight = c.flight[:n]
+		c.rtoAt = now.Add(c.rtt.rto)
+	}
+	c.broadcast()
+}

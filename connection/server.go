@@ -1,0 +1,311 @@
+package connection
+
+import (
+	"crypto/hmac"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Server accepts sessions from many Clients over a listener, and lets each
+// resume over a new transport after a drop.
+type Server struct {
+	l   net.Listener
+	cfg *Config
+
+	mu       sync.Mutex
+	sessions map[sessionID]*Accepted
+	closedAt map[sessionID]time.Time // sessions closed cleanly, for honest refusals
+	pending  map[net.Conn]struct{}   // transports in handshake
+	closed   bool
+
+	acceptCh chan *Accepted
+	done     chan struct{}
+	failed   chan struct{}
+	failErr  error
+	wg       sync.WaitGroup
+}
+
+// Accepted is the server's end of a session, returned by Server.Accept.
+type Accepted struct {
+	*Connection
+	srv *Server
+}
+
+// Listen listens on the address and serves sessions on it.
+func Listen(network, address string, cfg *Config) (*Server, error) {
+	c := cfg.clone()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	l, err := net.Listen(network, address)
+	if err != nil {
+		return nil, fmt.Errorf("connection: listen: %w", err)
+	}
+	return newServer(l, c), nil
+}
+
+// NewServer serves sessions on any listener, for example a TLS one. An
+// invalid cfg makes every Accept return the validation error.
+func NewServer(l net.Listener, cfg *Config) *Server {
+	c := cfg.clone()
+	s := newServer(l, c)
+	if err := c.validate(); err != nil {
+		s.fail(err)
+	}
+	return s
+}
+
+func newServer(l net.Listener, cfg *Config) *Server {
+	s := &Server{
+		l:        l,
+		cfg:      cfg,
+		sessions: make(map[sessionID]*Accepted),
+		closedAt: make(map[sessionID]time.Time),
+		pending:  make(map[net.Conn]struct{}),
+		acceptCh: make(chan *Accepted, cfg.Backlog),
+		done:     make(chan struct{}),
+		failed:   make(chan struct{}),
+	}
+	s.wg.Add(1)
+	go s.serve()
+	return s
+}
+
+// Addr returns the listener's address.
+func (s *Server) Addr() net.Addr { return s.l.Addr() }
+
+// Accept waits for and returns the next new session. Resumed sessions do
+// not come through Accept: they continue in their Accepted.
+func (s *Server) Accept() (*Accepted, error) {
+	select {
+	case a := <-s.acceptCh:
+		return a, nil
+	case <-s.done:
+		return nil, ErrServerClosed
+	case <-s.failed:
+		return nil, s.failErr
+	}
+}
+
+func (s *Server) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failErr == nil {
+		s.failErr = err
+		close(s.failed)
+	}
+}
+
+// Close stops listening and ends every session at once, without draining
+// (close each Accepted first for that). It waits for every goroutine.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.closed = true
+	close(s.done)
+	err := s.l.Close()
+	for tr := range s.pending {
+		tr.Close()
+	}
+	sessions := make([]*Accepted, 0, len(s.sessions))
+	for _, a := range s.sessions {
+		sessions = append(sessions, a)
+	}
+	s.mu.Unlock()
+	for _, a := range sessions {
+		a.finish(ErrServerClosed)
+		a.wg.Wait()
+	}
+	s.wg.Wait()
+	// Sessions never accepted end too.
+	for {
+		select {
+		case a := <-s.acceptCh:
+			a.finish(ErrServerClosed)
+			a.wg.Wait()
+		default:
+			return err
+		}
+	}
+}
+
+func (s *Server) serve() {
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		tr, err := s.l.Accept()
+		if err != nil {
+			select {
+			case <-s.done:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.cfg.Logger.Warn("connection: accept", "err", err, "retry_in", delay)
+				select {
+				case <-time.After(delay):
+					continue
+				case <-s.done:
+					return
+				}
+			}
+			s.fail(fmt.Errorf("connection: accept: %w", err))
+			return
+		}
+		delay = 0
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			tr.Close()
+			return
+		}
+		s.pending[tr] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.handshake(tr)
+	}
+}
+
+// handshake runs the server side of the handshake on a new transport.
+func (s *Server) handshake(tr net.Conn) {
+	defer s.wg.Done()
+	ok := false
+	defer func() {
+		s.mu.Lock()
+		delete(s.pending, tr)
+		s.mu.Unlock()
+		if !ok {
+			tr.Close()
+		}
+	}()
+	log := s.cfg.Logger.With("remote", tr.RemoteAddr().String())
+	_ = tr.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	var nonce [nonceLen]byte
+	randomBytes(nonce[:])
+	wnd := uint32(s.cfg.RecvBuffer)
+	if err := writeFrame(tr, frameServerHello, wnd, append([]byte{ProtocolVersion}, nonce[:]...)); err != nil {
+		log.Debug("connection: handshake: write", "err", err)
+		return
+	}
+	d := newDecoder(tr)
+	d.strict = true
+	f, err := readHandshakeFrame(d, frameHello)
+	if err != nil {
+		log.Info("connection: handshake failed", "err", err)
+		return
+	}
+	h, err := parseHello(f.payload)
+	switch {
+	case err != nil:
+		log.Info("connection: handshake: malformed hello")
+		reject(tr, rejectMalformed, "malformed hello")
+		return
+	case h.version != ProtocolVersion:
+		log.Info("connection: handshake: version mismatch", "client", h.version)
+		reject(tr, rejectVersion, fmt.Sprintf("server speaks version %d, client %d", ProtocolVersion, h.version))
+		return
+	}
+	if h.kind == kindNew {
+		ok = s.newSession(tr, d, f.wnd, log)
+		return
+	}
+	s.mu.Lock()
+	a := s.sessions[h.id]
+	_, wasClosed := s.closedAt[h.id]
+	s.mu.Unlock()
+	switch {
+	case a == nil && wasClosed:
+		reject(tr, rejectClosed, "session closed")
+		return
+	case a == nil:
+		log.Info("connection: resume of unknown session", "session", h.id.String())
+		reject(tr, rejectUnknown, "unknown or expired session")
+		return
+	}
+	want := resumeProof(&a.secret, nonce[:], h.id, h.rcvNxt)
+	if !hmac.Equal(want[:], h.proof[:]) {
+		log.Warn("connection: resume with a wrong secret", "session", h.id.String())
+		reject(tr, rejectSecret, "wrong session secret")
+		return
+	}
+	a.mu.Lock()
+	w := welcome{version: ProtocolVersion, kind: kindResume, id: h.id, rcvNxt: a.rcvNxt}
+	a.mu.Unlock()
+	if err := writeFrame(tr, frameWelcome, wnd, w.append(nil)); err != nil {
+		return
+	}
+	_ = tr.SetDeadline(time.Time{})
+	d.strict = false
+	if a.attach(tr, d, h.rcvNxt, f.wnd) == nil {
+		ok = true
+		log.Debug("connection: session resumed", "session", h.id.String())
+	}
+}
+
+func (s *Server) newSession(tr net.Conn, d *decoder, peerWnd uint32, log interface {
+	Debug(string, ...any)
+}) bool {
+	if len(s.acceptCh) == cap(s.acceptCh) {
+		reject(tr, rejectBusy, "accept backlog full")
+		return false
+	}
+	var id sessionID
+	var secret [secretLen]byte
+	randomBytes(id[:])
+	randomBytes(secret[:])
+	w := welcome{version: ProtocolVersion, kind: kindNew, id: id, secret: secret}
+	if err := writeFrame(tr, frameWelcome, uint32(s.cfg.RecvBuffer), w.append(nil)); err != nil {
+		return false
+	}
+	_ = tr.SetDeadline(time.Time{})
+	d.strict = false
+	c := newConnection(s.cfg, "server", id, secret)
+	a := &Accepted{Connection: c, srv: s}
+	c.onFinish = func() { s.forget(a) }
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	s.sessions[id] = a
+	s.mu.Unlock()
+	if err := c.attach(tr, d, 0, peerWnd); err != nil {
+		return false
+	}
+	select {
+	case s.acceptCh <- a:
+		log.Debug("connection: new session", "session", id.String())
+	default:
+		a.finish(ErrServerBusy)
+	}
+	return true
+}
+
+// forget drops a finished session; a clean close is remembered for
+// DetachTimeout so that a late resume is told the truth.
+func (s *Server) forget(a *Accepted) {
+	a.mu.Lock()
+	clean := a.err == nil
+	a.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, a.id)
+	now := time.Now()
+	for id, t := range s.closedAt {
+		if now.Sub(t) > s.cfg.DetachTimeout {
+			delete(s.closedAt, id)
+		}
+	}
+	if clean {
+		s.closedAt[a.id] = now
+	}
+}
