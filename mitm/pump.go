@@ -7,8 +7,13 @@ import (
 	"sync/atomic"
 )
 
-// bufSize is the size of each pump's read buffer.
-const bufSize = 128 << 10
+// Sizes of each pump's read buffer: it starts small and grows while reads
+// fill it (a bulk transfer), because large reads and writes halve the cost
+// of the proxy.
+const (
+	minBuf = 64 << 10
+	maxBuf = 1 << 20
+)
 
 // pump forwards one direction of a connection: it reads from src, applies
 // the faults and writes to dst (itself, or through a delivery queue when
@@ -65,9 +70,10 @@ func (pu *pump) run() {
 	c := pu.c
 	defer c.wg.Done()
 	defer c.pumpDone()
-	buf := make([]byte, bufSize)
+	buf := make([]byte, minBuf)
 	var pending []byte
 	var rerr error
+	lastN := 0
 	for {
 		pu.refresh()
 		f := &pu.f
@@ -106,6 +112,9 @@ func (pu *pump) run() {
 			}
 			return
 		}
+		if lastN == len(buf) && len(buf) < maxBuf {
+			buf = make([]byte, 2*len(buf)) // the last read filled it
+		}
 		n, err := pu.src.Read(buf)
 		if n > 0 {
 			start := pu.read.Add(int64(n)) - int64(n)
@@ -117,7 +126,7 @@ func (pu *pump) run() {
 				c.p.dump(c.id, pu.d, start, buf[:n])
 			}
 		}
-		pending, rerr = buf[:n], err
+		pending, rerr, lastN = buf[:n], err, n
 	}
 }
 

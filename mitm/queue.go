@@ -7,8 +7,8 @@ import (
 )
 
 // queueLen bounds the chunks waiting in a delivery queue (each at most a
-// few times bufSize), which bounds the memory and the data in flight.
-const queueLen = 32
+// few times maxBuf), which bounds the memory and the data in flight.
+const queueLen = 8
 
 // Operations of queue items.
 const (
