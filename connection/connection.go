@@ -41,7 +41,7 @@ type Connection struct {
 	clean     int // frames acknowledged in a row without retransmission
 	rtt       rttEstimator
 	rtoAt     time.Time
-	goBackAt  time.Time
+	epoch     byte // go-back round, carried in DATA flags
 
 	// Receive side: rbuf[roff:] holds bytes received, not yet read.
 	rbuf     []byte
@@ -50,8 +50,9 @@ type Connection struct {
 	finRcvd  bool
 	ackDue   bool
 	nakDue   bool
-	nakFor   uint64
-	nakAt    time.Time
+	nakFor   uint64 // rcvNxt of the last NAK
+	nakEpoch byte   // the peer's go-back round the last NAK answered
+	rxEpoch  byte   // the peer's round in the last DATA frame
 	advLimit uint64 // rcvNxt+wnd in the last frame sent
 
 	// Lifecycle.

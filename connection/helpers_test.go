@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -39,7 +41,13 @@ func randomBytesN(n int, seed uint64) []byte {
 // dial overriding the client's transport if set.
 func pair(t *testing.T, cfg *Config) (*Server, *Client, *Accepted) {
 	t.Helper()
-	srv, err := Listen("tcp", "127.0.0.1:0", cfg)
+	return pairWith(t, cfg, cfg)
+}
+
+// pairWith is pair with separate server and client configurations.
+func pairWith(t *testing.T, scfg, cfg *Config) (*Server, *Client, *Accepted) {
+	t.Helper()
+	srv, err := Listen("tcp", "127.0.0.1:0", scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +58,7 @@ func pair(t *testing.T, cfg *Config) (*Server, *Client, *Accepted) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cl.finish(net.ErrClosed); cl.wg.Wait() })
+	t.Cleanup(func() { cl.abort() })
 	acc, err := srv.Accept()
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +70,13 @@ func pair(t *testing.T, cfg *Config) (*Server, *Client, *Accepted) {
 // checking that the bytes arrive exactly and in order.
 func transfer(t *testing.T, w, r Peer, data []byte, deadline time.Duration) {
 	t.Helper()
+	if err := transferErr(w, r, data, deadline); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// transferErr is transfer for goroutines other than the test's.
+func transferErr(w, r Peer, data []byte, deadline time.Duration) error {
 	errc := make(chan error, 1)
 	go func() {
 		_, err := w.Write(data)
@@ -73,13 +88,40 @@ func transfer(t *testing.T, w, r Peer, data []byte, deadline time.Duration) {
 	_ = r.SetReadDeadline(time.Now().Add(deadline))
 	got, err := io.ReadAll(r)
 	if err != nil {
-		t.Fatalf("read after %d of %d bytes: %v", len(got), len(data), err)
+		return fmt.Errorf("read after %d of %d bytes: %w", len(got), len(data), err)
 	}
 	if werr := <-errc; werr != nil {
-		t.Fatalf("write: %v", werr)
+		return fmt.Errorf("write: %w", werr)
 	}
 	if !bytes.Equal(got, data) {
-		t.Fatalf("received %d bytes (sha256 %x), want %d (sha256 %x)", len(got), sha256.Sum256(got), len(data), sha256.Sum256(data))
+		return fmt.Errorf("received %d bytes (sha256 %x), want %d (sha256 %x)", len(got), sha256.Sum256(got), len(data), sha256.Sum256(data))
 	}
-	_ = r.SetReadDeadline(time.Time{})
+	return r.SetReadDeadline(time.Time{})
+}
+
+// abort ends a session at once, as a crash would; tests use it in cleanups.
+func (c *Connection) abort() {
+	c.finish(net.ErrClosed)
+	c.wg.Wait()
+}
+
+// withDialer returns cfg with its transport dialled through d.
+func withDialer(cfg *Config, d *faultyDialer) *Config {
+	c := *cfg
+	c.Dial = d.dial
+	return &c
+}
+
+// waitFor polls cond until it holds or the deadline passes; it is for state
+// that has no event to wait on (counters), never for timing.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -22,13 +22,17 @@ func (c *Connection) readLoop(a *attachment) {
 		now := time.Now()
 		c.lastRecv = now
 		c.stats.FramesReceived++
+		c.rtt.heard()
+		if f.typ == frameData {
+			c.rxEpoch = f.flags >> 1
+		}
 		if a.dec.skipped > 0 || a.dec.damaged > 0 {
 			c.stats.Damaged += uint64(a.dec.damaged)
 			if a.dec.skipped > 0 && a.dec.damaged == 0 {
 				c.stats.Damaged++
 			}
 			a.dec.skipped, a.dec.damaged = 0, 0
-			c.askResend(now)
+			c.askResend()
 		}
 		err = c.handle(f, now)
 		if c.ackDue || c.nakDue || c.closeAckDue {
@@ -42,11 +46,12 @@ func (c *Connection) readLoop(a *attachment) {
 	}
 }
 
-// askResend schedules a NAK, at most one per missing offset and round trip.
-func (c *Connection) askResend(now time.Time) {
-	if c.nakFor != c.rcvNxt || now.Sub(c.nakAt) > c.rtt.smoothed() {
+// askResend schedules a NAK: at most one per missing offset and go-back
+// round of the peer.
+func (c *Connection) askResend() {
+	if c.nakFor != c.rcvNxt || c.nakEpoch != c.rxEpoch {
 		c.nakDue = true
-		c.nakFor, c.nakAt = c.rcvNxt, now
+		c.nakFor, c.nakEpoch = c.rcvNxt, c.rxEpoch
 	}
 }
 
@@ -67,11 +72,11 @@ func (c *Connection) handle(f frame, now time.Time) error {
 	switch f.typ {
 	case frameData:
 		c.stats.BytesReceived += uint64(len(f.payload))
-		c.receive(f, now)
+		c.receive(f)
 	case frameAck:
 		if f.flags&flagNak != 0 {
 			c.stats.NaksReceived++
-			if f.ack == c.sndUna && c.sndNxt > c.sndUna && now.Sub(c.goBackAt) > c.rtt.smoothed() {
+			if f.ack == c.sndUna && c.sndNxt > c.sndUna && f.flags>>1 == c.epoch {
 				c.goBack(now)
 			}
 		}
@@ -94,14 +99,14 @@ func (c *Connection) handle(f frame, now time.Time) error {
 
 // receive takes the part of a DATA frame that starts at rcvNxt and fits in
 // the receive buffer.
-func (c *Connection) receive(f frame, now time.Time) {
+func (c *Connection) receive(f frame) {
 	start := f.seq
 	end := f.seq + uint64(len(f.payload))
 	fin := f.flags&flagFin != 0
 	switch {
 	case start > c.rcvNxt:
 		// A gap: an earlier frame was damaged (go-back-N drops this one).
-		c.askResend(now)
+		c.askResend()
 		return
 	case end < c.rcvNxt || end == c.rcvNxt && (!fin || c.finRcvd):
 		c.ackDue = true // a duplicate: say again where we are

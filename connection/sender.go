@@ -83,20 +83,22 @@ func (c *Connection) produce(buf []byte, now time.Time) ([]byte, time.Time, func
 	// Retransmission timeout: go back to the oldest unacknowledged byte.
 	if len(c.flight) > 0 && !now.Before(c.rtoAt) {
 		c.stats.Timeouts++
-		c.rtt.backoff()
+		if !c.lastRecv.After(c.rtoAt.Add(-c.rtt.rto())) {
+			c.rtt.backoff() // nothing heard during the whole timeout
+		}
 		c.goBack(now)
 	}
 	if c.nakDue {
 		c.nakDue = false
 		c.stats.NaksSent++
-		buf = appendFrame(buf, c.hdr(frameAck, flagNak), nil)
+		buf = appendFrame(buf, c.hdr(frameAck, flagNak|c.nakEpoch<<1), nil)
 	}
 	buf = c.produceData(buf, now)
 	if c.ackDue {
 		buf = appendFrame(buf, c.hdr(frameAck, 0), nil)
 	}
 	var after func()
-	if c.closing && (c.closeSentAt.IsZero() || now.Sub(c.closeSentAt) >= c.rtt.rto) {
+	if c.closing && (c.closeSentAt.IsZero() || now.Sub(c.closeSentAt) >= c.rtt.rto()) {
 		c.closeSentAt = now
 		buf = appendFrame(buf, c.hdr(frameClose, 0), nil)
 	}
@@ -121,7 +123,7 @@ func (c *Connection) produce(buf []byte, now time.Time) ([]byte, time.Time, func
 		next = c.rtoAt
 	}
 	if c.closing {
-		if t := c.closeSentAt.Add(c.rtt.rto); t.Before(next) {
+		if t := c.closeSentAt.Add(c.rtt.rto()); t.Before(next) {
 			next = t
 		}
 	}
@@ -145,10 +147,10 @@ func (c *Connection) produceData(buf []byte, now time.Time) []byte {
 	if len(payload) == 0 && !fin {
 		return buf
 	}
-	var flags byte
+	flags := c.epoch << 1
 	frameEnd := c.sndNxt + uint64(len(payload))
 	if fin {
-		flags = flagFin
+		flags |= flagFin
 		frameEnd++
 	}
 	h := c.hdr(frameData, flags)
@@ -158,7 +160,7 @@ func (c *Connection) produceData(buf []byte, now time.Time) []byte {
 		c.stats.Retransmits++
 	}
 	if len(c.flight) == 0 {
-		c.rtoAt = now.Add(c.rtt.rto)
+		c.rtoAt = now.Add(c.rtt.rto())
 	}
 	c.flight = append(c.flight, inflight{end: frameEnd, at: now, rexmit: rexmit})
 	c.stats.BytesSent += uint64(len(payload))
@@ -170,9 +172,9 @@ func (c *Connection) produceData(buf []byte, now time.Time) []byte {
 // goBack resends everything from the oldest unacknowledged byte, in smaller
 // frames: damage is likelier to hit a long frame.
 func (c *Connection) goBack(now time.Time) {
+	c.epoch = (c.epoch + 1) & epochMask
 	c.sndNxt = c.sndUna
 	c.flight = c.flight[:0]
-	c.goBackAt = now
 	c.frameSize = max(c.cfg.MinFrameSize, c.frameSize/2)
 	c.clean = 0
 }
@@ -214,7 +216,7 @@ func (c *Connection) ackAdvance(ack uint64, now time.Time) {
 		}
 		n := copy(c.flight, c.flight[i:])
 		c.flight = c.flight[:n]
-		c.rtoAt = now.Add(c.rtt.rto)
+		c.rtoAt = now.Add(c.rtt.rto())
 	}
 	c.broadcast()
 }
