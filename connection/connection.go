@@ -194,6 +194,17 @@ func (c *Connection) kick() {
 func (c *Connection) sendLive() int { return len(c.sbuf) - c.soff }
 func (c *Connection) recvLive() int { return len(c.rbuf) - c.roff }
 
+// releaseIdle gives back empty buffers, so that idle and detached sessions
+// cost little; a busy session keeps them to avoid churn.
+func (c *Connection) releaseIdle() {
+	if c.sendLive() == 0 {
+		c.sbuf, c.soff = nil, 0
+	}
+	if c.recvLive() == 0 {
+		c.rbuf, c.roff = nil, 0
+	}
+}
+
 // dataEnd is the offset one past the last byte Write accepted.
 func (c *Connection) dataEnd() uint64 {
 	if c.finQueued && c.sndUna > c.finSeq {
@@ -217,9 +228,6 @@ func (c *Connection) Read(p []byte) (int, error) {
 			if c.roff == len(c.rbuf) {
 				c.roff = 0
 				c.rbuf = c.rbuf[:0]
-				if cap(c.rbuf) > 4<<10 {
-					c.rbuf = nil // idle sessions keep no buffer
-				}
 			}
 			// Reopen the window when it had closed to less than half.
 			if free := uint64(c.cfg.RecvBuffer - c.recvLive()); c.advLimit-c.rcvNxt < uint64(c.cfg.RecvBuffer)/2 && free >= uint64(c.cfg.RecvBuffer)/2 {
@@ -499,6 +507,7 @@ func (c *Connection) detach(a *attachment, err error) {
 	c.att = nil
 	c.sndNxt = c.sndUna
 	c.flight = c.flight[:0]
+	c.releaseIdle()
 	c.cfg.Logger.Debug("connection: transport lost", "role", c.role, "session", c.id.String(), "err", err)
 	if c.closing {
 		// Drained already; the peer has every byte. Do not wait for it.

@@ -21,8 +21,8 @@ func (c *Connection) writeLoop(a *attachment) {
 		now := time.Now()
 		var next time.Time
 		var err error
-		var after func()
-		buf, next, after, err = c.produce(buf[:0], now)
+		var b batch
+		buf, next, b, err = c.produce(buf[:0], now)
 		c.mu.Unlock()
 		if err != nil {
 			c.detach(a, err)
@@ -33,12 +33,12 @@ func (c *Connection) writeLoop(a *attachment) {
 				c.detach(a, err)
 				return
 			}
-			if cap(buf) > 2*frameLen(c.cfg.MaxFrameSize) {
-				buf = nil
-			}
-			if after != nil {
-				after()
+			if b.final {
+				c.finish(nil)
 				return
+			}
+			if b.idle {
+				buf = nil
 			}
 			continue
 		}
@@ -74,11 +74,10 @@ func (c *Connection) hdr(t frameType, flags byte) header {
 
 // produce appends to buf the frames due now: acknowledgements, at most one
 // DATA frame, heartbeats and closing frames. It returns when the writer must
-// look again if nothing is due, and a function to run after buf is written
-// when that write ends the session.
-func (c *Connection) produce(buf []byte, now time.Time) ([]byte, time.Time, func(), error) {
+// look again if nothing is due.
+func (c *Connection) produce(buf []byte, now time.Time) ([]byte, time.Time, batch, error) {
 	if since := now.Sub(c.lastRecv); since > c.cfg.DeadTimeout {
-		return buf, now, nil, fmt.Errorf("%w (nothing for %v)", errSilent, since.Round(time.Millisecond))
+		return buf, now, batch{}, fmt.Errorf("%w (nothing for %v)", errSilent, since.Round(time.Millisecond))
 	}
 	// Retransmission timeout: go back to the oldest unacknowledged byte.
 	if len(c.flight) > 0 && !now.Before(c.rtoAt) {
@@ -97,7 +96,7 @@ func (c *Connection) produce(buf []byte, now time.Time) ([]byte, time.Time, func
 	if c.ackDue {
 		buf = appendFrame(buf, c.hdr(frameAck, 0), nil)
 	}
-	var after func()
+	final, idle := false, false
 	if c.closing && (c.closeSentAt.IsZero() || now.Sub(c.closeSentAt) >= c.rtt.rto()) {
 		c.closeSentAt = now
 		buf = appendFrame(buf, c.hdr(frameClose, 0), nil)
@@ -107,10 +106,14 @@ func (c *Connection) produce(buf []byte, now time.Time) ([]byte, time.Time, func
 		// end the session; reads still drain what was received.
 		c.closeAckDue = false
 		buf = appendFrame(buf, c.hdr(frameCloseAck, 0), nil)
-		after = func() { c.finish(nil) }
+		final = true
 	}
 	if len(buf) == 0 && now.Sub(c.lastSend) >= c.cfg.HeartbeatInterval {
 		buf = appendFrame(buf, c.hdr(framePing, 0), nil)
+		if now.Sub(c.lastRecv) >= c.cfg.HeartbeatInterval || len(c.flight) == 0 {
+			c.releaseIdle()
+			idle = true
+		}
 	}
 	if len(buf) > 0 {
 		c.lastSend = now
@@ -127,7 +130,13 @@ func (c *Connection) produce(buf []byte, now time.Time) ([]byte, time.Time, func
 			next = t
 		}
 	}
-	return buf, next, after, nil
+	return buf, next, batch{final: final, idle: idle}, nil
+}
+
+// batch says what the writer does after writing what produce returned.
+type batch struct {
+	final bool // the write ends the session (CLOSE_ACK sent)
+	idle  bool // the session is idle: drop the encoding buffer
 }
 
 // produceData appends the next DATA frame if the window allows one.
@@ -189,9 +198,6 @@ func (c *Connection) ackAdvance(ack uint64, now time.Time) {
 	if c.soff == len(c.sbuf) {
 		c.soff = 0
 		c.sbuf = c.sbuf[:0]
-		if cap(c.sbuf) > 4<<10 {
-			c.sbuf = nil // idle sessions keep no buffer
-		}
 	}
 	c.sndUna = ack
 	if c.sndNxt < ack {
