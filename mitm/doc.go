@@ -13,4 +13,33 @@
 // same seed and the same input replays exactly, whatever the TCP
 // segmentation. Faults can be changed while the proxy runs with
 // Proxy.SetFaults; a zero Faults is a clean, byte-exact passthrough.
+// Connections are numbered from 1 in the order they are accepted (refused
+// ones included).
+//
+// At each input offset k of a direction, in this order: Inject inserts
+// garbage before byte k; Dup repeats the last bytes delivered before byte
+// k; Cut removes a run of bytes starting at k; Corrupt replaces byte k.
+// DropAfter and StallAfter count input bytes.
+//
+// # Log
+//
+// Config.Log receives one JSON object per line. A fault:
+//
+//	{"conn":3,"dir":"up","offset":1234,"kind":"cut","len":17}
+//
+// where kind is corrupt, cut, dup, inject, drop, stall or refuse, offset is
+// the input offset in that direction (-1 and dir "both" for refusals and
+// DropAll), and len the bytes removed, repeated or inserted. A connection
+// whose target cannot be dialled:
+//
+//	{"conn":4,"kind":"dial-error","error":"..."}
+//
+// and, when a connection ends, the bytes read from the sender (in) and
+// written to the receiver (out) in each direction with their SHA-256:
+//
+//	{"conn":3,"kind":"close","reason":"eof","up":{"in":10,"out":10,
+//	"in_sha256":"...","out_sha256":"..."},"down":{...}}
+//
+// where reason is eof, drop, drop-all, error (a side failed or reset; the
+// reset is passed on), closed (Proxy.Close) or dial-error.
 package mitm

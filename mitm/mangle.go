@@ -32,12 +32,6 @@ func newMangler(key uint64, off int64, f Faults, report func(kind int, off int64
 	return m
 }
 
-// active reports whether any per-byte fault may fire or a cut is under way.
-func (m *mangler) active() bool {
-	return m.skip > 0 || m.inject.next != never || m.dup.next != never ||
-		m.cut.next != never || m.cor.next != never
-}
-
 // set changes the probabilities; a changed fault is re-armed from the
 // current offset.
 func (m *mangler) set(f Faults) {

@@ -99,10 +99,13 @@ type Config struct {
 	Refuse int
 	// Seed seeds every decision; 0 picks one at random (see Proxy.Seed).
 	Seed int64
-	// Dump, if set, receives a hex dump of the traffic read from each side.
+	// Dump, if set, receives a hex dump of the traffic as read from each
+	// side (before the faults), each chunk headed by its connection,
+	// direction and input offset.
 	Dump io.Writer
 	// Log, if set, receives one JSON line per fault and one per closed
-	// connection with byte counts and SHA-256 sums.
+	// connection with byte counts and SHA-256 sums (see the package
+	// documentation). Writes are serialized.
 	Log io.Writer
 	// Dial, if set, dials the target instead of a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -285,7 +288,7 @@ func (p *Proxy) serve(l net.Listener) error {
 		id := p.nconn.Add(1)
 		if p.takeRefusal() {
 			p.refused.Add(1)
-			p.logFault(id, -1, 0, kindRefuse, 0)
+			p.logFault(id, -1, -1, kindRefuse, 0)
 			reset(c)
 			continue
 		}

@@ -97,8 +97,9 @@ func (pu *pump) run() {
 				out = pu.m.process(pu.out[:0], chunk)
 				pu.out = out[:0]
 			}
+			start := pu.off
 			pu.off += n
-			if err := pu.deliver(out); err != nil {
+			if err := pu.deliver(out, start); err != nil {
 				c.fail()
 				return
 			}
@@ -141,14 +142,14 @@ func (pu *pump) write(b []byte) error {
 	return err
 }
 
-// deliver writes b now, or through the queue when timing faults are on or
-// earlier data is still queued.
-func (pu *pump) deliver(b []byte) error {
+// deliver writes b, the output for input offset off on, now, or through
+// the queue when timing faults are on or earlier data is still queued.
+func (pu *pump) deliver(b []byte, off int64) error {
 	if len(b) == 0 {
 		return nil
 	}
 	if pu.f.timed() || pu.q != nil && pu.q.busy() {
-		return pu.enqueue(item{data: append([]byte(nil), b...), due: pu.due(pu.off - int64(len(b)))})
+		return pu.enqueue(item{data: append([]byte(nil), b...), due: pu.due(off)})
 	}
 	return pu.write(b)
 }
