@@ -39,3 +39,26 @@ func BenchmarkPassthrough(b *testing.B) {
 		run(b, p.Addr().String())
 	})
 }
+
+// BenchmarkMangler measures the per-byte faults without sockets.
+func BenchmarkMangler(b *testing.B) {
+	in := randomBytes(1<<20, 1)
+	for _, c := range []struct {
+		name string
+		f    Faults
+	}{
+		{"corrupt=1e-4", Faults{Corrupt: 1e-4}},
+		{"all=1e-3", Faults{Corrupt: 1e-3, Cut: 1e-3, Dup: 1e-3, Inject: 1e-3}},
+		{"corrupt=0.1", Faults{Corrupt: 0.1}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			m := newMangler(1, 0, c.f, func(int, int64, int) {})
+			out := make([]byte, 0, 2<<20)
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				out = m.process(out[:0], in)
+			}
+		})
+	}
+}

@@ -41,5 +41,5 @@
 //	"in_sha256":"...","out_sha256":"..."},"down":{...}}
 //
 // where reason is eof, drop, drop-all, error (a side failed or reset; the
-// reset is passed on), closed (Proxy.Close) or dial-error.
+// reset is passed on) or closed (Proxy.Close).
 package mitm

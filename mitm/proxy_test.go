@@ -521,3 +521,66 @@ func TestServeAndClose(t *testing.T) {
 		t.Fatalf("bad faults: %v", err)
 	}
 }
+
+// TestFaultsMatchModel checks that what a real server receives through the
+// proxy is exactly what the offline mangler computes for the same seed,
+// connection number and direction.
+func TestFaultsMatchModel(t *testing.T) {
+	srv := startServer(t, echo)
+	f := Faults{Corrupt: 0.002, Cut: 0.0005, Dup: 0.0005, Inject: 0.0005}
+	p := startProxy(t, Config{Target: srv, Seed: 99, Up: f})
+	in := randomBytes(1<<20, 26)
+	want, reps := runMangler(f, streamKey(99, 1, dirUp), in, 1<<20)
+	c := dial(t, p.Addr().String())
+	go func() {
+		c.Write(in)
+		c.CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("received %d bytes, the model gives %d", len(got), len(want))
+	}
+	s := p.Stats()
+	if n := s.Up.Corrupt + s.Up.Cut + s.Up.Dup + s.Up.Inject; n != int64(len(reps)) || s.Up.Out != int64(len(want)) {
+		t.Fatalf("stats %+v, model has %d faults", s.Up, len(reps))
+	}
+}
+
+// TestManyConnections runs concurrent connections with timing faults.
+func TestManyConnections(t *testing.T) {
+	srv := startServer(t, echo)
+	p := startProxy(t, Config{Target: srv, Up: Faults{Slice: 1000}, Down: Faults{Latency: time.Millisecond, Jitter: time.Millisecond}})
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		c := dial(t, p.Addr().String())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			data := randomBytes(100000, uint64(i))
+			go func() {
+				c.Write(data)
+				c.CloseWrite()
+			}()
+			got, err := io.ReadAll(c)
+			if err == nil && !bytes.Equal(got, data) {
+				err = errors.New("data changed")
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Close()
+	if s := p.Stats(); s.Accepted != 20 || s.Active != 0 || s.Up.Out != 20*100000 || s.Down.Out != 20*100000 {
+		t.Fatalf("stats %+v", s)
+	}
+}
