@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"runtime"
 	"testing"
 	"time"
 )
@@ -110,18 +109,4 @@ func withDialer(cfg *Config, d *faultyDialer) *Config {
 	c := *cfg
 	c.Dial = d.dial
 	return &c
-}
-
-// waitFor polls cond until it holds or the deadline passes; it is for state
-// that has no event to wait on (counters), never for timing.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond)
-	}
 }
