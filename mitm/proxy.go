@@ -358,11 +358,16 @@ func (p *Proxy) SetRefuseAfterDrop(n int) {
 	p.refuseAfter.Store(int64(n))
 }
 
-// dropped records that a connection was reset by a fault.
+// noteDrop records that a connection was reset by a fault and arms the
+// refusals that follow a drop (keeping a larger pending count).
 func (p *Proxy) noteDrop() {
 	p.dropped.Add(1)
-	if n := p.refuseAfter.Load(); n > 0 {
-		p.refuse.Store(n)
+	n := p.refuseAfter.Load()
+	for { // refuse = max(refuse, n)
+		r := p.refuse.Load()
+		if r >= n || p.refuse.CompareAndSwap(r, n) {
+			return
+		}
 	}
 }
 

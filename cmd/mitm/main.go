@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -167,6 +168,50 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
+// flushWriter buffers the log and flushes it periodically, so that a high
+// fault rate does not cost a system call per line.
+type flushWriter struct {
+	mu   sync.Mutex
+	bw   *bufio.Writer
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newFlushWriter(w io.Writer, every time.Duration) *flushWriter {
+	f := &flushWriter{bw: bufio.NewWriterSize(w, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				f.mu.Lock()
+				f.bw.Flush()
+				f.mu.Unlock()
+			case <-f.stop:
+				return
+			}
+		}
+	}()
+	return f
+}
+
+func (f *flushWriter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bw.Write(p)
+}
+
+// Close stops the flushing goroutine and flushes what is left.
+func (f *flushWriter) Close() error {
+	close(f.stop)
+	<-f.done
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bw.Flush()
+}
+
 // runContext runs mitm until ctx is done and returns the exit status.
 func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o, err := parse(args)
@@ -190,7 +235,9 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return 1
 		}
 		defer lf.Close()
-		o.cfg.Log = &lockedWriter{w: lf}
+		lw := newFlushWriter(lf, 100*time.Millisecond)
+		defer lw.Close()
+		o.cfg.Log = lw
 	}
 	p, err := mitm.Start(o.listen, o.cfg)
 	if err != nil {
