@@ -346,6 +346,14 @@ func (p *Proxy) Faults() (up, down Faults) {
 	return fs.f[dirUp], fs.f[dirDown]
 }
 
+// Heal clears every fault and pending refusal: from the next byte, the
+// proxy is a clean passthrough (Config.Refuse still applies to later
+// drops; see SetRefuseAfterDrop).
+func (p *Proxy) Heal() {
+	p.SetRefuse(0)
+	p.SetFaults(Faults{}, Faults{})
+}
+
 // SetRefuse makes the proxy refuse (accept then reset) the next n
 // connection attempts, starting now; 0 stops refusing.
 func (p *Proxy) SetRefuse(n int) {

@@ -302,7 +302,7 @@ func TestDropAfterAndRefuse(t *testing.T) {
 	for range 2 {
 		expectRefused(t, p.Addr().String())
 	}
-	p.SetFaults(Faults{}, Faults{})
+	p.Heal()
 	ok := dial(t, p.Addr().String())
 	if got := roundTrip(t, ok, []byte("healed")); string(got) != "healed" {
 		t.Fatalf("got %q", got)
@@ -581,6 +581,39 @@ func TestManyConnections(t *testing.T) {
 	}
 	p.Close()
 	if s := p.Stats(); s.Accepted != 20 || s.Active != 0 || s.Up.Out != 20*100000 || s.Down.Out != 20*100000 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestTimeline plays "cut at 64 KiB, refuse three reconnects, then heal"
+// as the connection package's tests do, with DropAll and SetRefuse too.
+func TestTimeline(t *testing.T) {
+	srv := startServer(t, echo)
+	p := startProxy(t, Config{Target: srv, Refuse: 3})
+	p.SetFaults(Faults{DropAfter: 64 << 10}, Faults{})
+	c := dial(t, p.Addr().String())
+	go c.Write(make([]byte, 1<<20))
+	expectReset(t, c)
+	for range 3 {
+		expectRefused(t, p.Addr().String())
+	}
+	// The fault is still on: the next connection is cut too.
+	c = dial(t, p.Addr().String())
+	go c.Write(make([]byte, 1<<20))
+	expectReset(t, c)
+	p.SetRefuseAfterDrop(0)
+	p.Heal()
+	c = dial(t, p.Addr().String())
+	roundTrip(t, c, make([]byte, 1<<20))
+	p.SetRefuse(2)
+	p.DropAll()
+	expectReset(t, c)
+	expectRefused(t, p.Addr().String())
+	expectRefused(t, p.Addr().String())
+	c = dial(t, p.Addr().String())
+	roundTrip(t, c, []byte("back"))
+	s := p.Stats()
+	if s.Dropped != 3 || s.Refused != 5 || s.Accepted != 9 || s.Up.Drop != 2 {
 		t.Fatalf("stats %+v", s)
 	}
 }
