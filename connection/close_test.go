@@ -131,8 +131,9 @@ func TestHalfClose(t *testing.T) {
 // a closing end keeps acknowledging what reaches it.
 func TestSimultaneousClose(t *testing.T) {
 	_, cl, acc := pair(t, fastConfig())
-	var wg sync.WaitGroup
+	var wg, written sync.WaitGroup
 	errs := make(chan error, 4)
+	written.Add(2)
 	for _, p := range []Peer{cl, acc} {
 		wg.Add(1)
 		go func() {
@@ -140,6 +141,8 @@ func TestSimultaneousClose(t *testing.T) {
 			if _, err := p.Write(randomBytesN(200<<10, 44)); err != nil {
 				errs <- err
 			}
+			written.Done()
+			written.Wait() // both have written: now close together
 			errs <- p.Close()
 		}()
 	}

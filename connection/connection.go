@@ -24,12 +24,16 @@ type Connection struct {
 	ctx    context.Context // cancelled when the session ends
 	cancel context.CancelFunc
 
-	mu sync.Mutex
+	mu  sync.Mutex
+	rmu sync.Mutex // one Read at a time
+	wmu sync.Mutex // one Write at a time: a Write's bytes stay together
 
-	// Send side: sbuf[soff:] holds the bytes from sndUna up to the end of
-	// what Write accepted.
-	sbuf      []byte
-	soff      int
+	// Send side: sring holds the bytes from sndUna to sEnd.
+	sring     []byte
+	sEnd      uint64 // one past the last byte Write accepted
+	wcopy     bool   // a Write is copying into sring
+	pinned    int    // the writer goroutine is copying from sring...
+	pinLo     uint64 // ...from this offset on: not free even if acknowledged
 	sndUna    uint64 // oldest unacknowledged offset
 	sndNxt    uint64 // next offset to transmit
 	sndMax    uint64 // highest offset ever transmitted, plus one
@@ -43,9 +47,15 @@ type Connection struct {
 	rtoAt     time.Time
 	epoch     byte // go-back round, carried in DATA flags
 
-	// Receive side: rbuf[roff:] holds bytes received, not yet read.
-	rbuf     []byte
-	roff     int
+	// Receive side: rring holds the bytes from rhead (next for Read) to
+	// rtail; rcvData is the end of the data accepted (copied up to rtail).
+	rring    []byte
+	rhead    uint64
+	rtail    uint64
+	rcvData  uint64
+	rcopy    bool    // the reader goroutine is copying into rring...
+	rjob     copyJob // ...this
+	rread    bool // a Read is copying out of rring
 	rcvNxt   uint64
 	finRcvd  bool
 	ackDue   bool
@@ -191,46 +201,57 @@ func (c *Connection) kick() {
 	}
 }
 
-func (c *Connection) sendLive() int { return len(c.sbuf) - c.soff }
-func (c *Connection) recvLive() int { return len(c.rbuf) - c.roff }
+// sendFree is the room left in the send ring.
+func (c *Connection) sendFree() int {
+	low := min(c.sndUna, c.sEnd)
+	if c.pinned > 0 {
+		low = min(low, c.pinLo)
+	}
+	return c.cfg.SendBuffer - int(c.sEnd-low)
+}
 
-// releaseIdle gives back empty buffers, so that idle and detached sessions
+// recvFree is the window: what the receive ring can still take.
+func (c *Connection) recvFree() int {
+	return c.cfg.RecvBuffer - int(c.rcvData-c.rhead)
+}
+
+// releaseIdle gives back empty rings, so that idle and detached sessions
 // cost little; a busy session keeps them to avoid churn.
 func (c *Connection) releaseIdle() {
-	if c.sendLive() == 0 {
-		c.sbuf, c.soff = nil, 0
+	if c.sndUna >= c.sEnd && c.pinned == 0 && !c.wcopy {
+		c.sring = nil
 	}
-	if c.recvLive() == 0 {
-		c.rbuf, c.roff = nil, 0
+	if c.rhead == c.rcvData && !c.rcopy && !c.rread {
+		c.rring = nil
 	}
 }
 
 // dataEnd is the offset one past the last byte Write accepted.
-func (c *Connection) dataEnd() uint64 {
-	if c.finQueued && c.sndUna > c.finSeq {
-		return c.finSeq
-	}
-	return c.sndUna + uint64(c.sendLive())
-}
+func (c *Connection) dataEnd() uint64 { return c.sEnd }
 
 // Read reads bytes the peer wrote, in order. After the peer's CloseWrite or
 // Close it returns io.EOF once every earlier byte was read.
 func (c *Connection) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
 		if c.closed {
 			return 0, net.ErrClosed
 		}
-		if c.recvLive() > 0 {
-			n := copy(p, c.rbuf[c.roff:])
-			c.roff += n
-			if c.roff == len(c.rbuf) {
-				c.roff = 0
-				c.rbuf = c.rbuf[:0]
-			}
+		if live := c.rtail - c.rhead; live > 0 && len(p) > 0 {
+			n := int(min(uint64(len(p)), live))
+			ring, off := c.rring, c.rhead
+			c.rread = true
+			c.mu.Unlock()
+			ringCopyOut(p[:n], ring, off)
+			c.mu.Lock()
+			c.rread = false
+			c.rhead += uint64(n)
 			// Reopen the window when it had closed to less than half.
-			if free := uint64(c.cfg.RecvBuffer - c.recvLive()); c.advLimit-c.rcvNxt < uint64(c.cfg.RecvBuffer)/2 && free >= uint64(c.cfg.RecvBuffer)/2 {
+			half := uint64(c.cfg.RecvBuffer) / 2
+			if c.advLimit-c.rcvNxt < half && uint64(c.recvFree()) >= half {
 				c.ackDue = true
 				c.kick()
 			}
@@ -239,10 +260,10 @@ func (c *Connection) Read(p []byte) (int, error) {
 		if len(p) == 0 {
 			return 0, nil
 		}
-		if c.finRcvd {
+		if c.finRcvd && c.rhead == c.rcvData {
 			return 0, io.EOF
 		}
-		if c.done {
+		if c.done && c.rhead == c.rcvData {
 			return 0, c.readErr()
 		}
 		if !c.rdDeadline.IsZero() && !time.Now().Before(c.rdDeadline) {
@@ -263,6 +284,8 @@ func (c *Connection) readErr() error {
 // sending; it blocks while the send buffer is full, and keeps waiting (up to
 // the write deadline) while the transport is being replaced.
 func (c *Connection) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	written := 0
@@ -283,33 +306,26 @@ func (c *Connection) Write(p []byte) (int, error) {
 		if !c.wrDeadline.IsZero() && !time.Now().Before(c.wrDeadline) {
 			return written, os.ErrDeadlineExceeded
 		}
-		if free := c.cfg.SendBuffer - c.sendLive(); free > 0 {
+		if free := c.sendFree(); free > 0 {
 			n := min(free, len(p)-written)
-			c.appendSend(p[written : written+n])
+			lo := c.sEnd - uint64(c.cfg.SendBuffer-free) // oldest byte still needed
+			c.sring = growRing(c.sring, lo, c.sEnd, int(c.sEnd-lo)+n, c.cfg.SendBuffer)
+			ring, off := c.sring, c.sEnd
+			c.wcopy = true
+			c.mu.Unlock()
+			ringCopyIn(ring, off, p[written:written+n])
+			c.mu.Lock()
+			c.wcopy = false
+			if c.finQueued || c.closed {
+				continue // CloseWrite or Close raced with this Write
+			}
+			c.sEnd += uint64(n)
 			written += n
 			c.kick()
 			continue
 		}
 		c.wait(c.wrDeadline)
 	}
-}
-
-// appendSend adds b to the send buffer, compacting it or growing it as far
-// as SendBuffer.
-func (c *Connection) appendSend(b []byte) {
-	if len(c.sbuf)+len(b) > cap(c.sbuf) {
-		live := c.sendLive()
-		if c.soff > 0 && live+len(b) <= cap(c.sbuf) {
-			copy(c.sbuf, c.sbuf[c.soff:])
-		} else {
-			nb := make([]byte, live, min(c.cfg.SendBuffer, max(2*cap(c.sbuf), live+len(b), 4<<10)))
-			copy(nb, c.sbuf[c.soff:])
-			c.sbuf = nb
-		}
-		c.sbuf = c.sbuf[:live]
-		c.soff = 0
-	}
-	c.sbuf = append(c.sbuf, b...)
 }
 
 // CloseWrite ends the stream: the peer reads io.EOF after every byte written
@@ -327,7 +343,7 @@ func (c *Connection) CloseWrite() error {
 func (c *Connection) queueFin() {
 	if !c.finQueued {
 		c.finQueued = true
-		c.finSeq = c.sndUna + uint64(c.sendLive())
+		c.finSeq = c.sEnd
 		c.kick()
 		c.broadcast()
 	}
@@ -345,7 +361,8 @@ func (c *Connection) Close() error {
 	}
 	c.closed = true
 	c.queueFin()
-	c.rbuf, c.roff = nil, 0 // never read now; new bytes are acknowledged and dropped
+	c.rhead, c.rtail = c.rcvData, c.rcvData // never read now; new bytes are acknowledged and dropped
+	c.releaseIdle()
 	c.broadcast()
 	deadline := time.Now().Add(c.cfg.DrainTimeout)
 	var err error

@@ -116,3 +116,14 @@ func (d *decoder) next() (frame, error) {
 		}
 	}
 }
+
+// ready reports whether a whole frame is already buffered, so that the
+// caller can handle it before answering (one ACK for a burst of frames).
+func (d *decoder) ready() bool {
+	avail := d.buf[d.start:d.end]
+	if len(avail) < headerLen {
+		return false
+	}
+	h, err := parseHeader(avail)
+	return err == nil && len(avail) >= frameLen(int(h.len))
+}

@@ -122,7 +122,12 @@ var (
 // appendFrame appends the encoding of a frame with header h (its len field is
 // taken from payload) and payload to b.
 func appendFrame(b []byte, h header, payload []byte) []byte {
-	h.len = uint32(len(payload))
+	return appendFrame2(b, h, payload, nil)
+}
+
+// appendFrame2 is appendFrame with the payload in two pieces (from a ring).
+func appendFrame2(b []byte, h header, p1, p2 []byte) []byte {
+	h.len = uint32(len(p1) + len(p2))
 	start := len(b)
 	b = append(b, magic0, magic1, byte(h.typ), h.flags)
 	b = binary.BigEndian.AppendUint32(b, h.len)
@@ -130,10 +135,11 @@ func appendFrame(b []byte, h header, payload []byte) []byte {
 	b = binary.BigEndian.AppendUint64(b, h.ack)
 	b = binary.BigEndian.AppendUint32(b, h.wnd)
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b[start:start+28], castagnoli))
-	if len(payload) == 0 {
+	if h.len == 0 {
 		return b
 	}
-	b = append(b, payload...)
+	b = append(b, p1...)
+	b = append(b, p2...)
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
 }
 

@@ -35,8 +35,20 @@ func (c *Connection) readLoop(a *attachment) {
 			c.askResend()
 		}
 		err = c.handle(f, now)
-		if c.ackDue || c.nakDue || c.closeAckDue {
-			c.kick()
+		if (c.ackDue || c.nakDue || c.closeAckDue) && !a.dec.ready() {
+			c.kick() // answer once the burst of buffered frames is handled
+		}
+		if c.rjob.ring != nil {
+			j := c.rjob
+			c.rjob = copyJob{}
+			c.mu.Unlock()
+			ringCopyIn(j.ring, j.off, j.data)
+			c.mu.Lock()
+			c.rcopy = false
+			if !c.closed {
+				c.rtail = j.off + uint64(len(j.data))
+			}
+			c.broadcast()
 		}
 		c.mu.Unlock()
 		if err != nil {
@@ -112,23 +124,35 @@ func (c *Connection) receive(f frame) {
 		c.ackDue = true // a duplicate: say again where we are
 		return
 	}
+	if c.rcopy {
+		return // a replaced transport's reader is still copying: drop, it comes again
+	}
 	data := f.payload[c.rcvNxt-start:]
 	take := len(data)
 	if !c.closed {
-		take = min(take, c.cfg.RecvBuffer-c.recvLive())
+		take = min(take, c.recvFree())
 		if take > 0 {
-			if c.roff > 0 && len(c.rbuf)+take > cap(c.rbuf) {
-				n := copy(c.rbuf, c.rbuf[c.roff:])
-				c.rbuf, c.roff = c.rbuf[:n], 0
-			}
-			c.rbuf = append(c.rbuf, data[:take]...)
+			c.rring = growRing(c.rring, c.rhead, c.rtail, int(c.rcvData-c.rhead)+take, c.cfg.RecvBuffer)
+			c.rjob = copyJob{ring: c.rring, off: c.rcvData, data: data[:take]}
+			c.rcopy = true
 		}
 	}
+	c.rcvData += uint64(take)
 	c.rcvNxt += uint64(take)
+	if c.closed {
+		c.rhead, c.rtail = c.rcvData, c.rcvData
+	}
 	if fin && take == len(data) && !c.finRcvd {
 		c.finRcvd = true
 		c.rcvNxt++
 	}
 	c.ackDue = true
 	c.broadcast()
+}
+
+// copyJob is received data to copy into the receive ring outside the lock.
+type copyJob struct {
+	ring []byte
+	off  uint64
+	data []byte
 }

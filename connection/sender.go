@@ -28,6 +28,14 @@ func (c *Connection) writeLoop(a *attachment) {
 			c.detach(a, err)
 			return
 		}
+		if b.hasData {
+			buf = appendFrame2(buf, b.data.h, b.data.p1, b.data.p2)
+			if len(b.data.p1) > 0 {
+				c.mu.Lock()
+				c.pinned--
+				c.mu.Unlock()
+			}
+		}
 		if len(buf) > 0 {
 			if _, err := a.tr.Write(buf); err != nil {
 				c.detach(a, err)
@@ -63,7 +71,7 @@ func (c *Connection) hdr(t frameType, flags byte) header {
 	wnd := uint32(0)
 	if c.closed {
 		wnd = uint32(c.cfg.RecvBuffer) // everything is dropped: never stall the peer
-	} else if free := c.cfg.RecvBuffer - c.recvLive(); free > 0 {
+	} else if free := c.recvFree(); free > 0 {
 		wnd = uint32(free)
 	}
 	c.advLimit = c.rcvNxt + uint64(wnd)
@@ -92,8 +100,8 @@ func (c *Connection) produce(buf []byte, now time.Time) ([]byte, time.Time, batc
 		c.stats.NaksSent++
 		buf = appendFrame(buf, c.hdr(frameAck, flagNak|c.nakEpoch<<1), nil)
 	}
-	buf = c.produceData(buf, now)
-	if c.ackDue {
+	job, hasData := c.produceData(now)
+	if c.ackDue && !hasData {
 		buf = appendFrame(buf, c.hdr(frameAck, 0), nil)
 	}
 	final, idle := false, false
@@ -108,14 +116,14 @@ func (c *Connection) produce(buf []byte, now time.Time) ([]byte, time.Time, batc
 		buf = appendFrame(buf, c.hdr(frameCloseAck, 0), nil)
 		final = true
 	}
-	if len(buf) == 0 && now.Sub(c.lastSend) >= c.cfg.HeartbeatInterval {
+	if len(buf) == 0 && !hasData && now.Sub(c.lastSend) >= c.cfg.HeartbeatInterval {
 		buf = appendFrame(buf, c.hdr(framePing, 0), nil)
 		if now.Sub(c.lastRecv) >= c.cfg.HeartbeatInterval || len(c.flight) == 0 {
 			c.releaseIdle()
 			idle = true
 		}
 	}
-	if len(buf) > 0 {
+	if len(buf) > 0 || hasData {
 		c.lastSend = now
 	}
 	next := c.lastSend.Add(c.cfg.HeartbeatInterval)
@@ -130,40 +138,53 @@ func (c *Connection) produce(buf []byte, now time.Time) ([]byte, time.Time, batc
 			next = t
 		}
 	}
-	return buf, next, batch{final: final, idle: idle}, nil
+	return buf, next, batch{final: final, idle: idle, data: job, hasData: hasData}, nil
 }
 
-// batch says what the writer does after writing what produce returned.
+// batch says what the writer does with what produce returned.
 type batch struct {
-	final bool // the write ends the session (CLOSE_ACK sent)
-	idle  bool // the session is idle: drop the encoding buffer
+	final   bool // the write ends the session (CLOSE_ACK sent)
+	idle    bool // the session is idle: drop the encoding buffer
+	hasData bool // data is a DATA frame to encode after the control frames
+	data    dataJob
 }
 
-// produceData appends the next DATA frame if the window allows one.
-func (c *Connection) produceData(buf []byte, now time.Time) []byte {
+// dataJob is a DATA frame decided under the lock and encoded outside it:
+// its payload is copied from the send ring, which is pinned meanwhile.
+type dataJob struct {
+	h      header
+	p1, p2 []byte
+}
+
+// produceData decides the next DATA frame if the window allows one.
+func (c *Connection) produceData(now time.Time) (dataJob, bool) {
 	if len(c.flight) >= c.cfg.WindowSize {
-		return buf
+		return dataJob{}, false
 	}
 	end := c.dataEnd()
 	limit := min(end, max(c.peerLim, c.sndNxt))
-	var payload []byte
+	n := 0
 	if c.sndNxt < limit {
-		n := min(uint64(c.frameSize), limit-c.sndNxt)
-		off := c.soff + int(c.sndNxt-c.sndUna)
-		payload = c.sbuf[off : off+int(n)]
+		n = int(min(uint64(c.frameSize), limit-c.sndNxt))
 	}
-	fin := c.finQueued && c.sndNxt+uint64(len(payload)) == c.finSeq && c.sndNxt <= c.finSeq
-	if len(payload) == 0 && !fin {
-		return buf
+	fin := c.finQueued && c.sndNxt+uint64(n) == c.finSeq && c.sndNxt <= c.finSeq
+	if n == 0 && !fin {
+		return dataJob{}, false
 	}
 	flags := c.epoch << 1
-	frameEnd := c.sndNxt + uint64(len(payload))
+	frameEnd := c.sndNxt + uint64(n)
 	if fin {
 		flags |= flagFin
 		frameEnd++
 	}
-	h := c.hdr(frameData, flags)
-	buf = appendFrame(buf, h, payload)
+	j := dataJob{h: c.hdr(frameData, flags)}
+	if n > 0 {
+		j.p1, j.p2 = ringSlices(c.sring, c.sndNxt, n)
+		if c.pinned == 0 || c.sndNxt < c.pinLo {
+			c.pinLo = c.sndNxt
+		}
+		c.pinned++
+	}
 	rexmit := c.sndNxt < c.sndMax
 	if rexmit {
 		c.stats.Retransmits++
@@ -172,10 +193,10 @@ func (c *Connection) produceData(buf []byte, now time.Time) []byte {
 		c.rtoAt = now.Add(c.rtt.rto())
 	}
 	c.flight = append(c.flight, inflight{end: frameEnd, at: now, rexmit: rexmit})
-	c.stats.BytesSent += uint64(len(payload))
+	c.stats.BytesSent += uint64(n)
 	c.sndNxt = frameEnd
 	c.sndMax = max(c.sndMax, frameEnd)
-	return buf
+	return j, true
 }
 
 // goBack resends everything from the oldest unacknowledged byte, in smaller
@@ -192,12 +213,6 @@ func (c *Connection) goBack(now time.Time) {
 func (c *Connection) ackAdvance(ack uint64, now time.Time) {
 	if ack <= c.sndUna {
 		return
-	}
-	dataAcked := min(ack, c.dataEnd()) - c.sndUna
-	c.soff += int(dataAcked)
-	if c.soff == len(c.sbuf) {
-		c.soff = 0
-		c.sbuf = c.sbuf[:0]
 	}
 	c.sndUna = ack
 	if c.sndNxt < ack {
