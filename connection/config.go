@@ -41,7 +41,9 @@ type Config struct {
 	// transport is declared dead and replaced. Default 5s.
 	DeadTimeout time.Duration
 	// MinRTO and MaxRTO bound the retransmission timeout, which otherwise
-	// follows the measured round-trip time (RFC 6298). Defaults 200ms, 3s.
+	// follows the measured round-trip time (RFC 6298). Defaults 50ms, 3s:
+	// the transport below handles congestion, so a retransmission only
+	// repairs damage and need not wait as long as TCP's 200ms.
 	MinRTO, MaxRTO time.Duration
 	// DetachTimeout is how long a Server keeps a session whose transport was
 	// lost, waiting for its client to resume. Default 10 minutes.
@@ -111,7 +113,7 @@ func (c *Config) setDefaults() {
 	setDefault(&c.HandshakeTimeout, 10*time.Second)
 	setDefault(&c.HeartbeatInterval, time.Second)
 	setDefault(&c.DeadTimeout, 5*time.Second)
-	setDefault(&c.MinRTO, 200*time.Millisecond)
+	setDefault(&c.MinRTO, 50*time.Millisecond)
 	setDefault(&c.MaxRTO, 3*time.Second)
 	setDefault(&c.DetachTimeout, 10*time.Minute)
 	setDefault(&c.ResumeTimeout, c.DetachTimeout)

@@ -45,6 +45,7 @@ type Connection struct {
 	clean     int // frames acknowledged in a row without retransmission
 	rtt       rttEstimator
 	rtoAt     time.Time
+	probed    bool // a tail probe was sent for the current oldest frame
 	epoch     byte // go-back round, carried in DATA flags
 
 	// Receive side: rring holds the bytes from rhead (next for Read) to
@@ -94,9 +95,9 @@ type Connection struct {
 
 // inflight is one DATA frame sent and not yet acknowledged.
 type inflight struct {
-	end    uint64
-	at     time.Time
-	rexmit bool
+	end   uint64
+	at    time.Time
+	epoch byte
 }
 
 // Stats counts what a session went through.
@@ -105,6 +106,7 @@ type Stats struct {
 	BytesSent, BytesReceived   uint64 // payload bytes, retransmissions included
 	Retransmits                uint64 // DATA frames sent again
 	Timeouts                   uint64 // retransmission timeouts
+	Probes                     uint64 // tail probes (PING after two round trips without ACK)
 	NaksSent, NaksReceived     uint64
 	Damaged                    uint64 // frames or runs of bytes dropped as damaged
 	Resumes                    uint64 // transports attached after the first
@@ -137,6 +139,7 @@ func newConnection(cfg *Config, role string, id sessionID, secret [secretLen]byt
 		secret:     secret,
 		frameSize:  cfg.MaxFrameSize,
 		rtt:        newRTTEstimator(cfg.MinRTO, cfg.MaxRTO),
+		nakFor:     ^uint64(0), // no NAK sent yet
 		changed:    make(chan struct{}),
 		detachCh:   make(chan struct{}, 1),
 		finishedCh: make(chan struct{}),
@@ -499,7 +502,7 @@ func (c *Connection) attach(tr net.Conn, dec *decoder, peerRcvNxt uint64, peerWn
 	c.laddr, c.raddr = tr.LocalAddr(), tr.RemoteAddr()
 	now := time.Now()
 	c.lastRecv, c.lastSend = now, now
-	c.ackAdvance(peerRcvNxt, now)
+	c.ackAdvance(peerRcvNxt, -1, now)
 	c.peerLim = peerRcvNxt + uint64(peerWnd)
 	c.sndNxt = c.sndUna // go back: resend whatever was not acknowledged
 	c.flight = c.flight[:0]

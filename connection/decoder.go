@@ -28,6 +28,11 @@ type decoder struct {
 	// payload failed its checksum.
 	skipped int64
 	damaged int64
+
+	// starving, if set, is called before each read from the transport,
+	// which may block: the caller answers the frames handled so far (one
+	// ACK per burst of frames read together).
+	starving func()
 }
 
 const decoderMinBuf = 4 << 10
@@ -39,6 +44,9 @@ func newDecoder(r io.Reader) *decoder {
 // fill reads at least once, making sure the buffer can hold need unread
 // bytes. need never exceeds frameLen(maxPayload).
 func (d *decoder) fill(need int) error {
+	if d.starving != nil {
+		d.starving()
+	}
 	if need > len(d.buf) {
 		nb := make([]byte, max(need, min(2*len(d.buf), frameLen(maxPayload))))
 		d.end = copy(nb, d.buf[d.start:d.end])
@@ -115,15 +123,4 @@ func (d *decoder) next() (frame, error) {
 			d.start, d.end = 0, 0
 		}
 	}
-}
-
-// ready reports whether a whole frame is already buffered, so that the
-// caller can handle it before answering (one ACK for a burst of frames).
-func (d *decoder) ready() bool {
-	avail := d.buf[d.start:d.end]
-	if len(avail) < headerLen {
-		return false
-	}
-	h, err := parseHeader(avail)
-	return err == nil && len(avail) >= frameLen(int(h.len))
 }

@@ -63,9 +63,10 @@ const (
 const (
 	flagFin byte = 1 << 0 // frameData: the stream ends after this payload
 	flagNak byte = 1 << 0 // frameAck: damage seen, retransmit from ack now
-	// Bits 1..7 of DATA flags carry the sender's go-back round (epoch); a
-	// NAK echoes the round in which the receiver saw damage, so that the
-	// sender goes back once per round, never for damage it already resent.
+	// Bits 1..7 of DATA flags carry the sender's go-back round (epoch); an
+	// ACK echoes the round of the last DATA frame received. A NAK's echo
+	// makes the sender go back once per round, never for damage it already
+	// resent; any ACK's echo makes round-trip samples unambiguous.
 	epochMask byte = 0x7f
 )
 

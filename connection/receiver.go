@@ -8,6 +8,13 @@ import (
 // readLoop decodes the frames of attachment a until it fails or is replaced.
 func (c *Connection) readLoop(a *attachment) {
 	defer c.wg.Done()
+	a.dec.starving = func() {
+		c.mu.Lock()
+		if c.att == a && (c.ackDue || c.nakDue || c.closeAckDue) {
+			c.kick() // answer the burst of frames just handled
+		}
+		c.mu.Unlock()
+	}
 	for {
 		f, err := a.dec.next()
 		if err != nil {
@@ -35,9 +42,7 @@ func (c *Connection) readLoop(a *attachment) {
 			c.askResend()
 		}
 		err = c.handle(f, now)
-		if (c.ackDue || c.nakDue || c.closeAckDue) && !a.dec.ready() {
-			c.kick() // answer once the burst of buffered frames is handled
-		}
+
 		if c.rjob.ring != nil {
 			j := c.rjob
 			c.rjob = copyJob{}
@@ -77,7 +82,11 @@ func (c *Connection) handle(f frame, now time.Time) error {
 	if f.ack > c.sndMax {
 		return fmt.Errorf("%w: peer acknowledges offset %d, only %d sent", ErrProtocol, f.ack, c.sndMax)
 	}
-	c.ackAdvance(f.ack, now)
+	echo := -1 // the go-back round an ACK echoes: its frames' round trip is unambiguous
+	if f.typ == frameAck {
+		echo = int(f.flags >> 1)
+	}
+	c.ackAdvance(f.ack, echo, now)
 	if f.ack >= c.sndUna {
 		c.peerLim = f.ack + uint64(f.wnd)
 	}
@@ -93,7 +102,11 @@ func (c *Connection) handle(f frame, now time.Time) error {
 			}
 		}
 	case framePing:
-		c.ackDue = true
+		if c.nakFor == c.rcvNxt {
+			c.nakDue = true // still missing what we asked for: ask again
+		} else {
+			c.ackDue = true
+		}
 	case frameClose:
 		c.peerClosed = true
 		c.closeAckDue = true // sent once our own bytes are acknowledged

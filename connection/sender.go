@@ -95,14 +95,22 @@ func (c *Connection) produce(buf []byte, now time.Time) ([]byte, time.Time, batc
 		}
 		c.goBack(now)
 	}
+	// Tail probe: frames in flight and no acknowledgement for two round
+	// trips usually means an ACK or NAK was lost; a PING makes the peer say
+	// again where it is, long before the retransmission timeout.
+	if len(c.flight) > 0 && !c.probed && c.rtt.measured && !now.Before(c.probeAt()) {
+		c.probed = true
+		c.stats.Probes++
+		buf = appendFrame(buf, c.hdr(framePing, 0), nil)
+	}
 	if c.nakDue {
 		c.nakDue = false
 		c.stats.NaksSent++
-		buf = appendFrame(buf, c.hdr(frameAck, flagNak|c.nakEpoch<<1), nil)
+		buf = appendFrame(buf, c.hdr(frameAck, flagNak|c.rxEpoch<<1), nil)
 	}
 	job, hasData := c.produceData(now)
 	if c.ackDue && !hasData {
-		buf = appendFrame(buf, c.hdr(frameAck, 0), nil)
+		buf = appendFrame(buf, c.hdr(frameAck, c.rxEpoch<<1), nil)
 	}
 	final, idle := false, false
 	if c.closing && (c.closeSentAt.IsZero() || now.Sub(c.closeSentAt) >= c.rtt.rto()) {
@@ -132,6 +140,9 @@ func (c *Connection) produce(buf []byte, now time.Time) ([]byte, time.Time, batc
 	}
 	if len(c.flight) > 0 && c.rtoAt.Before(next) {
 		next = c.rtoAt
+	}
+	if len(c.flight) > 0 && !c.probed && c.rtt.measured && c.probeAt().Before(next) {
+		next = c.probeAt()
 	}
 	if c.closing {
 		if t := c.closeSentAt.Add(c.rtt.rto()); t.Before(next) {
@@ -192,11 +203,19 @@ func (c *Connection) produceData(now time.Time) (dataJob, bool) {
 	if len(c.flight) == 0 {
 		c.rtoAt = now.Add(c.rtt.rto())
 	}
-	c.flight = append(c.flight, inflight{end: frameEnd, at: now, rexmit: rexmit})
+	c.flight = append(c.flight, inflight{end: frameEnd, at: now, epoch: c.epoch})
 	c.stats.BytesSent += uint64(n)
 	c.sndNxt = frameEnd
 	c.sndMax = max(c.sndMax, frameEnd)
 	return j, true
+}
+
+// probeAt is when the tail probe is due: two smoothed round trips (at least
+// a millisecond, at most half the RTO) after the oldest frame in flight
+// started waiting.
+func (c *Connection) probeAt() time.Time {
+	rto := c.rtt.rto()
+	return c.rtoAt.Add(-rto + min(rto/2, max(2*c.rtt.srtt, time.Millisecond)))
 }
 
 // goBack resends everything from the oldest unacknowledged byte, in smaller
@@ -205,12 +224,16 @@ func (c *Connection) goBack(now time.Time) {
 	c.epoch = (c.epoch + 1) & epochMask
 	c.sndNxt = c.sndUna
 	c.flight = c.flight[:0]
+	c.probed = false
 	c.frameSize = max(c.cfg.MinFrameSize, c.frameSize/2)
 	c.clean = 0
 }
 
-// ackAdvance takes an acknowledgement of every offset below ack.
-func (c *Connection) ackAdvance(ack uint64, now time.Time) {
+// ackAdvance takes an acknowledgement of every offset below ack. echo is
+// the go-back round the peer last received from (-1 if unknown): the newest
+// frame acknowledged gives a round-trip sample if it was sent in that round,
+// since each offset is sent once per round (Karn's rule without ambiguity).
+func (c *Connection) ackAdvance(ack uint64, echo int, now time.Time) {
 	if ack <= c.sndUna {
 		return
 	}
@@ -220,14 +243,11 @@ func (c *Connection) ackAdvance(ack uint64, now time.Time) {
 	}
 	// Drop acknowledged frames; time the newest original one.
 	i := 0
-	var sampled bool
-	for ; i < len(c.flight) && c.flight[i].end <= ack; i++ {
-		if !c.flight[i].rexmit {
-			sampled = true
-		}
+	for i < len(c.flight) && c.flight[i].end <= ack {
+		i++
 	}
 	if i > 0 {
-		if f := c.flight[i-1]; sampled && !f.rexmit {
+		if f := c.flight[i-1]; int(f.epoch) == echo {
 			c.rtt.sample(now.Sub(f.at))
 		}
 		c.clean += i
@@ -238,6 +258,7 @@ func (c *Connection) ackAdvance(ack uint64, now time.Time) {
 		n := copy(c.flight, c.flight[i:])
 		c.flight = c.flight[:n]
 		c.rtoAt = now.Add(c.rtt.rto())
+		c.probed = false
 	}
 	c.broadcast()
 }

@@ -1,0 +1,165 @@
+// Command conndemo pushes data through a connection session over a damaged
+// path (an in-process mitm proxy) and checks that every byte arrived once and
+// in order. It is the quick start until resh and reshd land.
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"resh/connection"
+	"resh/mitm"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+type options struct {
+	size      int64
+	faults    mitm.Faults
+	seed      int64
+	chunkSize int
+}
+
+func parse(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("conndemo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	size := fs.String("size", "64MiB", "bytes to send (suffixes KiB, MiB, GiB)")
+	fs.Float64Var(&o.faults.Corrupt, "corrupt", 1e-4, "probability per byte of replacing it")
+	fs.Float64Var(&o.faults.Cut, "cut", 1e-4, "probability per byte of removing a run")
+	dropAfter := fs.String("drop-after", "8MiB", "reset each TCP connection after this many bytes (0 = never)")
+	fs.Int64Var(&o.seed, "seed", 1, "mitm seed")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	n, err := parseSize(*size)
+	if err != nil {
+		return o, err
+	}
+	o.size = n
+	if o.faults.DropAfter, err = parseSize(*dropAfter); err != nil {
+		return o, err
+	}
+	o.chunkSize = 128 << 10
+	return o, o.faults.Validate()
+}
+
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if strings.HasSuffix(s, suffix) {
+			s, mult = strings.TrimSuffix(s, suffix), m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	o, err := parse(args, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "conndemo: %v\nusage: conndemo [-size N] [-corrupt P] [-cut P] [-drop-after N] [-seed N]\n", err)
+		return 2
+	}
+	if err := demo(o, stdout); err != nil {
+		fmt.Fprintf(stderr, "conndemo: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func demo(o options, stdout io.Writer) error {
+	srv, err := connection.Listen("tcp", "127.0.0.1:0", nil)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	proxy, err := mitm.Start("127.0.0.1:0", mitm.Config{Target: srv.Addr().String(), Up: o.faults, Down: o.faults, Seed: o.seed})
+	if err != nil {
+		return err
+	}
+	defer proxy.Close()
+	fmt.Fprintf(stdout, "server %v, damaged path %v (corrupt %g, cut %g, reset every %d bytes, seed %d)\n",
+		srv.Addr(), proxy.Addr(), o.faults.Corrupt, o.faults.Cut, o.faults.DropAfter, proxy.Seed())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := connection.Dial(ctx, "tcp", proxy.Addr().String(), nil)
+	if err != nil {
+		return err
+	}
+	acc, err := srv.Accept()
+	if err != nil {
+		return err
+	}
+	type result struct {
+		sum [32]byte
+		n   int64
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		h := sha256.New()
+		n, err := io.Copy(h, acc)
+		var r result
+		copy(r.sum[:], h.Sum(nil))
+		r.n, r.err = n, err
+		if err == nil {
+			r.err = acc.Close()
+		}
+		got <- r
+	}()
+	start := time.Now()
+	h := sha256.New()
+	rng := rand.New(rand.NewPCG(uint64(o.seed), 0))
+	buf := make([]byte, o.chunkSize)
+	for sent := int64(0); sent < o.size; {
+		n := int(min(int64(len(buf)), o.size-sent))
+		for i := range n {
+			buf[i] = byte(rng.Uint32())
+		}
+		if _, err := cl.Write(buf[:n]); err != nil {
+			return err
+		}
+		h.Write(buf[:n])
+		sent += int64(n)
+	}
+	if err := cl.Close(); err != nil {
+		return err
+	}
+	r := <-got
+	el := time.Since(start)
+	if r.err != nil {
+		return r.err
+	}
+	var want [32]byte
+	copy(want[:], h.Sum(nil))
+	if r.n != o.size || r.sum != want {
+		return errors.New("MISMATCH: the data arrived damaged")
+	}
+	st := cl.Stats()
+	ps := proxy.Stats()
+	if os.Getenv("CONNDEMO_DEBUG") != "" {
+		fmt.Fprintf(stdout, "client %+v\nserver %+v\n", st, acc.Stats())
+	}
+	fmt.Fprintf(stdout, "sent %d bytes in %v (%.1f MB/s): received intact, sha256 %x\n", o.size, el.Round(time.Millisecond), float64(o.size)/el.Seconds()/1e6, want[:8])
+	fmt.Fprintf(stdout, "the path damaged %d bytes, cut %d runs and reset %d connections; the client resumed %d times, resent %d frames, frame size now %d\n",
+		ps.Up.Corrupt+ps.Down.Corrupt, ps.Up.Cut+ps.Down.Cut, ps.Dropped, st.Resumes, st.Retransmits, st.FrameSize)
+	return nil
+}
