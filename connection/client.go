@@ -46,7 +46,7 @@ func Dial(ctx context.Context, network, address string, cfg *Config) (*Client, e
 				return nil, fmt.Errorf("connection: dial %s: %w (after %w)", address, err, lastErr)
 			}
 		}
-		tr, w, dec, err := dialHandshake(ctx, cfg, network, address, nil)
+		tr, w, dec, err := dialHandshake(ctx, cfg, network, address, nil, cfg.HandshakeTimeout)
 		if err == nil {
 			c := newConnection(cfg, "client", w.id, w.secret)
 			cl := &Client{Connection: c, network: network, address: address}
@@ -77,8 +77,8 @@ func retryable(err error) bool {
 }
 
 // dialHandshake opens a transport and runs the client handshake on it.
-func dialHandshake(ctx context.Context, cfg *Config, network, address string, rs *resumeState) (net.Conn, welcome, *decoder, error) {
-	ctx, cancel := context.WithTimeout(ctx, cfg.HandshakeTimeout)
+func dialHandshake(ctx context.Context, cfg *Config, network, address string, rs *resumeState, timeout time.Duration) (net.Conn, welcome, *decoder, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tr, err := cfg.Dial(ctx, network, address)
 	if err != nil {
@@ -139,7 +139,7 @@ func (cl *Client) redialLoop() {
 				c.finish(fmt.Errorf("%w (%v)", ErrResumeTimeout, c.cfg.ResumeTimeout))
 				return
 			}
-			tr, w, dec, err := dialHandshake(c.ctx, c.cfg, cl.network, cl.address, &rs)
+			tr, w, dec, err := dialHandshake(c.ctx, c.cfg, cl.network, cl.address, &rs, c.resumeTimeout())
 			if err == nil {
 				if err = c.attach(tr, dec, w.rcvNxt, w.wnd); err == nil {
 					c.cfg.Logger.Info("connection: resumed", "session", c.id.String(), "attempt", attempt)
@@ -171,6 +171,18 @@ func (cl *Client) redialLoop() {
 			}
 		}
 	}
+}
+
+// resumeTimeout bounds one resume attempt: a handshake frame damaged in
+// transit leaves both ends waiting, so do not wait much longer than the
+// path's round trip requires (at least a second, at most HandshakeTimeout).
+func (c *Connection) resumeTimeout() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.rtt.measured {
+		return c.cfg.HandshakeTimeout
+	}
+	return min(c.cfg.HandshakeTimeout, max(time.Second, 16*c.rtt.srtt))
 }
 
 func (cl *Client) notify(e StateEvent) {

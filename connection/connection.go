@@ -504,8 +504,11 @@ func (c *Connection) attach(tr net.Conn, dec *decoder, peerRcvNxt uint64, peerWn
 	c.lastRecv, c.lastSend = now, now
 	c.ackAdvance(peerRcvNxt, -1, now)
 	c.peerLim = peerRcvNxt + uint64(peerWnd)
-	c.sndNxt = c.sndUna // go back: resend whatever was not acknowledged
-	c.flight = c.flight[:0]
+	if c.sndMax > c.sndUna {
+		// Go back: resend whatever was not acknowledged, in smaller frames,
+		// for the path may cut every transport before a long frame passes.
+		c.goBack(now)
+	}
 	c.ackDue = true
 	c.closeSentAt = time.Time{}
 	c.wg.Add(2)

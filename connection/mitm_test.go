@@ -154,3 +154,37 @@ func TestMitmOutageTimeline(t *testing.T) {
 		t.Fatalf("refused %d, failed redials %d; want at least 3 each (states %v)", st.Refused, failed, fmt.Sprint(states))
 	}
 }
+
+// The path resets every TCP connection before a window of full-size frames
+// can pass, and damages bytes: frames must shrink on resume, or no byte
+// would ever be acknowledged.
+func TestDropsBeforeAWindowPasses(t *testing.T) {
+	cfg := fastConfig()
+	srv, err := Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	f := mitm.Faults{Corrupt: 1e-4, Cut: 1e-4, DropAfter: 150 << 10}
+	proxy, err := mitm.Start("127.0.0.1:0", mitm.Config{Target: srv.Addr().String(), Up: f, Down: f, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := Dial(ctx, "tcp", proxy.Addr().String(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.abort()
+	acc, err := srv.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acc.abort()
+	transfer(t, cl, acc, randomBytesN(512<<10, 60), 60*time.Second)
+	if st := proxy.Stats(); st.Dropped == 0 {
+		t.Fatal("no connection was dropped")
+	}
+}
