@@ -56,7 +56,7 @@ type Connection struct {
 	rcvData  uint64
 	rcopy    bool    // the reader goroutine is copying into rring...
 	rjob     copyJob // ...this
-	rread    bool // a Read is copying out of rring
+	rread    bool    // a Read is copying out of rring
 	rcvNxt   uint64
 	finRcvd  bool
 	ackDue   bool
