@@ -59,7 +59,7 @@ func BenchmarkThroughput(b *testing.B) {
 		defer c2.Close()
 		benchStream(b, c1, c2, chunk)
 	})
-	for _, fs := range []int{16 << 10, 64 << 10, 256 << 10} {
+	for _, fs := range []int{16 << 10, 64 << 10, 128 << 10, 256 << 10} {
 		b.Run(fmt.Sprintf("connection/frame=%dK", fs>>10), func(b *testing.B) {
 			cfg := &Config{MaxFrameSize: fs}
 			srv, err := Listen("tcp", "127.0.0.1:0", cfg)
@@ -81,11 +81,14 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 }
 
-// BenchmarkSessionMemory reports the heap a Server holds per idle session
-// and per detached one (transport lost, waiting for its client).
+// BenchmarkSessionMemory reports the heap a Server holds per session: right
+// after a 1 MiB transfer each way (busy), once idle for a few heartbeats
+// (idle), and once its transport is gone and it waits for a resume
+// (detached). Client and server live in this one process and hold the same
+// state, so the busy and idle totals are halved for the server's share.
 func BenchmarkSessionMemory(b *testing.B) {
-	const n = 200
-	cfg := &Config{}
+	const n = 50
+	cfg := &Config{HeartbeatInterval: 100 * time.Millisecond, DeadTimeout: 2 * time.Second}
 	srv, err := Listen("tcp", "127.0.0.1:0", cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -98,14 +101,13 @@ func BenchmarkSessionMemory(b *testing.B) {
 		runtime.ReadMemStats(&m)
 		return m.HeapAlloc
 	}
+	data := make([]byte, 1<<20)
 	for range b.N {
 		base := heap()
-		var dialers []*faultyDialer
 		var clients []*Client
 		var accs []*Accepted
 		for range n {
-			d := &faultyDialer{plan: func(int) faults { return clean() }}
-			c, err := Dial(context.Background(), "tcp", srv.Addr().String(), withDialer(cfg, d))
+			c, err := Dial(context.Background(), "tcp", srv.Addr().String(), cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -113,44 +115,41 @@ func BenchmarkSessionMemory(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			// Exchange a little so that buffers have been used once.
-			if _, err := c.Write([]byte("hello")); err != nil {
-				b.Fatal(err)
+			for _, p := range [][2]Peer{{c, a}, {a, c}} {
+				go func() { _, _ = p[0].Write(data) }()
+				if _, err := io.ReadFull(p[1], make([]byte, len(data))); err != nil {
+					b.Fatal(err)
+				}
 			}
-			if _, err := io.ReadFull(a, make([]byte, 5)); err != nil {
-				b.Fatal(err)
-			}
-			dialers, clients, accs = append(dialers, d), append(clients, c), append(accs, a)
+			clients, accs = append(clients, c), append(accs, a)
 		}
-		// Client and server live in this one process: halve the total for
-		// the server's share (both ends hold the same state).
+		busy := (heap() - base) / n / 2
+		time.Sleep(5 * cfg.HeartbeatInterval) // let the sessions go idle
 		idle := (heap() - base) / n / 2
-		// Detach: stop the clients' redialling by ending them abruptly,
-		// which leaves the server sessions waiting for a resume.
+		// Detach: end the clients abruptly; the server sessions wait for a
+		// resume that never comes.
 		for _, c := range clients {
 			c.abort()
 		}
 		for _, a := range accs {
-			for {
-				a.mu.Lock()
-				att := a.att
-				a.mu.Unlock()
-				if att == nil {
-					break
-				}
-				select {
-				case <-att.done:
-				case <-time.After(10 * time.Second):
-					b.Fatal("server never noticed the lost transport")
-				}
+			a.mu.Lock()
+			att := a.att
+			a.mu.Unlock()
+			if att == nil {
+				continue
+			}
+			select {
+			case <-att.done:
+			case <-time.After(10 * time.Second):
+				b.Fatal("server never noticed the lost transport")
 			}
 		}
 		detached := (heap() - base) / n
+		b.ReportMetric(float64(busy), "busy-B/session")
 		b.ReportMetric(float64(idle), "idle-B/session")
 		b.ReportMetric(float64(detached), "detached-B/session")
 		for _, a := range accs {
 			a.abort()
 		}
-		_ = dialers
 	}
 }

@@ -116,12 +116,13 @@ type Stats struct {
 // attachment is one transport serving the session, with its reader and
 // writer goroutines.
 type attachment struct {
-	tr   net.Conn
-	dec  *decoder
-	gen  uint64
-	wake chan struct{}
-	done chan struct{}
-	once sync.Once
+	tr       net.Conn
+	vectored bool // tr writes net.Buffers with one system call (writev)
+	dec      *decoder
+	gen      uint64
+	wake     chan struct{}
+	done     chan struct{}
+	once     sync.Once
 }
 
 func (a *attachment) fail() {
@@ -498,6 +499,7 @@ func (c *Connection) attach(tr net.Conn, dec *decoder, peerRcvNxt uint64, peerWn
 	}
 	c.gen++
 	a := &attachment{tr: tr, dec: dec, gen: c.gen, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	_, a.vectored = tr.(*net.TCPConn)
 	c.att = a
 	c.laddr, c.raddr = tr.LocalAddr(), tr.RemoteAddr()
 	now := time.Now()

@@ -124,3 +124,12 @@ func (d *decoder) next() (frame, error) {
 		}
 	}
 }
+
+// shrink gives back a buffer grown for long frames once it is empty; the
+// reader calls it when the session has gone idle.
+func (d *decoder) shrink() {
+	if d.start == d.end && len(d.buf) > decoderMinBuf {
+		d.buf = make([]byte, decoderMinBuf)
+		d.start, d.end = 0, 0
+	}
+}

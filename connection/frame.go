@@ -128,20 +128,35 @@ func appendFrame(b []byte, h header, payload []byte) []byte {
 
 // appendFrame2 is appendFrame with the payload in two pieces (from a ring).
 func appendFrame2(b []byte, h header, p1, p2 []byte) []byte {
-	h.len = uint32(len(p1) + len(p2))
+	start := len(b)
+	b = appendHeader(b, h, len(p1)+len(p2))
+	if len(p1)+len(p2) == 0 {
+		return b
+	}
+	b = append(b, p1...)
+	b = append(b, p2...)
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
+}
+
+// appendHeader appends the header of a frame with n payload bytes.
+func appendHeader(b []byte, h header, n int) []byte {
+	h.len = uint32(n)
 	start := len(b)
 	b = append(b, magic0, magic1, byte(h.typ), h.flags)
 	b = binary.BigEndian.AppendUint32(b, h.len)
 	b = binary.BigEndian.AppendUint64(b, h.seq)
 	b = binary.BigEndian.AppendUint64(b, h.ack)
 	b = binary.BigEndian.AppendUint32(b, h.wnd)
-	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b[start:start+28], castagnoli))
-	if h.len == 0 {
-		return b
-	}
-	b = append(b, p1...)
-	b = append(b, p2...)
-	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b[start:start+28], castagnoli))
+}
+
+// payloadTrailer returns the pcrc of a frame whose encoded header is hdr and
+// whose payload is p1 then p2, for sending the payload without copying it.
+func payloadTrailer(hdr, p1, p2 []byte) [trailerLen]byte {
+	crc := crc32.Update(crc32.Update(crc32.Checksum(hdr, castagnoli), castagnoli, p1), castagnoli, p2)
+	var t [trailerLen]byte
+	binary.BigEndian.PutUint32(t[:], crc)
+	return t
 }
 
 // frameLen is the encoded size of a frame with n payload bytes.

@@ -8,6 +8,7 @@ import (
 // readLoop decodes the frames of attachment a until it fails or is replaced.
 func (c *Connection) readLoop(a *attachment) {
 	defer c.wg.Done()
+	lastData := time.Now()
 	a.dec.starving = func() {
 		c.mu.Lock()
 		if c.att == a && (c.ackDue || c.nakDue || c.closeAckDue) {
@@ -28,6 +29,11 @@ func (c *Connection) readLoop(a *attachment) {
 		}
 		now := time.Now()
 		c.lastRecv = now
+		if f.typ == frameData {
+			lastData = now
+		} else if now.Sub(lastData) > c.cfg.HeartbeatInterval {
+			a.dec.shrink() // idle: keep no buffer sized for long frames
+		}
 		c.stats.FramesReceived++
 		c.rtt.heard()
 		if f.typ == frameData {

@@ -65,7 +65,7 @@ func TestCorruptionAndCutsBothDirections(t *testing.T) {
 func TestHeavyDamageShrinksFrames(t *testing.T) {
 	cl, acc, _ := damagedPair(t, faults{corrupt: 5e-4, cut: 5e-4, failWrites: -1, stallAfter: -1, seed: 9})
 	bothWays(t, cl, acc, randomBytesN(256<<10, 12), randomBytesN(256<<10, 13))
-	if fs := cl.Stats().FrameSize; fs >= 64<<10 {
+	if fs := cl.Stats().FrameSize; fs >= DefaultConfig().MaxFrameSize {
 		t.Fatalf("client frame size %d did not shrink", fs)
 	}
 }

@@ -2,6 +2,7 @@ package connection
 
 import (
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -28,19 +29,30 @@ func (c *Connection) writeLoop(a *attachment) {
 			c.detach(a, err)
 			return
 		}
-		if b.hasData {
+		var werr error
+		switch {
+		case b.hasData && len(b.data.p1) > 0 && a.vectored:
+			// Send the payload straight from the pinned ring (writev).
+			start := len(buf)
+			buf = appendHeader(buf, b.data.h, len(b.data.p1)+len(b.data.p2))
+			trailer := payloadTrailer(buf[start:], b.data.p1, b.data.p2)
+			v := net.Buffers{buf, b.data.p1, b.data.p2, trailer[:]}
+			_, werr = v.WriteTo(a.tr)
+			c.unpin()
+		case b.hasData:
 			buf = appendFrame2(buf, b.data.h, b.data.p1, b.data.p2)
 			if len(b.data.p1) > 0 {
-				c.mu.Lock()
-				c.pinned--
-				c.mu.Unlock()
+				c.unpin()
 			}
+			fallthrough
+		case len(buf) > 0:
+			_, werr = a.tr.Write(buf)
 		}
-		if len(buf) > 0 {
-			if _, err := a.tr.Write(buf); err != nil {
-				c.detach(a, err)
-				return
-			}
+		if werr != nil {
+			c.detach(a, werr)
+			return
+		}
+		if len(buf) > 0 || b.hasData {
 			if b.final {
 				c.finish(nil)
 				return
@@ -64,6 +76,12 @@ func (c *Connection) writeLoop(a *attachment) {
 			return
 		}
 	}
+}
+
+func (c *Connection) unpin() {
+	c.mu.Lock()
+	c.pinned--
+	c.mu.Unlock()
 }
 
 // hdr is a header for a frame sent now, with the current ack and window.
