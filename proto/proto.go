@@ -1,0 +1,216 @@
+// Package proto is the session protocol of resh (spec.md beside this file):
+// messages on a multiplexed connection, with one stream per channel
+// (control, stdin, stdout, stderr, and one per lcat/ltee transfer), each
+// with its own flow control, over a connection.Peer.
+package proto
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+// Version is the protocol version in spec.md, bumped on incompatible change.
+const Version = 1
+
+// MaxMessage bounds a message body; a longer length is refused before any
+// allocation.
+const MaxMessage = 64 << 10
+
+// Type is a message type, the byte after the length.
+type Type byte
+
+// Message types. Each body is a JSON object of the type named in the comment.
+const (
+	TypeOpen           Type = 1  // Open: first message of a stream the client opens
+	TypeHello          Type = 2  // Hello: client asks for a command (control stream)
+	TypeStarted        Type = 3  // Started: the command runs
+	TypeError          Type = 4  // Error: a request failed
+	TypeResize         Type = 5  // Resize: the client's terminal changed size
+	TypeSignal         Type = 6  // Signal: deliver a signal to the command
+	TypeExit           Type = 7  // Exit: the command ended
+	TypeTransferOpen   Type = 8  // TransferOpen: first message of a transfer stream
+	TypeTransferReply  Type = 9  // TransferReply: the client accepts or refuses a transfer
+	TypeTransferResult Type = 10 // TransferResult: the client finished writing a file
+)
+
+// Stream kinds, in Open.Kind.
+const (
+	KindControl = "control"
+	KindStdin   = "stdin"
+	KindStdout  = "stdout"
+	KindStderr  = "stderr"
+)
+
+// Open starts each stream the client opens.
+type Open struct {
+	Kind string `json:"kind"`
+}
+
+// Hello asks the server to run a command. An empty Command asks for the
+// user's login shell.
+type Hello struct {
+	Version int               `json:"version"`
+	Command string            `json:"command,omitempty"`
+	TTY     bool              `json:"tty"`
+	Term    string            `json:"term,omitempty"`
+	Rows    uint16            `json:"rows,omitempty"`
+	Cols    uint16            `json:"cols,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+}
+
+// Started says the command runs.
+type Started struct {
+	PID int `json:"pid"`
+}
+
+// Error reports a failed request.
+type Error struct {
+	Message string `json:"message"`
+}
+
+// Resize carries a new terminal size.
+type Resize struct {
+	Rows uint16 `json:"rows"`
+	Cols uint16 `json:"cols"`
+}
+
+// Signal names a signal to deliver to the command's process group: one of
+// INT, TERM, HUP, QUIT, KILL, USR1, USR2.
+type Signal struct {
+	Name string `json:"name"`
+}
+
+// Exit reports how the command ended: Signal is non-zero when a signal
+// killed it.
+type Exit struct {
+	Code   int  `json:"code"`
+	Signal int  `json:"signal,omitempty"`
+	Core   bool `json:"core,omitempty"`
+}
+
+// Transfer operations.
+const (
+	OpRead   = "read"   // lcat: the client sends the file
+	OpWrite  = "write"  // ltee: the client truncates and writes the file
+	OpAppend = "append" // ltee -a: the client appends to the file
+)
+
+// TransferOpen starts a transfer stream (server to client), and is also
+// what lcat and ltee send to reshd on its local socket.
+type TransferOpen struct {
+	Op   string `json:"op"`
+	Path string `json:"path"`
+	// Tool names the program asking ("lcat", "ltee"), for the progress line.
+	Tool string `json:"tool,omitempty"`
+}
+
+// TransferReply accepts (OK) or refuses a transfer. For OpRead, Size is the
+// file's size when known (-1 otherwise).
+type TransferReply struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+	Size  int64  `json:"size,omitempty"`
+}
+
+// TransferResult ends a write transfer: the client wrote Bytes bytes and
+// closed the file, or failed.
+type TransferResult struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+	Bytes int64  `json:"bytes"`
+}
+
+// Errors of the codec.
+var (
+	// ErrTooLong is returned for a message whose length exceeds MaxMessage.
+	ErrTooLong = errors.New("proto: message too long")
+	// ErrUnexpected is returned when a message of another type was expected.
+	ErrUnexpected = errors.New("proto: unexpected message")
+)
+
+// WriteMessage writes one message: length (4 bytes, big-endian, of type and
+// body), type (1 byte), JSON body.
+func WriteMessage(w io.Writer, t Type, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("proto: encode %T: %w", v, err)
+	}
+	if len(body) > MaxMessage {
+		return ErrTooLong
+	}
+	b := make([]byte, 5, 5+len(body))
+	binary.BigEndian.PutUint32(b, uint32(1+len(body)))
+	b[4] = byte(t)
+	_, err = w.Write(append(b, body...))
+	return err
+}
+
+// ReadMessage reads one message and returns its type and body.
+func ReadMessage(r io.Reader) (Type, []byte, error) {
+	var h [5]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(h[:4])
+	if n < 1 || n-1 > MaxMessage {
+		return 0, nil, fmt.Errorf("%w: %d bytes", ErrTooLong, n)
+	}
+	body := make([]byte, n-1)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return 0, nil, fmt.Errorf("proto: truncated message: %w", io.ErrUnexpectedEOF)
+	}
+	return Type(h[4]), body, nil
+}
+
+// Decode parses a body into v, refusing unknown fields' types of mistakes.
+func Decode(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("proto: decode %T: %w", v, err)
+	}
+	return nil
+}
+
+// Expect reads one message of type t into v. An Error message becomes an
+// error carrying its text.
+func Expect(r io.Reader, t Type, v any) error {
+	got, body, err := ReadMessage(r)
+	if err != nil {
+		return err
+	}
+	if got == TypeError && t != TypeError {
+		var e Error
+		if err := Decode(body, &e); err != nil {
+			return err
+		}
+		return &RemoteError{Message: e.Message}
+	}
+	if got != t {
+		return fmt.Errorf("%w: got type %d, want %d", ErrUnexpected, got, t)
+	}
+	return Decode(body, v)
+}
+
+// RemoteError is an Error message received from the peer.
+type RemoteError struct{ Message string }
+
+func (e *RemoteError) Error() string { return e.Message }
+
+// MuxConfig is the multiplexer's configuration: no keepalives (the
+// connection package handles liveness), and no timeouts that a network
+// outage, which the connection rides out, would trip.
+func MuxConfig() *yamux.Config {
+	c := yamux.DefaultConfig()
+	c.EnableKeepAlive = false
+	c.ConnectionWriteTimeout = 24 * time.Hour
+	c.StreamOpenTimeout = 0
+	c.StreamCloseTimeout = 0
+	c.AcceptBacklog = 256
+	c.LogOutput = io.Discard
+	return c
+}
