@@ -8,3 +8,9 @@ require (
 )
 
 require github.com/hashicorp/yamux v0.1.2
+
+require (
+	github.com/creack/pty v1.1.24 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/term v0.47.0 // indirect
+)

@@ -1,0 +1,151 @@
+// Package server is reshd's session serving (proto/spec.md): it accepts
+// connection sessions, runs one command per session as the user running
+// reshd, carries its stdin, stdout and stderr over yamux streams, and relays
+// the lcat/ltee transfers of the command's RESH_SOCKET to the client.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"resh/connection"
+)
+
+// Config tunes a Server. Zero fields take their default.
+type Config struct {
+	// DetachTimeout is how long a session whose client lost its transport is
+	// kept waiting for a resume (connection.Config.DetachTimeout). Default
+	// 10 minutes.
+	DetachTimeout time.Duration
+	// OpenTimeout bounds the wait for the client's four streams. Default 30s.
+	OpenTimeout time.Duration
+	// KillGrace is how long a command may outlive the SIGHUP sent when its
+	// session ends, before SIGKILL. Default 3s.
+	KillGrace time.Duration
+	// Logger receives one line per session and errors. Default: discard.
+	Logger *slog.Logger
+}
+
+func (c *Config) withDefaults() Config {
+	var d Config
+	if c != nil {
+		d = *c
+	}
+	if d.OpenTimeout <= 0 {
+		d.OpenTimeout = 30 * time.Second
+	}
+	if d.KillGrace <= 0 {
+		d.KillGrace = 3 * time.Second
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	return d
+}
+
+// Server serves resh sessions on one listener.
+type Server struct {
+	cfg Config
+	ln  *connection.Server
+
+	mu       sync.Mutex
+	closing  bool
+	serving  bool
+	sessions map[*session]struct{}
+	wg       sync.WaitGroup // one per session goroutine
+	done     chan struct{}  // closed when Serve returns
+}
+
+// Listen listens on the TCP address addr (host:port; port 0 picks one).
+func Listen(addr string, cfg *Config) (*Server, error) {
+	c := cfg.withDefaults()
+	ln, err := connection.Listen("tcp", addr, &connection.Config{DetachTimeout: c.DetachTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("server: listen on %s: %w", addr, err)
+	}
+	return &Server{cfg: c, ln: ln, sessions: map[*session]struct{}{}, done: make(chan struct{})}, nil
+}
+
+// Addr returns the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts sessions and serves each in its own goroutine until
+// Shutdown. It returns nil after Shutdown, or the error that stopped
+// accepting.
+func (s *Server) Serve() error {
+	s.mu.Lock()
+	if s.serving || s.closing {
+		s.mu.Unlock()
+		return errors.New("server: Serve called twice or after Shutdown")
+	}
+	s.serving = true
+	s.mu.Unlock()
+	defer close(s.done)
+	for {
+		acc, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, connection.ErrServerClosed) || s.isClosing() {
+				return nil
+			}
+			return fmt.Errorf("server: accept: %w", err)
+		}
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			_ = acc.Close()
+			continue
+		}
+		ss := newSession(s, acc)
+		s.sessions[ss] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			ss.serve()
+			s.mu.Lock()
+			delete(s.sessions, ss)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// Shutdown stops accepting sessions, sends SIGHUP to every session's
+// command (SIGKILL after Config.KillGrace), and waits until ctx is done for
+// the sessions to report their commands' exit to their clients. Then it
+// closes the listener, which ends every remaining session at once, and waits
+// for every goroutine. It returns ctx's error if sessions had to be cut.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	serving := s.serving
+	for ss := range s.sessions {
+		ss.hangup()
+	}
+	s.mu.Unlock()
+
+	all := make(chan struct{})
+	go func() { s.wg.Wait(); close(all) }()
+	var err error
+	select {
+	case <-all:
+	case <-ctx.Done():
+		err = fmt.Errorf("server: shutdown: %w", ctx.Err())
+	}
+	_ = s.ln.Close()
+	<-all
+	if serving {
+		<-s.done
+	}
+	return err
+}

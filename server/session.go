@@ -1,0 +1,464 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/creack/pty"
+	"github.com/hashicorp/yamux"
+
+	"resh/connection"
+	"resh/proto"
+)
+
+// closeWait bounds how long a session waits, after sending Exit or Error,
+// for the client to close the session before closing it itself.
+const closeWait = 5 * time.Second
+
+// signals are the signals a client may send (proto.Signal.Name).
+var signals = map[string]syscall.Signal{
+	"INT":  syscall.SIGINT,
+	"TERM": syscall.SIGTERM,
+	"HUP":  syscall.SIGHUP,
+	"QUIT": syscall.SIGQUIT,
+	"KILL": syscall.SIGKILL,
+	"USR1": syscall.SIGUSR1,
+	"USR2": syscall.SIGUSR2,
+}
+
+// session is one client's session: its streams, its command, its broker.
+type session struct {
+	srv   *Server
+	acc   *connection.Accepted
+	log   *slog.Logger
+	start time.Time
+
+	ctrlMu  sync.Mutex // serialises writes on the control stream
+	control *yamux.Stream
+
+	mu        sync.Mutex
+	pid       int  // the command's process (and process group) id, once started
+	exited    bool // the command was reaped
+	hupped    bool // hangup was called
+	killTimer *time.Timer
+
+	wg sync.WaitGroup // the session's helper goroutines
+}
+
+func newSession(s *Server, acc *connection.Accepted) *session {
+	return &session{
+		srv:   s,
+		acc:   acc,
+		start: time.Now(),
+		log:   s.cfg.Logger.With("remote", acc.RemoteAddr().String(), "session", acc.SessionID()),
+	}
+}
+
+// streams are the four streams the client opens.
+type streams struct {
+	control, stdin, stdout, stderr *yamux.Stream
+}
+
+func (st *streams) closeAll() {
+	for _, s := range []*yamux.Stream{st.control, st.stdin, st.stdout, st.stderr} {
+		if s != nil {
+			_ = s.Close()
+		}
+	}
+}
+
+// serve runs the session to its end.
+func (ss *session) serve() {
+	mux, err := yamux.Server(ss.acc, proto.MuxConfig())
+	if err != nil {
+		ss.log.Error("reshd: session refused", "err", err)
+		_ = ss.acc.Close()
+		return
+	}
+	defer ss.wg.Wait()
+	defer func() { _ = mux.Close() }() // closes acc, draining what was written
+
+	st, hello, err := ss.open(mux)
+	if err != nil {
+		ss.log.Warn("reshd: session setup failed", "err", err)
+		return
+	}
+	defer st.closeAll()
+	ss.control = st.control
+
+	if hello.Version != proto.Version {
+		ss.refuse(mux, fmt.Sprintf("reshd: protocol version mismatch: client speaks version %d, server speaks version %d", hello.Version, proto.Version))
+		return
+	}
+
+	b, err := newBroker(mux, ss.log)
+	if err != nil {
+		ss.refuse(mux, err.Error())
+		return
+	}
+	ss.wg.Add(1)
+	go func() { defer ss.wg.Done(); b.serve() }()
+	defer b.close()
+
+	exit, err := ss.run(mux, st, hello, b.path)
+	if err != nil {
+		ss.refuse(mux, err.Error())
+		return
+	}
+	ss.log.Info("reshd: session ended", "command", hello.Command, "tty", hello.TTY,
+		"code", exit.Code, "signal", exit.Signal, "duration", time.Since(ss.start).Round(time.Millisecond))
+	ss.writeControl(proto.TypeExit, exit)
+	_ = st.control.Close()
+	ss.awaitClientClose(mux)
+}
+
+// open accepts the client's four streams and reads Hello, within
+// Config.OpenTimeout.
+func (ss *session) open(mux *yamux.Session) (*streams, proto.Hello, error) {
+	var hello proto.Hello
+	var timedOut atomic.Bool
+	t := time.AfterFunc(ss.srv.cfg.OpenTimeout, func() { timedOut.Store(true); _ = mux.Close() })
+	defer t.Stop()
+	fail := func(st *streams, err error) (*streams, proto.Hello, error) {
+		st.closeAll()
+		if timedOut.Load() {
+			err = fmt.Errorf("server: the client did not open its streams within %v: %w", ss.srv.cfg.OpenTimeout, err)
+		}
+		return nil, hello, err
+	}
+	st := &streams{}
+	for n := 0; n < 4; n++ {
+		s, err := mux.AcceptStream()
+		if err != nil {
+			return fail(st, fmt.Errorf("server: accept stream: %w", err))
+		}
+		var o proto.Open
+		if err := proto.Expect(s, proto.TypeOpen, &o); err != nil {
+			_ = s.Close()
+			return fail(st, fmt.Errorf("server: read Open: %w", err))
+		}
+		var slot **yamux.Stream
+		switch o.Kind {
+		case proto.KindControl:
+			slot = &st.control
+		case proto.KindStdin:
+			slot = &st.stdin
+		case proto.KindStdout:
+			slot = &st.stdout
+		case proto.KindStderr:
+			slot = &st.stderr
+		default:
+			_ = s.Close()
+			return fail(st, fmt.Errorf("server: unknown stream kind %q", o.Kind))
+		}
+		if *slot != nil {
+			_ = s.Close()
+			return fail(st, fmt.Errorf("server: stream %q opened twice", o.Kind))
+		}
+		*slot = s
+	}
+	if err := proto.Expect(st.control, proto.TypeHello, &hello); err != nil {
+		return fail(st, fmt.Errorf("server: read Hello: %w", err))
+	}
+	if !t.Stop() && timedOut.Load() {
+		return fail(st, errors.New("server: session setup timed out"))
+	}
+	return st, hello, nil
+}
+
+// refuse sends an Error on the control stream, closes it and waits a little
+// for the client to go.
+func (ss *session) refuse(mux *yamux.Session, msg string) {
+	ss.log.Warn("reshd: session refused", "err", msg)
+	ss.writeControl(proto.TypeError, proto.Error{Message: msg})
+	_ = ss.control.Close()
+	ss.awaitClientClose(mux)
+}
+
+func (ss *session) awaitClientClose(mux *yamux.Session) {
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-mux.CloseChan():
+	case <-t.C:
+	}
+}
+
+func (ss *session) writeControl(t proto.Type, v any) {
+	ss.ctrlMu.Lock()
+	defer ss.ctrlMu.Unlock()
+	if err := proto.WriteMessage(ss.control, t, v); err != nil {
+		ss.log.Debug("reshd: control write failed", "err", err)
+	}
+}
+
+// run starts the command, serves its streams and control messages, and
+// returns how it ended once its output was copied. An error means it could
+// not start.
+func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket string) (proto.Exit, error) {
+	cmd, err := command(h, socket)
+	if err != nil {
+		return proto.Exit{}, err
+	}
+	var (
+		outputs sync.WaitGroup // output copiers: Exit waits for them
+		master  *os.File       // the pty master, with TTY
+	)
+	ss.mu.Lock()
+	if ss.hupped {
+		ss.mu.Unlock()
+		return proto.Exit{}, errors.New("reshd: the server is shutting down")
+	}
+	if h.TTY {
+		master, err = startPTY(cmd, h.Rows, h.Cols)
+		if err != nil {
+			ss.mu.Unlock()
+			return proto.Exit{}, fmt.Errorf("reshd: start %s in a pty: %w", cmd.Path, err)
+		}
+		_ = st.stderr.Close()
+		outputs.Add(1)
+		go func() {
+			defer outputs.Done()
+			copyOut(st.stdout, eioReader{master})
+		}()
+		ss.wg.Add(1)
+		go func() {
+			defer ss.wg.Done()
+			_, _ = io.Copy(master, st.stdin)
+		}()
+	} else {
+		var files []*os.File // the command's ends, closed once it started
+		pipe := func() (r, w *os.File) {
+			if err == nil {
+				r, w, err = os.Pipe()
+			}
+			return r, w
+		}
+		inR, inW := pipe()
+		outR, outW := pipe()
+		errR, errW := pipe()
+		files = append(files, inR, outW, errW)
+		closeAll := func(fs ...*os.File) {
+			for _, f := range fs {
+				if f != nil {
+					_ = f.Close()
+				}
+			}
+		}
+		if err == nil {
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			err = cmd.Start()
+		}
+		closeAll(files...)
+		if err != nil {
+			ss.mu.Unlock()
+			closeAll(inW, outR, errR)
+			return proto.Exit{}, fmt.Errorf("reshd: start %s: %w", cmd.Path, err)
+		}
+		outputs.Add(2)
+		go func() { defer outputs.Done(); copyOut(st.stdout, outR); _ = outR.Close() }()
+		go func() { defer outputs.Done(); copyOut(st.stderr, errR); _ = errR.Close() }()
+		ss.wg.Add(1)
+		go func() {
+			defer ss.wg.Done()
+			_, _ = io.Copy(inW, st.stdin)
+			_ = inW.Close()
+		}()
+	}
+	ss.pid = cmd.Process.Pid
+	ss.mu.Unlock()
+	ss.log.Info("reshd: session started", "command", h.Command, "tty", h.TTY, "pid", ss.pid)
+	ss.writeControl(proto.TypeStarted, proto.Started{PID: ss.pid})
+
+	ss.wg.Add(1)
+	go func() { defer ss.wg.Done(); ss.readControl(master) }()
+
+	waited := make(chan struct{})
+	ss.wg.Add(1)
+	go func() {
+		defer ss.wg.Done()
+		select {
+		case <-mux.CloseChan():
+			ss.hangup()
+		case <-waited:
+		}
+	}()
+
+	_ = cmd.Wait()
+	ss.mu.Lock()
+	ss.exited = true
+	if ss.killTimer != nil {
+		ss.killTimer.Stop()
+	}
+	ss.mu.Unlock()
+	close(waited)
+	outputs.Wait()
+	if master != nil {
+		_ = master.Close()
+	}
+	return exitOf(cmd.ProcessState), nil
+}
+
+// copyOut copies a command's output to its stream and half-closes the
+// stream. When the stream fails (the session is gone) it goes on draining
+// so that the command never blocks on a full pipe.
+func copyOut(dst *yamux.Stream, src io.Reader) {
+	if _, err := io.Copy(dst, src); err != nil {
+		_, _ = io.Copy(io.Discard, src)
+	}
+	_ = dst.Close()
+}
+
+// eioReader reads a pty master, for which Linux returns EIO once the last
+// process holding the terminal closed it: that is the end of the output.
+type eioReader struct{ f *os.File }
+
+func (r eioReader) Read(p []byte) (int, error) {
+	n, err := r.f.Read(p)
+	if err != nil && errors.Is(err, syscall.EIO) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// readControl serves Resize and Signal messages until the control stream
+// ends.
+func (ss *session) readControl(master *os.File) {
+	for {
+		t, body, err := proto.ReadMessage(ss.control)
+		if err != nil {
+			return
+		}
+		switch t {
+		case proto.TypeResize:
+			var r proto.Resize
+			if proto.Decode(body, &r) != nil || master == nil {
+				continue
+			}
+			if err := setSize(master, r.Rows, r.Cols); err != nil {
+				ss.log.Debug("reshd: resize failed", "err", err)
+			}
+		case proto.TypeSignal:
+			var s proto.Signal
+			if err := proto.Decode(body, &s); err != nil {
+				continue
+			}
+			sig, ok := signals[s.Name]
+			if !ok {
+				ss.writeControl(proto.TypeError, proto.Error{Message: fmt.Sprintf("reshd: unknown signal %q", s.Name)})
+				continue
+			}
+			ss.signal(sig)
+		}
+	}
+}
+
+// signal sends sig to the command's process group, unless it was reaped.
+func (ss *session) signal(sig syscall.Signal) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.pid > 0 && !ss.exited {
+		_ = syscall.Kill(-ss.pid, sig)
+	}
+}
+
+// hangup sends SIGHUP to the command's process group, and SIGKILL after
+// Config.KillGrace if it still runs. Before the command starts, it keeps it
+// from starting.
+func (ss *session) hangup() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.hupped {
+		return
+	}
+	ss.hupped = true
+	if ss.pid <= 0 || ss.exited {
+		return
+	}
+	ss.log.Info("reshd: session lost, sending SIGHUP", "pid", ss.pid)
+	_ = syscall.Kill(-ss.pid, syscall.SIGHUP)
+	pid := ss.pid
+	ss.killTimer = time.AfterFunc(ss.srv.cfg.KillGrace, func() {
+		ss.mu.Lock()
+		defer ss.mu.Unlock()
+		if !ss.exited {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+	})
+}
+
+// exitOf turns a process state into an Exit message.
+func exitOf(ps *os.ProcessState) proto.Exit {
+	if ps == nil {
+		return proto.Exit{Code: 255}
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return proto.Exit{Signal: int(ws.Signal()), Core: ws.CoreDump()}
+	}
+	return proto.Exit{Code: ps.ExitCode()}
+}
+
+// startPTY starts cmd on a new pty of rows×cols as the leader of a new
+// session, and returns the master, in non-blocking mode so that closing it
+// ends a pending Read.
+func startPTY(cmd *exec.Cmd, rows, cols uint16) (*os.File, error) {
+	if rows == 0 {
+		rows = 24
+	}
+	if cols == 0 {
+		cols = 80
+	}
+	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: rows, Cols: cols})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = ptmx.Close() }()
+	syscall.ForkLock.RLock()
+	fd, err := syscall.Dup(int(ptmx.Fd()))
+	if err == nil {
+		syscall.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("server: dup pty: %w", err)
+	}
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		_ = syscall.Close(fd)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("server: pty non-blocking: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "/dev/ptmx"), nil
+}
+
+// setSize sets the pty's window size without File.Fd, which would put the
+// master back in blocking mode.
+func setSize(master *os.File, rows, cols uint16) error {
+	rc, err := master.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("server: resize: %w", err)
+	}
+	ws := pty.Winsize{Rows: rows, Cols: cols}
+	var errno syscall.Errno
+	if err := rc.Control(func(fd uintptr) {
+		_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCSWINSZ, uintptr(unsafe.Pointer(&ws)))
+	}); err != nil {
+		return fmt.Errorf("server: resize: %w", err)
+	}
+	if errno != 0 {
+		return fmt.Errorf("server: resize: %w", errno)
+	}
+	return nil
+}
