@@ -1,0 +1,575 @@
+// Package client is resh's logic: it connects to reshd, runs one command or
+// a login shell there with the local stdin, stdout and stderr (or the local
+// terminal, in raw mode, for a pseudo-terminal), forwards signals and
+// terminal resizes, and serves the client's files to lcat and ltee run in
+// the session. The protocol is ../proto/spec.md.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"golang.org/x/term"
+
+	"resh/access"
+	"resh/cat"
+	"resh/connection"
+	"resh/proto"
+	"resh/tee"
+)
+
+// Timeouts of resh itself.
+const (
+	// DialTimeout bounds connecting to reshd.
+	DialTimeout = 30 * time.Second
+	// StartTimeout bounds the wait for Started after Hello.
+	StartTimeout = 30 * time.Second
+	// drainTimeout bounds the final Close's wait for acknowledgements.
+	drainTimeout = 2 * time.Second
+)
+
+// ExitFailure is resh's exit status for its own failures (cannot connect,
+// refused, protocol error, session lost, "~." escape), as ssh's.
+const ExitFailure = 255
+
+// Env is the world Run works in. Zero fields take the process's own.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Environ is the environment; TERM, LANG and LC_* are sent. Default
+	// os.Environ().
+	Environ []string
+	// Dir is the working directory lcat and ltee paths are relative to.
+	// Default os.Getwd().
+	Dir string
+	// Signals, if not nil, replaces the signals resh receives (tests);
+	// otherwise SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGWINCH are caught.
+	Signals <-chan os.Signal
+	// Connection, if not nil, is the base of the connection's Config.
+	Connection *connection.Config
+}
+
+// Run runs the session described by o and returns resh's exit status: the
+// remote command's code, 128+signal if a signal killed it, or ExitFailure
+// after printing one line "resh: <cause>" on stderr.
+func Run(ctx context.Context, o *Options, env Env) int {
+	if env.Stdin == nil {
+		env.Stdin = os.Stdin
+	}
+	if env.Stdout == nil {
+		env.Stdout = os.Stdout
+	}
+	if env.Stderr == nil {
+		env.Stderr = os.Stderr
+	}
+	if env.Environ == nil {
+		env.Environ = os.Environ()
+	}
+	r := &runner{o: o, env: env, stderr: &syncWriter{w: env.Stderr}}
+	code, err := r.run(ctx)
+	if err != nil {
+		// The terminal is restored by now.
+		r.stderr.printf("resh: %v\n", err)
+		return ExitFailure
+	}
+	return code
+}
+
+// runner is one run of resh.
+type runner struct {
+	o      *Options
+	env    Env
+	stderr *syncWriter
+
+	raw       atomic.Bool // the local terminal is in raw mode
+	connected atomic.Bool // the transport is up (false while reconnecting)
+	restore   func()      // puts the terminal back; safe to call twice
+	ctlMu     sync.Mutex  // serialises writes on the control stream
+	control   *yamux.Stream
+	lastErr   *recordConn
+}
+
+// eol is the line ending for messages: "\r\n" while the terminal is raw.
+func (r *runner) eol() string {
+	if r.raw.Load() {
+		return "\r\n"
+	}
+	return "\n"
+}
+
+func (r *runner) run(ctx context.Context) (int, error) {
+	stdinFD, stdinTerm := terminalFD(r.env.Stdin)
+	_, stderrTerm := terminalFD(r.env.Stderr)
+	tty := r.o.WantTTY(stdinTerm)
+
+	dir := r.env.Dir
+	if dir == "" {
+		var err error
+		if dir, err = os.Getwd(); err != nil {
+			return 0, fmt.Errorf("working directory: %w", err)
+		}
+	}
+	dirs, err := access.New(dir, r.o.Allow)
+	if err != nil {
+		return 0, err
+	}
+	defer dirs.Close()
+
+	cfg := connection.Config{}
+	if r.env.Connection != nil {
+		cfg = *r.env.Connection
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = drainTimeout
+	}
+	r.connected.Store(true)
+	noticed := false // touched only by the connection's goroutine
+	userOnState := cfg.OnState
+	cfg.OnState = func(ev connection.StateEvent) {
+		r.connected.Store(ev.Connected)
+		if stderrTerm && !ev.Connected && !noticed {
+			noticed = true
+			r.stderr.printf("resh: connection lost, reconnecting…%s", r.eol())
+		}
+		if stderrTerm && ev.Connected && noticed {
+			noticed = false
+			r.stderr.printf("resh: reconnected%s", r.eol())
+		}
+		if userOnState != nil {
+			userOnState(ev)
+		}
+	}
+
+	addr := r.o.Addr()
+	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
+	conn, err := connection.Dial(dctx, "tcp", addr, &cfg)
+	cancel()
+	if err != nil {
+		return 0, dialError(addr, err)
+	}
+	r.lastErr = &recordConn{Conn: conn}
+	sess, err := yamux.Client(r.lastErr, proto.MuxConfig())
+	if err != nil {
+		conn.Close()
+		return 0, fmt.Errorf("protocol error: %w", err)
+	}
+	var wg sync.WaitGroup
+	defer func() {
+		sess.Close()
+		wg.Wait()
+	}()
+
+	var streams [4]*yamux.Stream
+	for i, kind := range []string{proto.KindControl, proto.KindStdin, proto.KindStdout, proto.KindStderr} {
+		st, err := sess.OpenStream()
+		if err == nil {
+			err = proto.WriteMessage(st, proto.TypeOpen, proto.Open{Kind: kind})
+		}
+		if err != nil {
+			return 0, r.lost(fmt.Errorf("open %s stream: %w", kind, err))
+		}
+		streams[i] = st
+	}
+	control, stdin, stdout, stderr := streams[0], streams[1], streams[2], streams[3]
+	r.control = control
+
+	hello := proto.Hello{Version: proto.Version, Command: r.o.Command, TTY: tty, Env: sentEnv(r.env.Environ)}
+	hello.Term = hello.Env["TERM"]
+	if tty {
+		hello.Rows, hello.Cols = r.size(stdinFD, stdinTerm)
+	}
+	if err := r.send(proto.TypeHello, hello); err != nil {
+		return 0, r.lost(err)
+	}
+	var started proto.Started
+	_ = control.SetReadDeadline(time.Now().Add(StartTimeout))
+	if err := proto.Expect(control, proto.TypeStarted, &started); err != nil {
+		var re *proto.RemoteError
+		switch {
+		case errors.As(err, &re):
+			return 0, errors.New(re.Message)
+		case errors.Is(err, io.EOF):
+			return 0, r.lost(errors.New("the server closed the session before the command started"))
+		case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, yamux.ErrTimeout):
+			return 0, fmt.Errorf("no answer from %s within %v", addr, StartTimeout)
+		}
+		return 0, fmt.Errorf("protocol error: %w", err)
+	}
+	_ = control.SetReadDeadline(time.Time{})
+
+	// The local terminal goes raw for a pseudo-terminal.
+	r.restore = func() {}
+	if tty && stdinTerm {
+		old, err := term.MakeRaw(stdinFD)
+		if err != nil {
+			return 0, fmt.Errorf("terminal: %w", err)
+		}
+		var once sync.Once
+		r.restore = func() {
+			once.Do(func() {
+				_ = term.Restore(stdinFD, old)
+				r.raw.Store(false)
+			})
+		}
+		r.raw.Store(true)
+		defer r.restore()
+	}
+
+	var progress Progress = noProgress{}
+	if stderrTerm {
+		progress = &lineProgress{mu: &r.stderr.mu, w: r.stderr.w, now: time.Now, eol: r.eol}
+	}
+
+	// Transfers: every stream reshd opens.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer r.guard()
+		for {
+			st, err := sess.AcceptStream()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer r.guard()
+				serveTransfer(st, dirs, progress)
+			}()
+		}
+	}()
+
+	// Output: stdout and stderr kept apart, each until its EOF.
+	outDone := make(chan struct{}, 2)
+	for _, c := range []struct {
+		w io.Writer
+		s *yamux.Stream
+	}{{r.env.Stdout, stdout}, {r.stderr, stderr}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer r.guard()
+			if _, err := io.Copy(c.w, c.s); err != nil {
+				// The local side is gone: drain so the command is not blocked.
+				_, _ = io.Copy(io.Discard, c.s)
+			}
+			outDone <- struct{}{}
+		}()
+	}
+
+	// Input. Not waited for: a read from a terminal cannot be interrupted.
+	escaped := make(chan struct{})
+	go func() {
+		defer r.guard()
+		r.copyStdin(stdin, tty && stdinTerm, escaped)
+	}()
+
+	// Control: the Exit message.
+	type ending struct {
+		exit proto.Exit
+		err  error
+	}
+	ended := make(chan ending, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer r.guard()
+		for {
+			t, body, err := proto.ReadMessage(control)
+			if err != nil {
+				ended <- ending{err: err}
+				return
+			}
+			if t == proto.TypeExit {
+				var e proto.Exit
+				err := proto.Decode(body, &e)
+				ended <- ending{exit: e, err: err}
+				return
+			}
+		}
+	}()
+
+	// Signals.
+	sigs := r.env.Signals
+	if sigs == nil {
+		ch := make(chan os.Signal, 8)
+		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGWINCH)
+		defer signal.Stop(ch)
+		sigs = ch
+	}
+	interrupted := make(chan os.Signal, 1)
+	stopSignals := make(chan struct{})
+	defer close(stopSignals)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer r.guard()
+		r.forwardSignals(sigs, stopSignals, tty, stdinFD, stdinTerm, interrupted)
+	}()
+
+	var end ending
+	select {
+	case end = <-ended:
+	case <-escaped:
+		return 0, errors.New("connection closed by escape")
+	case s := <-interrupted:
+		return 0, fmt.Errorf("%v while the connection was lost", s)
+	}
+	if end.err != nil {
+		if errors.Is(end.err, io.EOF) {
+			return 0, r.lost(errors.New("the server closed the session"))
+		}
+		return 0, r.lost(end.err)
+	}
+	for range 2 {
+		select {
+		case <-outDone:
+		case <-escaped:
+			return 0, errors.New("connection closed by escape")
+		}
+	}
+	return exitStatus(end.exit), nil
+}
+
+// lost explains a session that ended early, with the connection's own
+// error when it has one.
+func (r *runner) lost(err error) error {
+	if cause := r.lastErr.err(); cause != nil && !errors.Is(cause, io.EOF) {
+		return fmt.Errorf("session lost: %w", cause)
+	}
+	return fmt.Errorf("session lost: %w", err)
+}
+
+// guard restores the terminal before a panic in a goroutine kills resh.
+func (r *runner) guard() {
+	if v := recover(); v != nil {
+		if r.restore != nil {
+			r.restore()
+		}
+		panic(v)
+	}
+}
+
+// send writes one message on the control stream.
+func (r *runner) send(t proto.Type, v any) error {
+	r.ctlMu.Lock()
+	defer r.ctlMu.Unlock()
+	return proto.WriteMessage(r.control, t, v)
+}
+
+// size returns the terminal's rows and columns, zero if unknown.
+func (r *runner) size(fd int, isTerm bool) (rows, cols uint16) {
+	if !isTerm {
+		if f, ok := r.env.Stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			fd, isTerm = int(f.Fd()), true
+		}
+	}
+	if !isTerm {
+		return 0, 0
+	}
+	w, h, err := term.GetSize(fd)
+	if err != nil || w <= 0 || h <= 0 || w > 65535 || h > 65535 {
+		return 0, 0
+	}
+	return uint16(h), uint16(w)
+}
+
+// copyStdin sends stdin to the command; without escapes (no terminal) it
+// half-closes the stream at EOF so the command reads EOF too.
+func (r *runner) copyStdin(stdin *yamux.Stream, escapes bool, escaped chan<- struct{}) {
+	if !escapes {
+		if _, err := io.Copy(stdin, r.env.Stdin); err == nil {
+			stdin.Close()
+		}
+		return
+	}
+	var e escaper
+	buf := make([]byte, 4096)
+	for {
+		n, err := r.env.Stdin.Read(buf)
+		if n > 0 {
+			out, quit := e.feed(buf[:n])
+			if len(out) > 0 {
+				if _, werr := stdin.Write(out); werr != nil {
+					return
+				}
+			}
+			if quit {
+				close(escaped)
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// forwardSignals sends the signals resh receives to the command and the
+// terminal's new size on SIGWINCH. A signal while the connection is lost
+// ends resh (on interrupted) instead, since it could not be delivered.
+func (r *runner) forwardSignals(sigs <-chan os.Signal, stop <-chan struct{}, tty bool, fd int, isTerm bool, interrupted chan<- os.Signal) {
+	for {
+		select {
+		case <-stop:
+			return
+		case s := <-sigs:
+			if s == syscall.SIGWINCH {
+				if tty {
+					if rows, cols := r.size(fd, isTerm); rows > 0 {
+						_ = r.send(proto.TypeResize, proto.Resize{Rows: rows, Cols: cols})
+					}
+				}
+				continue
+			}
+			name := signalName(s)
+			if name == "" {
+				continue
+			}
+			if !r.connected.Load() {
+				select {
+				case interrupted <- s:
+				default:
+				}
+				continue
+			}
+			_ = r.send(proto.TypeSignal, proto.Signal{Name: name})
+		}
+	}
+}
+
+// signalName is the protocol's name of a signal resh forwards.
+func signalName(s os.Signal) string {
+	switch s {
+	case syscall.SIGINT:
+		return "INT"
+	case syscall.SIGTERM:
+		return "TERM"
+	case syscall.SIGHUP:
+		return "HUP"
+	case syscall.SIGQUIT:
+		return "QUIT"
+	}
+	return ""
+}
+
+// exitStatus is resh's exit status for the command's end.
+func exitStatus(e proto.Exit) int {
+	if e.Signal > 0 {
+		return 128 + e.Signal
+	}
+	if e.Code < 0 || e.Code > 255 {
+		return ExitFailure
+	}
+	return e.Code
+}
+
+// sentEnv picks the variables the protocol carries: TERM, LANG and LC_*.
+func sentEnv(environ []string) map[string]string {
+	env := map[string]string{}
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && (k == "TERM" || k == "LANG" || strings.HasPrefix(k, "LC_")) {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// serveTransfer serves one stream reshd opened for lcat or ltee.
+func serveTransfer(st *yamux.Stream, dirs *access.Dirs, progress Progress) {
+	defer st.Close()
+	var open proto.TransferOpen
+	if err := proto.Expect(st, proto.TypeTransferOpen, &open); err != nil {
+		return
+	}
+	meter := progress.Start(open.Tool, open.Path)
+	defer meter.Done()
+	switch open.Op {
+	case proto.OpRead:
+		_ = cat.ServeRead(st, open, dirs, meter.Update)
+	case proto.OpWrite, proto.OpAppend:
+		_ = tee.ServeWrite(st, open, dirs, meter.Update)
+	default:
+		_ = proto.WriteMessage(st, proto.TypeTransferReply, proto.TransferReply{Error: fmt.Sprintf("unknown transfer operation %q", open.Op)})
+	}
+}
+
+// terminalFD returns the file descriptor of v when it is a terminal.
+func terminalFD(v any) (int, bool) {
+	f, ok := v.(*os.File)
+	if !ok {
+		return -1, false
+	}
+	fd := int(f.Fd())
+	return fd, term.IsTerminal(fd)
+}
+
+// syncWriter serialises writes to stderr, shared by the command's stderr,
+// progress lines and notices.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *syncWriter) printf(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(s.w, format, args...)
+}
+
+// recordConn remembers the first error a Read of the connection returned,
+// to explain a lost session.
+type recordConn struct {
+	net.Conn
+	mu   sync.Mutex
+	rerr error
+}
+
+func (c *recordConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil {
+		c.mu.Lock()
+		if c.rerr == nil {
+			c.rerr = err
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+func (c *recordConn) err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rerr
+}
+
+// dialError says why connecting failed, without the layers' repetitions.
+func dialError(addr string, err error) error {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &dnsErr):
+		return fmt.Errorf("cannot resolve %s: %s", dnsErr.Name, dnsErr.Err)
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return fmt.Errorf("cannot connect to %s: %w", addr, opErr.Err)
+	}
+	return fmt.Errorf("cannot connect to %s: %w", addr, err)
+}
