@@ -1,0 +1,159 @@
+// Package cat is lcat, cat for files on the resh client's machine, in two
+// halves (proto/spec.md §3): Remote runs inside a resh session and asks for
+// files through the session's RESH_SOCKET; ServeRead runs in the client and
+// serves them.
+package cat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"resh/proto"
+)
+
+// NotInSession is the message of a tool started outside a resh session.
+const NotInSession = "not inside a resh session (RESH_SOCKET is not set)"
+
+// ErrNoSession is returned by Dial when RESH_SOCKET cannot be reached.
+var ErrNoSession = errors.New("not inside a resh session")
+
+// Remote is lcat: it writes each of files, read from the client machine
+// through the RESH_SOCKET socket, to stdout in order; "-" (or no files at
+// all) copies stdin. A file that cannot be read is reported on stderr as
+// "lcat: FILE: error" and the others still print. It returns the exit
+// status: 0, or 1 if anything failed.
+func Remote(ctx context.Context, socket string, files []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if socket == "" {
+		_, _ = fmt.Fprintf(stderr, "lcat: %s\n", NotInSession)
+		return 1
+	}
+	if len(files) == 0 {
+		files = []string{"-"}
+	}
+	status := 0
+	for _, name := range files {
+		var err error
+		if name == "-" {
+			_, err = io.Copy(stdout, stdin)
+			if err != nil {
+				err = fmt.Errorf("-: %w", err)
+			}
+		} else {
+			err = readFile(ctx, socket, name, stdout)
+		}
+		if err == nil {
+			continue
+		}
+		status = 1
+		_, _ = fmt.Fprintf(stderr, "lcat: %v\n", err)
+		var we *writeError
+		if errors.Is(err, ErrNoSession) || errors.As(err, &we) || ctx.Err() != nil {
+			break
+		}
+	}
+	return status
+}
+
+// writeError is a failure to write stdout, which ends lcat.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return "write error: " + e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (w *errWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err != nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// readFile copies one client file to stdout.
+func readFile(ctx context.Context, socket, name string, stdout io.Writer) error {
+	c, err := Dial(ctx, socket)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
+	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+	defer stop()
+
+	if err := proto.WriteMessage(c, proto.TypeTransferOpen, proto.TransferOpen{Op: proto.OpRead, Path: name, Tool: "lcat"}); err != nil {
+		return fmt.Errorf("%s: asking reshd: %w", name, err)
+	}
+	var reply proto.TransferReply
+	if err := proto.Expect(c, proto.TypeTransferReply, &reply); err != nil {
+		return fmt.Errorf("%s: %s", name, describe(err))
+	}
+	if !reply.OK {
+		return fmt.Errorf("%s", withPath(name, reply.Error))
+	}
+	w := &errWriter{w: stdout}
+	n, err := io.Copy(w, c)
+	if w.err != nil {
+		return &writeError{w.err}
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", name, ctx.Err())
+		}
+		return fmt.Errorf("%s: transfer broken after %d bytes: %w", name, n, err)
+	}
+	if reply.Size > 0 && n < reply.Size {
+		return fmt.Errorf("%s: transfer cut short: got %d of %d bytes", name, n, reply.Size)
+	}
+	return nil
+}
+
+// Dial connects to the RESH_SOCKET socket; failing, its error says that
+// this is not a working resh session.
+func Dial(ctx context.Context, socket string) (*net.UnixConn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", socket)
+	if err != nil {
+		return nil, fmt.Errorf("%w (cannot reach RESH_SOCKET %s: %v)", ErrNoSession, socket, unwrapOp(err))
+	}
+	return c.(*net.UnixConn), nil
+}
+
+// describe turns a failure to read a reply into a message for the user.
+func describe(err error) string {
+	var re *proto.RemoteError
+	switch {
+	case errors.As(err, &re):
+		return re.Message
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the resh session ended before the client answered"
+	}
+	return err.Error()
+}
+
+// withPath prefixes a refusal with the file name, unless the client's
+// message already starts with it.
+func withPath(name, msg string) string {
+	if msg == "" {
+		msg = "refused by the client"
+	}
+	if strings.HasPrefix(msg, name+":") {
+		return msg
+	}
+	return name + ": " + msg
+}
+
+// unwrapOp drops the "dial unix PATH:" prefix of a *net.OpError.
+func unwrapOp(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err
+	}
+	return err
+}
