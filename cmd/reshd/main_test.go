@@ -45,7 +45,10 @@ func TestListensAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-detach-timeout", "1m"}, pw); _ = pw.Close() }()
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-detach-timeout", "1m"}, pw)
+		_ = pw.Close()
+	}()
 	sc := bufio.NewScanner(pr)
 	if !sc.Scan() {
 		t.Fatal("no output")
