@@ -184,6 +184,25 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	control, stdin, stdout, stderr := streams[0], streams[1], streams[2], streams[3]
 	r.control = control
 
+	// The local terminal goes raw for a pseudo-terminal, before Hello so
+	// that nothing typed once the command runs is cooked.
+	r.restore = func() {}
+	if tty && stdinTerm {
+		old, err := term.MakeRaw(stdinFD)
+		if err != nil {
+			return 0, fmt.Errorf("terminal: %w", err)
+		}
+		var once sync.Once
+		r.restore = func() {
+			once.Do(func() {
+				_ = term.Restore(stdinFD, old)
+				r.raw.Store(false)
+			})
+		}
+		r.raw.Store(true)
+		defer r.restore()
+	}
+
 	hello := proto.Hello{Version: proto.Version, Command: r.o.Command, TTY: tty, Env: sentEnv(r.env.Environ)}
 	hello.Term = hello.Env["TERM"]
 	if tty {
@@ -207,24 +226,6 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("protocol error: %w", err)
 	}
 	_ = control.SetReadDeadline(time.Time{})
-
-	// The local terminal goes raw for a pseudo-terminal.
-	r.restore = func() {}
-	if tty && stdinTerm {
-		old, err := term.MakeRaw(stdinFD)
-		if err != nil {
-			return 0, fmt.Errorf("terminal: %w", err)
-		}
-		var once sync.Once
-		r.restore = func() {
-			once.Do(func() {
-				_ = term.Restore(stdinFD, old)
-				r.raw.Store(false)
-			})
-		}
-		r.raw.Store(true)
-		defer r.restore()
-	}
 
 	var progress Progress = noProgress{}
 	if stderrTerm {

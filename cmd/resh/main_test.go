@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 func TestUsageErrors(t *testing.T) {
@@ -31,3 +33,5 @@ func TestConnectFailure(t *testing.T) {
 		t.Fatalf("exit %d stderr %q; want 255 and one line", code, stderr.String())
 	}
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
