@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"syscall"
 	"testing"
 
 	"github.com/creack/pty"
@@ -14,7 +15,7 @@ import (
 )
 
 // TestInteractiveEscape runs resh with a pseudo-terminal as its stdin: it
-// asks for a tty of the terminal's size, puts the terminal in raw mode (so
+// asks for a tty of the terminal's size, sends Resize on SIGWINCH, puts the terminal in raw mode (so
 // "~." arrives without a newline), forwards what is typed before the
 // escape, ends at "~." with exit 255, and restores the terminal.
 func TestInteractiveEscape(t *testing.T) {
@@ -32,10 +33,20 @@ func TestInteractiveEscape(t *testing.T) {
 		t.Fatal(err)
 	}
 	var hello proto.Hello
+	var resize proto.Resize
+	sigs := make(chan os.Signal, 1)
 	typed := make(chan string, 1)
 	port := startFake(t, func(s *fakeSession) {
 		hello = s.hello
 		s.send(proto.TypeStarted, proto.Started{})
+		// The window changes size.
+		if err := pty.Setsize(ptm, &pty.Winsize{Rows: 40, Cols: 120}); err != nil {
+			t.Error(err)
+		}
+		sigs <- syscall.SIGWINCH
+		if err := proto.Expect(s.control, proto.TypeResize, &resize); err != nil {
+			t.Error(err)
+		}
 		// The user types a command, then a tilde in mid-line, a doubled
 		// tilde at the start of a line, and the escape.
 		if _, err := io.WriteString(ptm, "ls ~x\r~~y\r"); err != nil {
@@ -54,7 +65,7 @@ func TestInteractiveEscape(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	o := Options{Host: "127.0.0.1", Port: port}
 	code := Run(context.Background(), &o, Env{Stdin: tty, Stdout: &stdout, Stderr: &stderr,
-		Environ: []string{"TERM=vt100"}, Dir: t.TempDir(), Signals: make(chan os.Signal)})
+		Environ: []string{"TERM=vt100"}, Dir: t.TempDir(), Signals: sigs})
 	if got := <-typed; got != "ls ~x\r~y\r" {
 		t.Errorf("the remote side received %q", got)
 	}
@@ -63,6 +74,9 @@ func TestInteractiveEscape(t *testing.T) {
 	}
 	if !hello.TTY || hello.Rows != 33 || hello.Cols != 101 || hello.Term != "vt100" || hello.Command != "" {
 		t.Errorf("Hello %+v; want a tty of 33x101, TERM vt100, login shell", hello)
+	}
+	if resize != (proto.Resize{Rows: 40, Cols: 120}) {
+		t.Errorf("after SIGWINCH the server got %+v, want 40x120", resize)
 	}
 	after, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
 	if err != nil {
