@@ -3,12 +3,14 @@ package server
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -330,4 +332,19 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func TestTTYBackgroundProcessDoesNotHoldSession(t *testing.T) {
+	srv := startServer(t, nil)
+	c := dial(t, srv, proto.Hello{Command: "(trap '' HUP; exec sleep 30) & echo bg $!; exit 5", TTY: true}, nil)
+	c.started()
+	out := readAll(t, c.stdout)
+	if e := c.exit(); e.Code != 5 {
+		t.Errorf("Exit = %+v, want code 5", e)
+	}
+	var pid int
+	if _, err := fmt.Sscanf(strings.TrimSpace(out), "bg %d", &pid); err != nil || pid <= 0 {
+		t.Fatalf("output %q: %v", out, err)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
 }

@@ -212,6 +212,7 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 	var (
 		outputs sync.WaitGroup // output copiers: Exit waits for them
 		master  *os.File       // the pty master, with TTY
+		ptyOut  *ptyReader
 	)
 	ss.mu.Lock()
 	if ss.hupped {
@@ -225,10 +226,11 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 			return proto.Exit{}, fmt.Errorf("reshd: start %s in a pty: %w", cmd.Path, err)
 		}
 		_ = st.stderr.Close()
+		ptyOut = &ptyReader{f: master, exited: make(chan struct{})}
 		outputs.Add(1)
 		go func() {
 			defer outputs.Done()
-			copyOut(st.stdout, eioReader{master})
+			copyOut(st.stdout, ptyOut)
 		}()
 		ss.wg.Add(1)
 		go func() {
@@ -302,6 +304,9 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 	}
 	ss.mu.Unlock()
 	close(waited)
+	if ptyOut != nil {
+		ptyOut.commandExited()
+	}
 	outputs.Wait()
 	if master != nil {
 		_ = master.Close()
@@ -319,13 +324,34 @@ func copyOut(dst *yamux.Stream, src io.Reader) {
 	_ = dst.Close()
 }
 
-// eioReader reads a pty master, for which Linux returns EIO once the last
-// process holding the terminal closed it: that is the end of the output.
-type eioReader struct{ f *os.File }
+// ptyDrain is how long the pty's output may pause, once the command
+// exited, before it counts as ended: a background process that keeps the
+// terminal open must not keep the session open.
+const ptyDrain = 100 * time.Millisecond
 
-func (r eioReader) Read(p []byte) (int, error) {
+// ptyReader reads a pty master. Linux returns EIO once the last process
+// holding the terminal closed it: that is the end of the output. Once the
+// command exited, a pause of ptyDrain also is.
+type ptyReader struct {
+	f      *os.File
+	exited chan struct{}
+}
+
+// commandExited starts the drain: a Read waiting now, and every later one,
+// ends after ptyDrain without data.
+func (r *ptyReader) commandExited() {
+	close(r.exited)
+	_ = r.f.SetReadDeadline(time.Now().Add(ptyDrain))
+}
+
+func (r *ptyReader) Read(p []byte) (int, error) {
+	select {
+	case <-r.exited:
+		_ = r.f.SetReadDeadline(time.Now().Add(ptyDrain))
+	default:
+	}
 	n, err := r.f.Read(p)
-	if err != nil && errors.Is(err, syscall.EIO) {
+	if err != nil && (errors.Is(err, syscall.EIO) || errors.Is(err, os.ErrDeadlineExceeded)) {
 		err = io.EOF
 	}
 	return n, err
@@ -385,7 +411,7 @@ func (ss *session) hangup() {
 	if ss.pid <= 0 || ss.exited {
 		return
 	}
-	ss.log.Info("reshd: session lost, sending SIGHUP", "pid", ss.pid)
+	ss.log.Info("reshd: hanging up the command (SIGHUP)", "pid", ss.pid)
 	_ = syscall.Kill(-ss.pid, syscall.SIGHUP)
 	pid := ss.pid
 	ss.killTimer = time.AfterFunc(ss.srv.cfg.KillGrace, func() {
