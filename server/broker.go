@@ -36,7 +36,13 @@ type broker struct {
 
 // newBroker creates the socket, mode 0600, in a new directory, mode 0700.
 func newBroker(mux *yamux.Session, log *slog.Logger) (*broker, error) {
-	dir, err := os.MkdirTemp("", "resh-")
+	// A Unix socket's path is limited to 107 bytes: fall back to /tmp
+	// when $TMPDIR is too long.
+	base := os.TempDir()
+	if len(base) > 64 {
+		base = "/tmp"
+	}
+	dir, err := os.MkdirTemp(base, "resh-")
 	if err != nil {
 		return nil, fmt.Errorf("reshd: transfer socket: %w", err)
 	}

@@ -185,3 +185,7 @@ func (f *faultyDial) cut() {
 		_ = c.Close()
 	}
 }
+
+func dialRaw(ctx context.Context, srv *Server) (*connection.Client, error) {
+	return connection.Dial(ctx, "tcp", srv.Addr().String(), &connection.Config{DrainTimeout: time.Second})
+}

@@ -46,6 +46,7 @@ type session struct {
 	control *yamux.Stream
 
 	mu        sync.Mutex
+	mux       *yamux.Session
 	pid       int  // the command's process (and process group) id, once started
 	exited    bool // the command was reaped
 	hupped    bool // hangup was called
@@ -86,6 +87,13 @@ func (ss *session) serve() {
 	}
 	defer ss.wg.Wait()
 	defer func() { _ = mux.Close() }() // closes acc, draining what was written
+	ss.mu.Lock()
+	ss.mux = mux
+	hupped := ss.hupped
+	ss.mu.Unlock()
+	if hupped {
+		return
+	}
 
 	st, hello, err := ss.open(mux)
 	if err != nil {
@@ -399,8 +407,8 @@ func (ss *session) signal(sig syscall.Signal) {
 }
 
 // hangup sends SIGHUP to the command's process group, and SIGKILL after
-// Config.KillGrace if it still runs. Before the command starts, it keeps it
-// from starting.
+// Config.KillGrace if it still runs. Before the command starts, it ends the
+// session instead.
 func (ss *session) hangup() {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -408,7 +416,15 @@ func (ss *session) hangup() {
 		return
 	}
 	ss.hupped = true
-	if ss.pid <= 0 || ss.exited {
+	if ss.pid <= 0 {
+		// Still setting up: there is no command to hang up, so end the
+		// session rather than wait for the client's streams.
+		if ss.mux != nil {
+			_ = ss.mux.Close()
+		}
+		return
+	}
+	if ss.exited {
 		return
 	}
 	ss.log.Info("reshd: hanging up the command (SIGHUP)", "pid", ss.pid)
