@@ -105,7 +105,7 @@ func TestUnknownSignal(t *testing.T) {
 
 func TestTTYAndResize(t *testing.T) {
 	srv := startServer(t, nil)
-	c := dial(t, srv, proto.Hello{Command: "tty; stty size; read x; stty size", TTY: true, Rows: 30, Cols: 100, Term: "xterm"}, nil)
+	c := dial(t, srv, proto.Hello{Command: `tty; stty size; read x; while [ "$(stty size)" = "30 100" ]; do sleep 0.01; done; stty size`, TTY: true, Rows: 30, Cols: 100, Term: "xterm"}, nil)
 	c.started()
 	if got := readAll(t, c.stderr); got != "" {
 		t.Errorf("stderr with tty = %q, want empty and closed", got)
@@ -115,6 +115,8 @@ func TestTTYAndResize(t *testing.T) {
 	if !regexp.MustCompile(`^/dev/pts/\d+\r\n`).MatchString(out.String()) {
 		t.Errorf("tty printed %q, want /dev/pts/N", out.String())
 	}
+	// Resize travels on control and the newline on stdin, independent
+	// streams: the command waits for the size to change.
 	c.send(proto.TypeResize, proto.Resize{Rows: 40, Cols: 120})
 	if _, err := io.WriteString(c.stdin, "\n"); err != nil {
 		t.Fatal(err)
