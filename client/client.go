@@ -36,7 +36,7 @@ const (
 	// StartTimeout bounds the wait for Started after Hello.
 	StartTimeout = 30 * time.Second
 	// drainTimeout bounds the final Close's wait for acknowledgements.
-	drainTimeout = 2 * time.Second
+	drainTimeout = time.Second
 )
 
 // ExitFailure is resh's exit status for its own failures (cannot connect,
@@ -220,6 +220,8 @@ func (r *runner) run(ctx context.Context) (int, error) {
 			return 0, errors.New(re.Message)
 		case errors.Is(err, io.EOF):
 			return 0, r.lost(errors.New("the server closed the session before the command started"))
+		case (errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, yamux.ErrTimeout)) && !r.connected.Load():
+			return 0, r.lost(fmt.Errorf("connection lost before the command started"))
 		case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, yamux.ErrTimeout):
 			return 0, fmt.Errorf("no answer from %s within %v", addr, StartTimeout)
 		}

@@ -3,11 +3,13 @@ package client
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +26,8 @@ type fakeSession struct {
 	sess                           *yamux.Session
 	control, stdin, stdout, stderr *yamux.Stream
 	hello                          proto.Hello
+	// noWait: the client will not close the session cleanly (it lost it).
+	noWait bool
 }
 
 // startFake runs a fake reshd on 127.0.0.1 that accepts one session, reads
@@ -31,7 +35,8 @@ type fakeSession struct {
 // port.
 func startFake(t *testing.T, handler func(s *fakeSession)) int {
 	t.Helper()
-	srv, err := connection.Listen("tcp", "127.0.0.1:0", nil)
+	// A session the client lost is not drained for long.
+	srv, err := connection.Listen("tcp", "127.0.0.1:0", &connection.Config{DrainTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +78,9 @@ func startFake(t *testing.T, handler func(s *fakeSession)) int {
 			return
 		}
 		handler(s)
+		if s.noWait {
+			return
+		}
 		// Wait for the client to hang up.
 		select {
 		case <-sess.CloseChan():
@@ -86,6 +94,10 @@ func startFake(t *testing.T, handler func(s *fakeSession)) int {
 // runClient runs resh against port with stdin and returns the exit status,
 // stdout and stderr.
 func runClient(t *testing.T, port int, o Options, stdin string, dir string, sigs <-chan os.Signal) (int, string, string) {
+	return runClientConfig(t, port, o, stdin, dir, sigs, nil)
+}
+
+func runClientConfig(t *testing.T, port int, o Options, stdin string, dir string, sigs <-chan os.Signal, cfg *connection.Config) (int, string, string) {
 	t.Helper()
 	o.Host, o.Port = "127.0.0.1", port
 	if dir == "" {
@@ -96,12 +108,13 @@ func runClient(t *testing.T, port int, o Options, stdin string, dir string, sigs
 	}
 	var stdout, stderr bytes.Buffer
 	code := Run(context.Background(), &o, Env{
-		Stdin:   strings.NewReader(stdin),
-		Stdout:  &stdout,
-		Stderr:  &stderr,
-		Environ: []string{"TERM=xterm", "LANG=C.UTF-8", "LC_ALL=C", "HOME=/secret", "PATH=/bin"},
-		Dir:     dir,
-		Signals: sigs,
+		Stdin:      strings.NewReader(stdin),
+		Stdout:     &stdout,
+		Stderr:     &stderr,
+		Environ:    []string{"TERM=xterm", "LANG=C.UTF-8", "LC_ALL=C", "HOME=/secret", "PATH=/bin"},
+		Dir:        dir,
+		Signals:    sigs,
+		Connection: cfg,
 	})
 	return code, stdout.String(), stderr.String()
 }
@@ -308,5 +321,55 @@ func TestRunTransfers(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(dir, "out.txt"))
 	if !result.OK || result.Bytes != 16 || err != nil || string(got) != "written by ltee\n" {
 		t.Errorf("ltee: result %+v, file %q (%v)", result, got, err)
+	}
+}
+
+// TestRunInterruptWhileDisconnected: a signal cannot be forwarded while
+// the transport is down, so it ends resh at once (status 255) instead of
+// leaving the user waiting for the resume.
+func TestRunInterruptWhileDisconnected(t *testing.T) {
+	sigs := make(chan os.Signal, 1)
+	lost := make(chan struct{})
+	var mu sync.Mutex
+	var transport net.Conn
+	dials := 0
+	cfg := &connection.Config{
+		Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			dials++
+			if dials > 1 {
+				return nil, errors.New("test: network unreachable")
+			}
+			c, err := (&net.Dialer{}).DialContext(ctx, network, address)
+			transport = c
+			return c, err
+		},
+		OnState: func(ev connection.StateEvent) {
+			if !ev.Connected && ev.Attempt == 0 {
+				close(lost)
+			}
+		},
+	}
+	port := startFake(t, func(s *fakeSession) {
+		s.noWait = true
+		s.send(proto.TypeStarted, proto.Started{})
+		// The client half-closes stdin (empty) once it has Started.
+		if _, err := io.ReadAll(s.stdin); err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		transport.Close() // the network goes away; redials fail
+		mu.Unlock()
+		select {
+		case <-lost:
+		case <-time.After(10 * time.Second):
+			t.Error("the client did not notice the lost transport")
+		}
+		sigs <- syscall.SIGINT
+	})
+	code, _, stderr := runClientConfig(t, port, Options{Command: "sleep 100"}, "", "", sigs, cfg)
+	if code != 255 || stderr != "resh: interrupt while the connection was lost\n" {
+		t.Fatalf("exit %d stderr %q; want 255 and one line", code, stderr)
 	}
 }
