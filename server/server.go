@@ -59,6 +59,7 @@ type Server struct {
 	sessions map[*session]struct{}
 	wg       sync.WaitGroup // one per session goroutine
 	done     chan struct{}  // closed when Serve returns
+	stopping chan struct{}  // closed by Shutdown
 }
 
 // Listen listens on the TCP address addr (host:port; port 0 picks one).
@@ -68,7 +69,7 @@ func Listen(addr string, cfg *Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: listen on %s: %w", addr, err)
 	}
-	return &Server{cfg: c, ln: ln, sessions: map[*session]struct{}{}, done: make(chan struct{})}, nil
+	return &Server{cfg: c, ln: ln, sessions: map[*session]struct{}{}, done: make(chan struct{}), stopping: make(chan struct{})}, nil
 }
 
 // Addr returns the address the server listens on.
@@ -127,6 +128,9 @@ func (s *Server) isClosing() bool {
 // for every goroutine. It returns ctx's error if sessions had to be cut.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closing {
+		close(s.stopping)
+	}
 	s.closing = true
 	serving := s.serving
 	for ss := range s.sessions {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/yamux"
+
 	"resh/connection"
 	"resh/proto"
 )
@@ -349,4 +351,56 @@ func TestTTYBackgroundProcessDoesNotHoldSession(t *testing.T) {
 		t.Fatalf("output %q: %v", out, err)
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
+}
+
+func TestLoginShell(t *testing.T) {
+	t.Setenv("SHELL", "/bin/sh")
+	srv := startServer(t, nil)
+	c := dial(t, srv, proto.Hello{}, nil)
+	c.started()
+	if _, err := io.WriteString(c.stdin, "echo in $SHELL; exit 7\n"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, c.stdout); !strings.HasSuffix(got, "in /bin/sh\n") {
+		t.Errorf("stdout %q", got)
+	}
+	if e := c.exit(); e.Code != 7 {
+		t.Errorf("Exit %+v, want code 7", e)
+	}
+}
+
+func TestCommandCannotStart(t *testing.T) {
+	t.Setenv("SHELL", "/nonexistent/shell")
+	srv := startServer(t, nil)
+	c := dial(t, srv, proto.Hello{}, nil)
+	err := proto.Expect(c.control, proto.TypeStarted, &proto.Started{})
+	var re *proto.RemoteError
+	if !errors.As(err, &re) || !strings.Contains(re.Message, "/nonexistent/shell") {
+		t.Errorf("missing login shell: %v, want an Error naming it", err)
+	}
+}
+
+func TestUnknownStreamKind(t *testing.T) {
+	srv := startServer(t, nil)
+	conn, err := dialRaw(t.Context(), srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux, err := yamux.Client(conn, proto.MuxConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = mux.Close() }()
+	s, err := mux.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proto.WriteMessage(s, proto.TypeOpen, proto.Open{Kind: "video"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-mux.CloseChan():
+	case <-time.After(testTimeout):
+		t.Fatal("the server kept a session whose stream kind it does not know")
+	}
 }

@@ -198,6 +198,7 @@ func (ss *session) awaitClientClose(mux *yamux.Session) {
 	select {
 	case <-mux.CloseChan():
 	case <-t.C:
+	case <-ss.srv.stopping:
 	}
 }
 
