@@ -62,7 +62,8 @@ type Env struct {
 
 // Run runs the session described by o and returns resh's exit status: the
 // remote command's code, 128+signal if a signal killed it, or ExitFailure
-// after printing one line "resh: <cause>" on stderr.
+// after printing one line "resh: <cause>" on stderr. ctx bounds dialling
+// and, cancelled, ends the session.
 func Run(ctx context.Context, o *Options, env Env) int {
 	if env.Stdin == nil {
 		env.Stdin = os.Stdin
@@ -296,8 +297,11 @@ func (r *runner) run(ctx context.Context) (int, error) {
 			}
 			if t == proto.TypeExit {
 				var e proto.Exit
-				err := proto.Decode(body, &e)
-				ended <- ending{exit: e, err: err}
+				if err := proto.Decode(body, &e); err != nil {
+					ended <- ending{err: fmt.Errorf("protocol error: %w", err)}
+					return
+				}
+				ended <- ending{exit: e}
 				return
 			}
 		}
@@ -328,8 +332,13 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		return 0, errors.New("connection closed by escape")
 	case s := <-interrupted:
 		return 0, fmt.Errorf("%v while the connection was lost", s)
+	case <-ctx.Done():
+		return 0, ctx.Err()
 	}
 	if end.err != nil {
+		if errors.Is(end.err, proto.ErrTooLong) || strings.HasPrefix(end.err.Error(), "protocol error") {
+			return 0, end.err
+		}
 		if errors.Is(end.err, io.EOF) {
 			return 0, r.lost(errors.New("the server closed the session"))
 		}

@@ -373,3 +373,31 @@ func TestRunInterruptWhileDisconnected(t *testing.T) {
 		t.Fatalf("exit %d stderr %q; want 255 and one line", code, stderr)
 	}
 }
+
+// TestRunAllOutputBeforeExit: every byte of stdout and stderr is written out
+// before resh exits, each to its own stream.
+func TestRunAllOutputBeforeExit(t *testing.T) {
+	out := strings.Repeat("o", 3<<20)
+	errOut := strings.Repeat("e", 1<<20)
+	port := startFake(t, func(s *fakeSession) {
+		s.send(proto.TypeStarted, proto.Started{})
+		var wg sync.WaitGroup
+		for _, c := range []struct {
+			st   *yamux.Stream
+			data string
+		}{{s.stdout, out}, {s.stderr, errOut}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.write(c.st, c.data)
+				c.st.Close()
+			}()
+		}
+		wg.Wait()
+		s.send(proto.TypeExit, proto.Exit{Code: 1})
+	})
+	code, stdout, stderr := runClient(t, port, Options{Command: "x"}, "", "", nil)
+	if code != 1 || stdout != out || stderr != errOut {
+		t.Fatalf("exit %d, %d bytes on stdout and %d on stderr; want 1, %d and %d", code, len(stdout), len(stderr), len(out), len(errOut))
+	}
+}
