@@ -102,6 +102,7 @@ func (ss *session) serve() {
 	}
 	defer st.closeAll()
 	ss.control = st.control
+	ss.log = ss.log.With("command", hello.Command, "tty", hello.TTY)
 
 	if hello.Version != proto.Version {
 		ss.refuse(mux, fmt.Sprintf("reshd: protocol version mismatch: client speaks version %d, server speaks version %d", hello.Version, proto.Version))
@@ -122,8 +123,7 @@ func (ss *session) serve() {
 		ss.refuse(mux, err.Error())
 		return
 	}
-	ss.log.Info("reshd: session ended", "command", hello.Command, "tty", hello.TTY,
-		"code", exit.Code, "signal", exit.Signal, "duration", time.Since(ss.start).Round(time.Millisecond))
+	ss.log.Info("reshd: session ended", "code", exit.Code, "signal", exit.Signal, "duration", time.Since(ss.start).Round(time.Millisecond))
 	ss.writeControl(proto.TypeExit, exit)
 	_ = st.control.Close()
 	ss.awaitClientClose(mux)
@@ -288,7 +288,7 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 	}
 	ss.pid = cmd.Process.Pid
 	ss.mu.Unlock()
-	ss.log.Info("reshd: session started", "command", h.Command, "tty", h.TTY, "pid", ss.pid)
+	ss.log.Info("reshd: session started", "pid", ss.pid)
 	ss.writeControl(proto.TypeStarted, proto.Started{PID: ss.pid})
 
 	ss.wg.Add(1)

@@ -155,3 +155,50 @@ func TestShutdownDuringSetup(t *testing.T) {
 		t.Errorf("Serve: %v", err)
 	}
 }
+
+// A transfer the client has not answered stalls no other.
+func TestStalledTransferBlocksNoOther(t *testing.T) {
+	srv := startServer(t, nil)
+	c := dial(t, srv, proto.Hello{Command: "echo $RESH_SOCKET; cat"}, nil)
+	socket := socketPath(t, c)
+	ctx := t.Context()
+
+	slow, err := cat.Dial(ctx, socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = slow.Close() }()
+	if err := proto.WriteMessage(slow, proto.TypeTransferOpen, proto.TransferOpen{Op: proto.OpRead, Path: "slow"}); err != nil {
+		t.Fatal(err)
+	}
+	slowStream, err := c.mux.AcceptStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, stop := serveTransfers(t, c, map[string]string{"fast": "quick\n"})
+	defer stop()
+	var out, errb bytes.Buffer
+	if code := cat.Remote(ctx, socket, []string{"fast"}, nil, &out, &errb); code != 0 || out.String() != "quick\n" {
+		t.Errorf("lcat fast while slow waits: %d, %q, %q", code, out.String(), errb.String())
+	}
+
+	// Now answer the slow one.
+	var open proto.TransferOpen
+	if err := proto.Expect(slowStream, proto.TypeTransferOpen, &open); err != nil || open.Path != "slow" {
+		t.Fatalf("slow stream: %+v, %v", open, err)
+	}
+	_ = proto.WriteMessage(slowStream, proto.TypeTransferReply, proto.TransferReply{OK: true, Size: 5})
+	_, _ = io.WriteString(slowStream, "late\n")
+	_ = slowStream.Close()
+	var reply proto.TransferReply
+	if err := proto.Expect(slow, proto.TypeTransferReply, &reply); err != nil || !reply.OK {
+		t.Fatalf("slow reply %+v, %v", reply, err)
+	}
+	if b, err := io.ReadAll(slow); err != nil || string(b) != "late\n" {
+		t.Errorf("slow data %q, %v", b, err)
+	}
+	_ = c.stdin.Close()
+	readAll(t, c.stdout)
+	c.exit()
+}
