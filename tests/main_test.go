@@ -1,0 +1,164 @@
+// Package tests runs the built programs end to end: reshd serving, resh
+// running commands through it (directly and through mitm), lcat and ltee
+// reaching the client's files.
+package tests
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// bin is the directory holding the programs built for this run.
+var bin string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "resh-tests-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	build := exec.Command("go", "build", "-o", dir, "../cmd/resh", "../cmd/reshd", "../cmd/lcat", "../cmd/ltee", "../cmd/mitm")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "tests: build:", err)
+		return 1
+	}
+	bin = dir
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "tests: leaked goroutines:", err)
+			return 1
+		}
+	}
+	return code
+}
+
+// daemon is a reshd started for a test.
+type daemon struct {
+	addr string
+	cmd  *exec.Cmd
+	home string
+}
+
+var listenRE = regexp.MustCompile(`reshd: listening on (\S+)`)
+
+// startReshd starts reshd on a free loopback port with extra flags, in a
+// HOME of its own, and stops it when the test ends.
+func startReshd(t *testing.T, flags ...string) *daemon {
+	t.Helper()
+	home := t.TempDir()
+	cmd := exec.Command(filepath.Join(bin, "reshd"), append([]string{"-listen", "127.0.0.1:0"}, flags...)...)
+	cmd.Env = append(os.Environ(), "HOME="+home)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+		close(found)
+	}()
+	d := &daemon{cmd: cmd, home: home}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Errorf("reshd did not stop on SIGINT")
+		}
+	})
+	select {
+	case a, ok := <-found:
+		if !ok {
+			t.Fatal("reshd exited without listening")
+		}
+		d.addr = a
+	case <-time.After(10 * time.Second):
+		t.Fatal("reshd did not say where it listens")
+	}
+	return d
+}
+
+// result is what a resh run gave.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// resh runs resh with args, in directory dir (the client's working
+// directory, "" for a temporary one), feeding stdin.
+func resh(t *testing.T, dir, stdin string, args ...string) result {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "resh"), args...)
+	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("resh %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("resh %v: timed out; stderr: %s", args, errb.String())
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// local runs a shell command here, in dir, the way reshd runs it.
+func local(t *testing.T, dir, stdin, command string) result {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", command)
+	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{out.String(), errb.String(), code}
+}

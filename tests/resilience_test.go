@@ -1,0 +1,109 @@
+package tests
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"resh/mitm"
+)
+
+// throughMitm starts a proxy in front of d with the given faults.
+func throughMitm(t *testing.T, d *daemon, up, down mitm.Faults) *mitm.Proxy {
+	t.Helper()
+	p, err := mitm.Start("127.0.0.1:0", mitm.Config{Target: d.addr, Up: up, Down: down, Seed: 11})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// The same work stays byte-exact through a path that corrupts, cuts and
+// resets connections, in each direction.
+func TestThroughDamagedPath(t *testing.T) {
+	hostile := mitm.Faults{Corrupt: 2e-5, Cut: 1e-5, DropAfter: 700 << 10}
+	for _, dir := range []string{"up", "down"} {
+		t.Run(dir, func(t *testing.T) {
+			d := startReshd(t)
+			var up, down mitm.Faults
+			if dir == "up" {
+				up = hostile
+			} else {
+				down = hostile
+			}
+			p := throughMitm(t, d, up, down)
+			addr := p.Addr().String()
+			data := randomText(2<<20, 21)
+			r := resh(t, "", data, addr, "sha256sum")
+			if want := fmt.Sprintf("%x  -\n", sha256.Sum256([]byte(data))); r.stdout != want {
+				t.Fatalf("sha256sum: %+v, want %q", r, want)
+			}
+			cdir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(cdir, "in"), []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r = resh(t, cdir, "", addr, "lcat in | ltee out | sha256sum")
+			got, err := os.ReadFile(filepath.Join(cdir, "out"))
+			if r.code != 0 || err != nil || string(got) != data {
+				t.Fatalf("lcat | ltee: %+v, out %d bytes (%v)", r, len(got), err)
+			}
+			st := p.Stats()
+			if st.Dropped == 0 || st.Up.Corrupt+st.Down.Corrupt+st.Up.Cut+st.Down.Cut == 0 {
+				t.Fatalf("the path did no harm: %+v", st)
+			}
+		})
+	}
+}
+
+// A session whose client never comes back is ended after the detach
+// timeout, and its processes get SIGHUP.
+func TestAbandonedSessionGetsHangup(t *testing.T) {
+	d := startReshd(t, "-detach-timeout", "1s")
+	p := throughMitm(t, d, mitm.Faults{}, mitm.Faults{})
+	fifo := filepath.Join(t.TempDir(), "hup")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(bin, "resh"), p.Addr().String(),
+		"trap 'echo hangup > "+fifo+"; exit 1' HUP; echo ready; sleep 60 & wait")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("remote command did not start: %q %v", line, err)
+	}
+	// The client dies and the path goes away: no resume is possible.
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	p.SetRefuse(1 << 30)
+	p.DropAll()
+	got := make(chan string, 1)
+	go func() {
+		b, _ := os.ReadFile(fifo) // blocks until the trap writes
+		got <- string(b)
+	}()
+	select {
+	case s := <-got:
+		if s != "hangup\n" {
+			t.Fatalf("fifo got %q", s)
+		}
+	case <-time.After(30 * time.Second):
+		// Unblock the reader before failing.
+		if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			f.Close()
+		}
+		<-got
+		t.Fatal("the abandoned command never got SIGHUP")
+	}
+}
