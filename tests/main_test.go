@@ -60,7 +60,7 @@ var listenRE = regexp.MustCompile(`reshd: listening on (\S+)`)
 
 // startReshd starts reshd on a free loopback port with extra flags, in a
 // HOME of its own, and stops it when the test ends.
-func startReshd(t *testing.T, flags ...string) *daemon {
+func startReshd(t testing.TB, flags ...string) *daemon {
 	t.Helper()
 	home := t.TempDir()
 	cmd := exec.Command(filepath.Join(bin, "reshd"), append([]string{"-listen", "127.0.0.1:0"}, flags...)...)
