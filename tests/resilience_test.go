@@ -25,10 +25,11 @@ func throughMitm(t *testing.T, d *daemon, up, down mitm.Faults) *mitm.Proxy {
 	return p
 }
 
-// The same work stays byte-exact through a path that corrupts, cuts and
-// resets connections, in each direction.
+// The suite again through a path that corrupts, cuts and resets connections
+// (every 700 KiB and every second), in each direction: every result stays
+// exactly what it is on a clean path.
 func TestThroughDamagedPath(t *testing.T) {
-	hostile := mitm.Faults{Corrupt: 2e-5, Cut: 1e-5, DropAfter: 700 << 10}
+	hostile := mitm.Faults{Corrupt: 2e-5, Cut: 1e-5, DropAfter: 700 << 10, DropEvery: time.Second}
 	for _, dir := range []string{"up", "down"} {
 		t.Run(dir, func(t *testing.T) {
 			d := startReshd(t)
@@ -39,26 +40,41 @@ func TestThroughDamagedPath(t *testing.T) {
 				down = hostile
 			}
 			p := throughMitm(t, d, up, down)
-			addr := p.Addr().String()
-			data := randomText(2<<20, 21)
-			r := resh(t, "", data, addr, "sha256sum")
-			if want := fmt.Sprintf("%x  -\n", sha256.Sum256([]byte(data))); r.stdout != want {
-				t.Fatalf("sha256sum: %+v, want %q", r, want)
-			}
-			cdir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(cdir, "in"), []byte(data), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			r = resh(t, cdir, "", addr, "lcat in | ltee out | sha256sum")
-			got, err := os.ReadFile(filepath.Join(cdir, "out"))
-			if r.code != 0 || err != nil || string(got) != data {
-				t.Fatalf("lcat | ltee: %+v, out %d bytes (%v)", r, len(got), err)
-			}
+			suite(t, d, p.Addr().String())
 			st := p.Stats()
 			if st.Dropped == 0 || st.Up.Corrupt+st.Down.Corrupt+st.Up.Cut+st.Down.Cut == 0 {
 				t.Fatalf("the path did no harm: %+v", st)
 			}
 		})
+	}
+}
+
+// suite runs the core checks against reshd d reached at addr.
+func suite(t *testing.T, d *daemon, addr string) {
+	t.Helper()
+	dir := remoteDir(t, d)
+	if got, want := resh(t, "", "", addr, "ls -l /usr"), local(t, dir, "", "ls -l /usr"); got != want {
+		t.Errorf("ls -l /usr: %+v, locally %+v", got, want)
+	}
+	if r := resh(t, "", "", addr, "echo out; echo err >&2; exit 3"); r.stdout != "out\n" || r.stderr != "err\n" || r.code != 3 {
+		t.Errorf("outputs and status: %+v", r)
+	}
+	if r := resh(t, "", "", addr, "kill -TERM $$"); r.code != 143 {
+		t.Errorf("killed by SIGTERM: %+v", r)
+	}
+	data := randomText(2<<20, 21)
+	r := resh(t, "", data, addr, "sha256sum")
+	if want := fmt.Sprintf("%x  -\n", sha256.Sum256([]byte(data))); r.stdout != want {
+		t.Errorf("sha256sum: %+v, want %q", r, want)
+	}
+	cdir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(cdir, "in"), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = resh(t, cdir, "", addr, "lcat in | ltee out | sha256sum")
+	got, err := os.ReadFile(filepath.Join(cdir, "out"))
+	if want := fmt.Sprintf("%x  -\n", sha256.Sum256([]byte(data))); r.code != 0 || err != nil || string(got) != data || r.stdout != want {
+		t.Errorf("lcat | ltee: %+v, out %d bytes (%v)", r, len(got), err)
 	}
 }
 
