@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -272,9 +273,11 @@ func TestClientGoneHangsUp(t *testing.T) {
 	srv := startServer(t, &Config{DetachTimeout: 300 * time.Millisecond})
 	flag := filepath.Join(t.TempDir(), "hup")
 	fd := &faultyDial{}
-	c := dial(t, srv, proto.Hello{Command: "trap 'echo hup > " + flag + "; exit 0' HUP; sleep 30 & wait"},
+	c := dial(t, srv, proto.Hello{Command: "trap 'echo hup > " + flag + "; exit 0' HUP; echo ready; sleep 30 & wait"},
 		&connection.Config{Dial: fd.dial, ResumeTimeout: 5 * time.Second, DrainTimeout: 100 * time.Millisecond})
 	c.started()
+	var out bytes.Buffer
+	until(t, c.stdout, &out, "ready\n") // the trap is set
 	fd.cut()
 	waitFor(t, "the command to get SIGHUP", func() bool {
 		b, err := os.ReadFile(flag)
@@ -402,5 +405,39 @@ func TestUnknownStreamKind(t *testing.T) {
 	case <-mux.CloseChan():
 	case <-time.After(testTimeout):
 		t.Fatal("the server kept a session whose stream kind it does not know")
+	}
+}
+
+// A client whose transport is gone (but whose session has not expired)
+// cannot hold Shutdown past its bound, and its command is hung up.
+func TestShutdownWithDetachedClient(t *testing.T) {
+	srv, err := Listen("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	flag := filepath.Join(t.TempDir(), "hup")
+	fd := &faultyDial{}
+	c := dial(t, srv, proto.Hello{Command: "trap 'echo hup > " + flag + "; exit 0' HUP; echo ready; sleep 30 & wait"},
+		&connection.Config{Dial: fd.dial, ResumeTimeout: 5 * time.Second, DrainTimeout: 100 * time.Millisecond})
+	c.started()
+	var out bytes.Buffer
+	until(t, c.stdout, &out, "ready\n") // the trap is set
+	fd.cut()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown: %v, want the deadline (the Exit cannot be delivered)", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Shutdown took %v", d)
+	}
+	if b, err := os.ReadFile(flag); err != nil || string(b) != "hup\n" {
+		t.Errorf("the command was not hung up: %q, %v", b, err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
 	}
 }

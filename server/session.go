@@ -45,12 +45,11 @@ type session struct {
 	ctrlMu  sync.Mutex // serialises writes on the control stream
 	control *yamux.Stream
 
-	mu        sync.Mutex
-	mux       *yamux.Session
-	pid       int  // the command's process (and process group) id, once started
-	exited    bool // the command was reaped
-	hupped    bool // hangup was called
-	killTimer *time.Timer
+	mu     sync.Mutex
+	mux    *yamux.Session
+	pid    int  // the command's process (and process group) id, once started
+	exited bool // the command was reaped
+	hupped bool // hangup was called
 
 	wg sync.WaitGroup // the session's helper goroutines
 }
@@ -308,9 +307,6 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 	_ = cmd.Wait()
 	ss.mu.Lock()
 	ss.exited = true
-	if ss.killTimer != nil {
-		ss.killTimer.Stop()
-	}
 	ss.mu.Unlock()
 	close(waited)
 	if ptyOut != nil {
@@ -408,7 +404,7 @@ func (ss *session) signal(sig syscall.Signal) {
 }
 
 // hangup sends SIGHUP to the command's process group, and SIGKILL after
-// Config.KillGrace if it still runs. Before the command starts, it ends the
+// Config.KillGrace. Before the command starts, it ends the
 // session instead.
 func (ss *session) hangup() {
 	ss.mu.Lock()
@@ -431,13 +427,10 @@ func (ss *session) hangup() {
 	ss.log.Info("reshd: hanging up the command (SIGHUP)", "pid", ss.pid)
 	_ = syscall.Kill(-ss.pid, syscall.SIGHUP)
 	pid := ss.pid
-	ss.killTimer = time.AfterFunc(ss.srv.cfg.KillGrace, func() {
-		ss.mu.Lock()
-		defer ss.mu.Unlock()
-		if !ss.exited {
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-		}
-	})
+	// SIGKILL the group even if its leader exited: a process it started
+	// may still hold the output pipes, and the session's end waits for
+	// them. The group id cannot be reused while the group has members.
+	time.AfterFunc(ss.srv.cfg.KillGrace, func() { _ = syscall.Kill(-pid, syscall.SIGKILL) })
 }
 
 // exitOf turns a process state into an Exit message.

@@ -22,8 +22,10 @@ import (
 
 const usage = "usage: reshd [-listen ADDR] [-detach-timeout DURATION]"
 
-// shutdownTimeout bounds the wait for sessions' commands after SIGTERM.
-const shutdownTimeout = 10 * time.Second
+// shutdownTimeout bounds the wait for sessions after SIGTERM: commands get
+// SIGKILL 3s after SIGHUP, and the rest lets their Exit reach clients that
+// are still connected (a detached client would hold the drain for long).
+const shutdownTimeout = 5 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
