@@ -18,7 +18,7 @@ import (
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // command builds the command a Hello asks for, run as the user running
-// reshd in their home directory: `sh -c COMMAND`, or the login shell with
+// reshd in their home directory ($HOME, else the one in the user database): `sh -c COMMAND`, or the login shell with
 // -l for an empty command. socket is the session's RESH_SOCKET.
 func command(h proto.Hello, socket string) (*exec.Cmd, error) {
 	u, err := user.Current()
@@ -32,7 +32,12 @@ func command(h proto.Hello, socket string) (*exec.Cmd, error) {
 	} else {
 		cmd = exec.Command("/bin/sh", "-c", h.Command)
 	}
-	home := u.HomeDir
+	// reshd's own $HOME first, so that a reshd started with another HOME
+	// (tests, a service account) keeps its commands there.
+	home := os.Getenv("HOME")
+	if home == "" {
+		home = u.HomeDir
+	}
 	if st, err := os.Stat(home); err != nil || !st.IsDir() {
 		home = "/"
 	}

@@ -441,3 +441,15 @@ func TestShutdownWithDetachedClient(t *testing.T) {
 		t.Errorf("Serve: %v", err)
 	}
 }
+
+func TestHomeFromEnvironment(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	srv := startServer(t, nil)
+	c := dial(t, srv, proto.Hello{Command: `pwd; echo "$HOME"`}, nil)
+	c.started()
+	if got, want := readAll(t, c.stdout), home+"\n"+home+"\n"; got != want {
+		t.Errorf("pwd and HOME: %q, want %q", got, want)
+	}
+	c.exit()
+}
