@@ -7,10 +7,9 @@ require (
 	golang.org/x/net v0.62.0
 )
 
-require github.com/hashicorp/yamux v0.1.2
-
 require (
-	github.com/creack/pty v1.1.24 // indirect
-	golang.org/x/sys v0.49.0 // indirect
-	golang.org/x/term v0.47.0 // indirect
+	github.com/creack/pty v1.1.24
+	github.com/hashicorp/yamux v0.1.2
+	golang.org/x/sys v0.49.0
+	golang.org/x/term v0.47.0
 )

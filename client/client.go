@@ -152,6 +152,17 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		}
 	}
 
+	// Signals are caught from the start, so that one arriving while the
+	// session is being set up is forwarded (or ends resh) rather than
+	// killing resh with the remote command left running.
+	sigs := r.env.Signals
+	if sigs == nil {
+		ch := make(chan os.Signal, 8)
+		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGWINCH)
+		defer signal.Stop(ch)
+		sigs = ch
+	}
+
 	addr := r.o.Addr()
 	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
 	conn, err := connection.Dial(dctx, "tcp", addr, &cfg)
@@ -307,14 +318,6 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		}
 	}()
 
-	// Signals.
-	sigs := r.env.Signals
-	if sigs == nil {
-		ch := make(chan os.Signal, 8)
-		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGWINCH)
-		defer signal.Stop(ch)
-		sigs = ch
-	}
 	interrupted := make(chan os.Signal, 1)
 	stopSignals := make(chan struct{})
 	defer close(stopSignals)
