@@ -9,17 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"strings"
 
 	"resh/proto"
 )
-
-// NotInSession is the message of a tool started outside a resh session.
-const NotInSession = "not inside a resh session (RESH_SOCKET is not set)"
-
-// ErrNoSession is returned by Dial when RESH_SOCKET cannot be reached.
-var ErrNoSession = errors.New("not inside a resh session")
 
 // Remote is lcat: it writes each of files, read from the client machine
 // through the RESH_SOCKET socket, to stdout in order; "-" (or no files at
@@ -28,7 +20,7 @@ var ErrNoSession = errors.New("not inside a resh session")
 // status: 0, or 1 if anything failed.
 func Remote(ctx context.Context, socket string, files []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if socket == "" {
-		_, _ = fmt.Fprintf(stderr, "lcat: %s\n", NotInSession)
+		_, _ = fmt.Fprintf(stderr, "lcat: %s\n", proto.NotInSession)
 		return 1
 	}
 	if len(files) == 0 {
@@ -51,7 +43,7 @@ func Remote(ctx context.Context, socket string, files []string, stdin io.Reader,
 		status = 1
 		_, _ = fmt.Fprintf(stderr, "lcat: %v\n", err)
 		var we *writeError
-		if errors.Is(err, ErrNoSession) || errors.As(err, &we) || ctx.Err() != nil {
+		if errors.Is(err, proto.ErrNoSession) || errors.As(err, &we) || ctx.Err() != nil {
 			break
 		}
 	}
@@ -79,24 +71,13 @@ func (w *errWriter) Write(p []byte) (int, error) {
 
 // readFile copies one client file to stdout.
 func readFile(ctx context.Context, socket, name string, stdout io.Writer) error {
-	c, err := Dial(ctx, socket)
+	c, reply, err := proto.OpenTransfer(ctx, socket, proto.TransferOpen{Op: proto.OpRead, Path: name, Tool: "lcat"})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = c.Close() }()
 	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
 	defer stop()
-
-	if err := proto.WriteMessage(c, proto.TypeTransferOpen, proto.TransferOpen{Op: proto.OpRead, Path: name, Tool: "lcat"}); err != nil {
-		return fmt.Errorf("%s: asking reshd: %w", name, err)
-	}
-	var reply proto.TransferReply
-	if err := proto.Expect(c, proto.TypeTransferReply, &reply); err != nil {
-		return fmt.Errorf("%s: %s", name, describe(err))
-	}
-	if !reply.OK {
-		return fmt.Errorf("%s", withPath(name, reply.Error))
-	}
 	w := &errWriter{w: stdout}
 	n, err := io.Copy(w, c)
 	if w.err != nil {
@@ -112,48 +93,4 @@ func readFile(ctx context.Context, socket, name string, stdout io.Writer) error 
 		return fmt.Errorf("%s: transfer cut short: got %d of %d bytes", name, n, reply.Size)
 	}
 	return nil
-}
-
-// Dial connects to the RESH_SOCKET socket; failing, its error says that
-// this is not a working resh session.
-func Dial(ctx context.Context, socket string) (*net.UnixConn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", socket)
-	if err != nil {
-		return nil, fmt.Errorf("%w (cannot reach RESH_SOCKET %s: %v)", ErrNoSession, socket, unwrapOp(err))
-	}
-	return c.(*net.UnixConn), nil
-}
-
-// describe turns a failure to read a reply into a message for the user.
-func describe(err error) string {
-	var re *proto.RemoteError
-	switch {
-	case errors.As(err, &re):
-		return re.Message
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "the resh session ended before the client answered"
-	}
-	return err.Error()
-}
-
-// withPath prefixes a refusal with the file name, unless the client's
-// message already starts with it.
-func withPath(name, msg string) string {
-	if msg == "" {
-		msg = "refused by the client"
-	}
-	if strings.HasPrefix(msg, name+":") {
-		return msg
-	}
-	return name + ": " + msg
-}
-
-// unwrapOp drops the "dial unix PATH:" prefix of a *net.OpError.
-func unwrapOp(err error) error {
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Err != nil {
-		return oe.Err
-	}
-	return err
 }

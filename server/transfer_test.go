@@ -163,7 +163,7 @@ func TestStalledTransferBlocksNoOther(t *testing.T) {
 	socket := socketPath(t, c)
 	ctx := t.Context()
 
-	slow, err := cat.Dial(ctx, socket)
+	slow, err := proto.DialSession(ctx, socket)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,11 +10,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 
-	"resh/cat"
 	"resh/proto"
 )
 
@@ -37,7 +35,7 @@ type sink struct {
 // It returns the exit status: 0, or 1 if anything failed.
 func Remote(ctx context.Context, socket string, files []string, appendMode bool, stdin io.Reader, stdout, stderr io.Writer) int {
 	if socket == "" {
-		_, _ = fmt.Fprintf(stderr, "ltee: %s\n", cat.NotInSession)
+		_, _ = fmt.Fprintf(stderr, "ltee: %s\n", proto.NotInSession)
 		return 1
 	}
 	op := proto.OpWrite
@@ -66,7 +64,7 @@ func Remote(ctx context.Context, socket string, files []string, appendMode bool,
 	for i, err := range errs {
 		if err != nil {
 			report("%v", err)
-			if errors.Is(err, cat.ErrNoSession) {
+			if errors.Is(err, proto.ErrNoSession) {
 				closeSinks(sinks)
 				return 1
 			}
@@ -125,9 +123,9 @@ func Remote(ctx context.Context, socket string, files []string, appendMode bool,
 		case ctx.Err() != nil && (s.resErr != nil || s.werr != nil):
 			report("%s: %v", s.name, ctx.Err())
 		case s.resErr != nil:
-			report("%s: %s", s.name, describe(s.resErr))
+			report("%s: %s", s.name, proto.Describe(s.resErr))
 		case !s.result.OK:
-			report("%s", withPath(s.name, s.result.Error))
+			report("%s", proto.WithPath(s.name, s.result.Error))
 		case s.resEarly:
 			report("%s: the client ended the transfer early", s.name)
 		case s.werr != nil:
@@ -139,24 +137,9 @@ func Remote(ctx context.Context, socket string, files []string, appendMode bool,
 
 // open starts one transfer and reads the client's reply.
 func open(ctx context.Context, socket, name, op string) (*sink, error) {
-	c, err := cat.Dial(ctx, socket)
+	c, _, err := proto.OpenTransfer(ctx, socket, proto.TransferOpen{Op: op, Path: name, Tool: "ltee"})
 	if err != nil {
 		return nil, err
-	}
-	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
-	defer stop()
-	if err := proto.WriteMessage(c, proto.TypeTransferOpen, proto.TransferOpen{Op: op, Path: name, Tool: "ltee"}); err != nil {
-		_ = c.Close()
-		return nil, fmt.Errorf("%s: asking reshd: %w", name, err)
-	}
-	var reply proto.TransferReply
-	if err := proto.Expect(c, proto.TypeTransferReply, &reply); err != nil {
-		_ = c.Close()
-		return nil, fmt.Errorf("%s: %s", name, describe(err))
-	}
-	if !reply.OK {
-		_ = c.Close()
-		return nil, errors.New(withPath(name, reply.Error))
 	}
 	return &sink{name: name, conn: c, done: make(chan struct{})}, nil
 }
@@ -179,27 +162,4 @@ func closeSinks(sinks []*sink) {
 			_ = s.conn.Close()
 		}
 	}
-}
-
-func describe(err error) string {
-	var re *proto.RemoteError
-	switch {
-	case errors.As(err, &re):
-		return re.Message
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "the resh session ended before the client answered"
-	}
-	return err.Error()
-}
-
-// withPath prefixes a client's message with the file name, unless it
-// already starts with it.
-func withPath(name, msg string) string {
-	if msg == "" {
-		msg = "refused by the client"
-	}
-	if strings.HasPrefix(msg, name+":") {
-		return msg
-	}
-	return name + ": " + msg
 }
