@@ -39,6 +39,15 @@ func run(m *testing.M) int {
 		return 1
 	}
 	bin = dir
+	// Every program shares one RESH_HOME, as on one machine where the user
+	// who starts reshd uses resh: keys are made on first use.
+	home, err := os.MkdirTemp("", "resh-tests-home-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(home)
+	os.Setenv("RESH_HOME", home)
 	code := m.Run()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
@@ -106,6 +115,12 @@ func startReshd(t testing.TB, flags ...string) *daemon {
 		d.addr = a
 	case <-time.After(10 * time.Second):
 		t.Fatal("reshd did not say where it listens")
+	}
+	// First contact: resh records the host key (and says so on stderr), so
+	// that the tests' own runs are quiet.
+	first := exec.Command(filepath.Join(bin, "resh"), d.addr, "true")
+	if out, err := first.CombinedOutput(); err != nil {
+		t.Fatalf("first contact with reshd: %v: %s", err, out)
 	}
 	return d
 }
