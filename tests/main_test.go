@@ -11,7 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,6 +65,7 @@ type daemon struct {
 	addr string
 	cmd  *exec.Cmd
 	home string
+	stop func()
 }
 
 var listenRE = regexp.MustCompile(`reshd: listening on (\S+)`)
@@ -71,9 +74,16 @@ var listenRE = regexp.MustCompile(`reshd: listening on (\S+)`)
 // HOME of its own, and stops it when the test ends.
 func startReshd(t testing.TB, flags ...string) *daemon {
 	t.Helper()
+	return startReshdAt(t, "127.0.0.1:0", nil, flags...)
+}
+
+// startReshdAt starts reshd listening on addr, with env added to its
+// environment.
+func startReshdAt(t testing.TB, addr string, env []string, flags ...string) *daemon {
+	t.Helper()
 	home := t.TempDir()
-	cmd := exec.Command(filepath.Join(bin, "reshd"), append([]string{"-listen", "127.0.0.1:0"}, flags...)...)
-	cmd.Env = append(os.Environ(), "HOME="+home)
+	cmd := exec.Command(filepath.Join(bin, "reshd"), append([]string{"-listen", addr}, flags...)...)
+	cmd.Env = append(append(os.Environ(), "HOME="+home), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -95,18 +105,22 @@ func startReshd(t testing.TB, flags ...string) *daemon {
 		close(found)
 	}()
 	d := &daemon{cmd: cmd, home: home}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Errorf("reshd did not stop on SIGINT")
-		}
-	})
+	var once sync.Once
+	d.stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(os.Interrupt)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+				t.Errorf("reshd did not stop on SIGINT")
+			}
+		})
+	}
+	t.Cleanup(d.stop)
 	select {
 	case a, ok := <-found:
 		if !ok {
@@ -116,13 +130,22 @@ func startReshd(t testing.TB, flags ...string) *daemon {
 	case <-time.After(10 * time.Second):
 		t.Fatal("reshd did not say where it listens")
 	}
+	if slices.Contains(flags, "-insecure") {
+		return d
+	}
 	// First contact: resh records the host key (and says so on stderr), so
 	// that the tests' own runs are quiet.
 	first := exec.Command(filepath.Join(bin, "resh"), d.addr, "true")
-	if out, err := first.CombinedOutput(); err != nil {
+	if out, err := first.CombinedOutput(); err != nil && addr == "127.0.0.1:0" {
 		t.Fatalf("first contact with reshd: %v: %s", err, out)
 	}
 	return d
+}
+
+// stopReshd stops d now.
+func stopReshd(t testing.TB, d *daemon) {
+	t.Helper()
+	d.stop()
 }
 
 // result is what a resh run gave.
