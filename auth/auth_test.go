@@ -1,0 +1,428 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/crypto/ssh"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func mode(t *testing.T, path string) os.FileMode {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Mode().Perm()
+}
+
+func TestHome(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "h")
+	t.Setenv("RESH_HOME", dir)
+	got, err := Home()
+	if err != nil || got != dir || mode(t, dir) != 0o700 {
+		t.Fatalf("Home() = %q, %v; want %q created 0700", got, err, dir)
+	}
+	t.Setenv("RESH_HOME", "")
+	t.Setenv("HOME", t.TempDir())
+	got, err = Home()
+	if err != nil || got != filepath.Join(os.Getenv("HOME"), ".resh") {
+		t.Fatalf("Home() without RESH_HOME = %q, %v; want ~/.resh", got, err)
+	}
+}
+
+func TestIdentityCreatedThenReread(t *testing.T) {
+	path := filepath.Join(t.TempDir(), IdentityFile)
+	k1, created, err := LoadOrCreateIdentity(path)
+	if err != nil || !created {
+		t.Fatalf("first LoadOrCreateIdentity: created %v, %v", created, err)
+	}
+	if mode(t, path) != 0o600 || mode(t, path+".pub") != 0o644 {
+		t.Errorf("modes %v %v, want 0600 and 0644", mode(t, path), mode(t, path+".pub"))
+	}
+	k2, created, err := LoadOrCreateIdentity(path)
+	if err != nil || created || !k1.Equal(k2) {
+		t.Fatalf("second LoadOrCreateIdentity: created %v, %v, same key %v", created, err, k1.Equal(k2))
+	}
+	pubLine, _ := os.ReadFile(path + ".pub")
+	pub, comment, _, _, err := ssh.ParseAuthorizedKey(pubLine)
+	if err != nil || !bytes.Equal(pub.Marshal(), PublicKey(k1).Marshal()) || !strings.Contains(comment, "@") {
+		t.Fatalf(".pub %q: %v; want the key with a user@host comment", pubLine, err)
+	}
+	// ssh-keygen reads what we wrote.
+	priv, _ := os.ReadFile(path)
+	if _, err := ssh.ParsePrivateKey(priv); err != nil {
+		t.Fatalf("written key does not parse as OpenSSH: %v", err)
+	}
+}
+
+func TestIdentityConcurrentCreation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), IdentityFile)
+	keys := make([]ed25519.PrivateKey, 8)
+	var wg sync.WaitGroup
+	for i := range keys {
+		wg.Go(func() {
+			k, _, err := LoadOrCreateIdentity(path)
+			if err != nil {
+				t.Error(err)
+			}
+			keys[i] = k
+		})
+	}
+	wg.Wait()
+	for _, k := range keys[1:] {
+		if !k.Equal(keys[0]) {
+			t.Fatal("concurrent creators got different keys")
+		}
+	}
+}
+
+func TestSSHKeygenKeyAccepted(t *testing.T) {
+	k, created, err := LoadOrCreateIdentity("testdata/ed25519_sshkeygen")
+	if err != nil || created {
+		t.Fatalf("ssh-keygen key: created %v, %v", created, err)
+	}
+	pubLine, _ := os.ReadFile("testdata/ed25519_sshkeygen.pub")
+	pub, _, _, _, _ := ssh.ParseAuthorizedKey(pubLine)
+	if !bytes.Equal(pub.Marshal(), PublicKey(k).Marshal()) {
+		t.Fatal("loaded key does not match its .pub")
+	}
+}
+
+func TestBadKeysRefused(t *testing.T) {
+	garbage := filepath.Join(t.TempDir(), "garbage")
+	_ = os.WriteFile(garbage, []byte("hello\n"), 0o600)
+	for _, c := range []struct{ path, want string }{
+		{"testdata/rsa", "is a RSA key; resh needs an ed25519 key"},
+		{"testdata/ed25519_encrypted", "protected by a passphrase"},
+		{garbage, "is not an OpenSSH private key"},
+	} {
+		_, _, err := LoadOrCreateIdentity(c.path)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "auth: "+c.path) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v; want one line containing %q", c.path, err, c.want)
+		}
+	}
+}
+
+func TestReadAuthorizedKeys(t *testing.T) {
+	a, _, _ := LoadOrCreateIdentity(filepath.Join(t.TempDir(), "a"))
+	b, _, _ := LoadOrCreateIdentity(filepath.Join(t.TempDir(), "b"))
+	path := filepath.Join(t.TempDir(), AuthorizedKeysFile)
+	content := "# comment\n\n" + string(AuthorizedLine(PublicKey(a), "alice@x")) +
+		"ssh-ed25519 not-base64 broken\n" +
+		`from="10.0.0.1" ` + string(AuthorizedLine(PublicKey(b), ""))
+	_ = os.WriteFile(path, []byte(content), 0o600)
+	keys, bad, err := ReadAuthorizedKeys(path)
+	if err != nil || len(keys) != 2 || !bytes.Equal(keys[0].Marshal(), PublicKey(a).Marshal()) || !bytes.Equal(keys[1].Marshal(), PublicKey(b).Marshal()) {
+		t.Fatalf("keys %d, %v; want a and b", len(keys), err)
+	}
+	if len(bad) != 1 || !strings.Contains(bad[0].Error(), path+":4:") {
+		t.Fatalf("bad lines %v; want line 4 reported", bad)
+	}
+	if _, _, err := ReadAuthorizedKeys(filepath.Join(t.TempDir(), "none")); err == nil {
+		t.Fatal("missing file: no error")
+	}
+}
+
+func TestKnownHosts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), KnownHostsFile)
+	k1, _, _ := LoadOrCreateIdentity(filepath.Join(t.TempDir(), "k1"))
+	k2, _, _ := LoadOrCreateIdentity(filepath.Join(t.TempDir(), "k2"))
+	var out bytes.Buffer
+
+	// Strict: an unknown host is refused and nothing is recorded.
+	err := CheckKnownHost(path, "127.0.0.1:4200", PublicKey(k1), true, &out)
+	var unknown *UnknownHostError
+	if !errors.As(err, &unknown) || out.Len() != 0 {
+		t.Fatalf("strict unknown: %v, out %q", err, out.String())
+	}
+	// Trust on first use.
+	if err := CheckKnownHost(path, "127.0.0.1:4200", PublicKey(k1), false, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := "resh: new host 127.0.0.1:4200, key " + Fingerprint(PublicKey(k1)) + " recorded in " + path + "\n"
+	if out.String() != want {
+		t.Fatalf("TOFU message %q, want %q", out.String(), want)
+	}
+	data, _ := os.ReadFile(path)
+	if !strings.HasPrefix(string(data), "[127.0.0.1]:4200 ssh-ed25519 ") {
+		t.Fatalf("known_hosts %q, want an OpenSSH line for [127.0.0.1]:4200", data)
+	}
+	// Another port of the same host is another host.
+	_ = CheckKnownHost(path, "127.0.0.1:4300", PublicKey(k2), false, io.Discard)
+	out.Reset()
+	// Match, also in strict mode, quietly.
+	for _, strict := range []bool{false, true} {
+		if err := CheckKnownHost(path, "127.0.0.1:4200", PublicKey(k1), strict, &out); err != nil || out.Len() != 0 {
+			t.Fatalf("known key (strict %v): %v, out %q", strict, err, out.String())
+		}
+	}
+	// Changed key: refused, both fingerprints and the line to remove.
+	before, _ := os.ReadFile(path)
+	err = CheckKnownHost(path, "127.0.0.1:4200", PublicKey(k2), false, &out)
+	var changed *HostKeyChangedError
+	if !errors.As(err, &changed) || changed.Line != 1 || out.Len() != 0 {
+		t.Fatalf("changed key: %v, out %q", err, out.String())
+	}
+	msg := err.Error()
+	for _, s := range []string{Fingerprint(PublicKey(k1)), Fingerprint(PublicKey(k2)), "remove line 1 of " + path, "HAS CHANGED"} {
+		if !strings.Contains(msg, s) {
+			t.Errorf("message %q lacks %q", msg, s)
+		}
+	}
+	after, _ := os.ReadFile(path)
+	if !bytes.Equal(after, before) {
+		t.Errorf("known_hosts changed by a refusal: %q", after)
+	}
+}
+
+func TestLimiterDelays(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := NewLimiter()
+	l.now = func() time.Time { return now }
+	if d := l.Delay("10.0.0.1"); d != 0 {
+		t.Fatalf("fresh address delayed %v", d)
+	}
+	wants := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond, 3200 * time.Millisecond, 5 * time.Second, 5 * time.Second}
+	for i, want := range wants {
+		l.Fail("10.0.0.1")
+		if d := l.Delay("10.0.0.1"); d != want {
+			t.Fatalf("after %d failures: delay %v, want %v", i+1, d, want)
+		}
+	}
+	if d := l.Delay("10.0.0.2"); d != 0 {
+		t.Fatalf("another address delayed %v", d)
+	}
+	now = now.Add(59 * time.Second)
+	if d := l.Delay("10.0.0.1"); d != 5*time.Second {
+		t.Fatalf("59s later: %v", d)
+	}
+	now = now.Add(time.Second)
+	if d := l.Delay("10.0.0.1"); d != 0 {
+		t.Fatalf("a minute after the last failure: still %v", d)
+	}
+	l.Fail("10.0.0.1")
+	if d := l.Delay("10.0.0.1"); d != 100*time.Millisecond {
+		t.Fatalf("forgiven, then one failure: %v", d)
+	}
+	l.Succeed("10.0.0.1")
+	if d := l.Delay("10.0.0.1"); d != 0 {
+		t.Fatalf("after a success: %v", d)
+	}
+	// The map is pruned and bounded.
+	for i := range limitEntries + 10 {
+		l.Fail(net.IPv4(10, 1, byte(i>>8), byte(i)).String())
+	}
+	if n := l.size(); n > limitEntries {
+		t.Fatalf("%d entries, want at most %d", n, limitEntries)
+	}
+	now = now.Add(2 * time.Minute)
+	l.Fail("10.0.0.3")
+	if n := l.size(); n != 1 {
+		t.Fatalf("%d entries after they all expired, want 1", n)
+	}
+}
+
+// tlsPair is a server and client set up in a RESH_HOME-like directory.
+type tlsPair struct {
+	dir                string
+	hostKey, clientKey ed25519.PrivateKey
+	limiter            *Limiter
+	logs               *bytes.Buffer
+	logMu              *sync.Mutex
+}
+
+func newPair(t *testing.T, authorize bool) *tlsPair {
+	t.Helper()
+	p := &tlsPair{dir: t.TempDir(), limiter: NewLimiter(), logs: &bytes.Buffer{}, logMu: &sync.Mutex{}}
+	p.hostKey, _, _ = LoadOrCreateIdentity(filepath.Join(p.dir, HostKeyFile))
+	p.clientKey, _, _ = LoadOrCreateIdentity(filepath.Join(p.dir, IdentityFile))
+	other, _, _ := LoadOrCreateIdentity(filepath.Join(p.dir, "other"))
+	auth := PublicKey(other)
+	if authorize {
+		auth = PublicKey(p.clientKey)
+	}
+	if _, err := EnsureAuthorizedKeys(filepath.Join(p.dir, AuthorizedKeysFile), auth, ""); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func (p *tlsPair) log() string {
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	return p.logs.String()
+}
+
+// exchange runs one TLS connection over loopback: the client writes
+// "ping" and reads the server's reply. It returns the client's and the
+// server's errors.
+func (p *tlsPair) exchange(t *testing.T, hostKey ed25519.PrivateKey, strict bool, out io.Writer) (clientErr, serverErr error) {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(lockedWriter{p.logMu, p.logs}, nil))
+	scfg, err := ServerTLS(hostKey, filepath.Join(p.dir, AuthorizedKeysFile), logger, p.limiter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srvDone := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			srvDone <- err
+			return
+		}
+		defer c.Close()
+		tc := tls.Server(c, scfg)
+		_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(tc, buf); err != nil {
+			srvDone <- err
+			return
+		}
+		_, err = tc.Write([]byte("pong"))
+		srvDone <- err
+	}()
+	ccfg, err := ClientTLS(p.clientKey, filepath.Join(p.dir, KnownHostsFile), "127.0.0.1:4200", strict, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := Dialer(ccfg, nil)(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		_ = ln.Close()
+		return err, <-srvDone
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte("ping")); err != nil {
+		return err, <-srvDone
+	}
+	buf := make([]byte, 4)
+	_, err = io.ReadFull(conn, buf)
+	if err == nil && string(buf) != "pong" {
+		err = errors.New("reply " + string(buf))
+	}
+	return err, <-srvDone
+}
+
+func TestTLSAuthorizedClient(t *testing.T) {
+	p := newPair(t, true)
+	var out bytes.Buffer
+	if cerr, serr := p.exchange(t, p.hostKey, false, &out); cerr != nil || serr != nil {
+		t.Fatalf("client %v, server %v", cerr, serr)
+	}
+	if !strings.Contains(out.String(), "resh: new host 127.0.0.1:4200, key "+Fingerprint(PublicKey(p.hostKey))) {
+		t.Fatalf("first contact said %q", out.String())
+	}
+	out.Reset()
+	if cerr, serr := p.exchange(t, p.hostKey, true, &out); cerr != nil || serr != nil || out.Len() != 0 {
+		t.Fatalf("second contact: client %v, server %v, out %q", cerr, serr, out.String())
+	}
+}
+
+func TestTLSStrangerRefused(t *testing.T) {
+	p := newPair(t, false)
+	cerr, serr := p.exchange(t, p.hostKey, false, io.Discard)
+	var na *NotAuthorizedError
+	if r := Refusal(cerr, p.clientKey); !errors.As(r, &na) || na.Fingerprint != Fingerprint(PublicKey(p.clientKey)) {
+		t.Fatalf("client error %v (refusal %v); want not authorized", cerr, r)
+	}
+	if want := "not authorized: the server does not accept key " + Fingerprint(PublicKey(p.clientKey)); na.Error() != want {
+		t.Fatalf("message %q, want %q", na.Error(), want)
+	}
+	if serr == nil || !strings.Contains(serr.Error(), "is not authorized") {
+		t.Fatalf("server error %v", serr)
+	}
+	logs := p.log()
+	if !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, Fingerprint(PublicKey(p.clientKey))) || !strings.Contains(logs, "addr=127.0.0.1:") {
+		t.Fatalf("server log %q lacks the fingerprint and address", logs)
+	}
+	if d := p.limiter.Delay("127.0.0.1"); d != limitBase {
+		t.Fatalf("limiter delay after a refusal: %v", d)
+	}
+	// authorized_keys is read afresh: once listed, the key gets in.
+	f, _ := os.OpenFile(filepath.Join(p.dir, AuthorizedKeysFile), os.O_APPEND|os.O_WRONLY, 0)
+	_, _ = f.Write(AuthorizedLine(PublicKey(p.clientKey), "now allowed"))
+	_ = f.Close()
+	start := time.Now()
+	if cerr, serr := p.exchange(t, p.hostKey, false, io.Discard); cerr != nil || serr != nil {
+		t.Fatalf("after listing the key: client %v, server %v", cerr, serr)
+	}
+	if time.Since(start) < limitBase {
+		t.Fatal("the handshake after a failure was not slowed down")
+	}
+	if d := p.limiter.Delay("127.0.0.1"); d != 0 {
+		t.Fatalf("limiter delay after a success: %v", d)
+	}
+	if Refusal(errors.New("other"), p.clientKey) != nil || Refusal(nil, p.clientKey) != nil {
+		t.Fatal("Refusal of an unrelated error")
+	}
+}
+
+func TestTLSChangedHostKeyRefused(t *testing.T) {
+	p := newPair(t, true)
+	if cerr, serr := p.exchange(t, p.hostKey, false, io.Discard); cerr != nil || serr != nil {
+		t.Fatalf("first contact: client %v, server %v", cerr, serr)
+	}
+	_, impostor, _ := ed25519.GenerateKey(rand.Reader)
+	cerr, serr := p.exchange(t, impostor, false, io.Discard)
+	var changed *HostKeyChangedError
+	if !errors.As(cerr, &changed) || changed.Known != Fingerprint(PublicKey(p.hostKey)) || changed.Offered != Fingerprint(PublicKey(impostor)) {
+		t.Fatalf("client error %v; want the host key change", cerr)
+	}
+	var op *net.OpError
+	if !errors.As(cerr, &op) || op.Op != "dial" {
+		t.Fatalf("client error %T; want a dial OpError, not retried", cerr)
+	}
+	if serr == nil {
+		t.Fatal("server: no error")
+	}
+}
+
+func TestTLSStrictUnknownRefused(t *testing.T) {
+	p := newPair(t, true)
+	cerr, _ := p.exchange(t, p.hostKey, true, io.Discard)
+	var unknown *UnknownHostError
+	if !errors.As(cerr, &unknown) || !IsHostKeyError(cerr) {
+		t.Fatalf("client error %v; want unknown host", cerr)
+	}
+	if _, err := os.Stat(filepath.Join(p.dir, KnownHostsFile)); err == nil {
+		data, _ := os.ReadFile(filepath.Join(p.dir, KnownHostsFile))
+		if len(data) != 0 {
+			t.Fatalf("strict mode recorded %q", data)
+		}
+	}
+}

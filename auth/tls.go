@@ -1,0 +1,224 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// ErrNoKey is returned for a peer that presented no ed25519 key.
+var ErrNoKey = errors.New("auth: the peer presented no ed25519 key")
+
+// NotAuthorizedError is what a client learns when the server refused its
+// key.
+type NotAuthorizedError struct {
+	Fingerprint string // of the client's key
+}
+
+func (e *NotAuthorizedError) Error() string {
+	return "not authorized: the server does not accept key " + e.Fingerprint
+}
+
+// certificate makes a self-signed X.509 certificate for key: it only
+// carries the key through TLS; nobody checks its names or dates.
+func certificate(key ed25519.PrivateKey) (tls.Certificate, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("auth: certificate: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "resh " + Fingerprint(PublicKey(key))},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(100 * 365 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("auth: certificate: %w", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// peerKey extracts the ed25519 key of the peer's first certificate.
+func peerKey(rawCerts [][]byte) (ssh.PublicKey, error) {
+	if len(rawCerts) == 0 {
+		return nil, ErrNoKey
+	}
+	cert, err := x509.ParseCertificate(rawCerts[0])
+	if err != nil {
+		return nil, fmt.Errorf("auth: peer certificate: %w", err)
+	}
+	pub, ok := cert.PublicKey.(ed25519.PublicKey)
+	if !ok {
+		return nil, ErrNoKey
+	}
+	return ssh.NewPublicKey(pub)
+}
+
+// ServerTLS is reshd's TLS configuration: TLS 1.3 only, hostKey presented,
+// and a client admitted only if its key is in the authorized_keys file at
+// authorizedKeysPath, re-read on every connection. A refusal is logged at
+// Warn with the key's fingerprint and the client's address, and counted by
+// limiter (may be nil), which then slows that address's next handshakes.
+func ServerTLS(hostKey ed25519.PrivateKey, authorizedKeysPath string, logger *slog.Logger, limiter *Limiter) (*tls.Config, error) {
+	cert, err := certificate(hostKey)
+	if err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	base := &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS13,
+		ClientAuth:   tls.RequireAnyClientCert,
+	}
+	cfg := base.Clone()
+	cfg.GetConfigForClient = func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
+		addr := hi.Conn.RemoteAddr().String()
+		host := addr
+		if h, _, err := net.SplitHostPort(addr); err == nil {
+			host = h
+		}
+		if d := limiter.Delay(host); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-hi.Context().Done():
+				t.Stop()
+				return nil, hi.Context().Err()
+			}
+		}
+		c := base.Clone()
+		c.VerifyPeerCertificate = func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
+			key, err := peerKey(rawCerts)
+			if err != nil {
+				limiter.Fail(host)
+				logger.Warn("auth: refused a client without an ed25519 key", "addr", addr, "err", err)
+				return err
+			}
+			fp := Fingerprint(key)
+			keys, bad, err := ReadAuthorizedKeys(authorizedKeysPath)
+			for _, b := range bad {
+				logger.Warn("auth: bad line in authorized_keys, skipped", "err", b)
+			}
+			if err != nil {
+				logger.Error("auth: cannot read authorized_keys: refusing every client", "err", err)
+			}
+			for _, k := range keys {
+				if bytes.Equal(k.Marshal(), key.Marshal()) {
+					limiter.Succeed(host)
+					logger.Debug("auth: client key accepted", "fingerprint", fp, "addr", addr)
+					return nil
+				}
+			}
+			limiter.Fail(host)
+			logger.Warn("auth: refused a client whose key is not in authorized_keys", "fingerprint", fp, "addr", addr)
+			return fmt.Errorf("auth: key %s is not authorized", fp)
+		}
+		return c, nil
+	}
+	return cfg, nil
+}
+
+// ClientTLS is resh's TLS configuration for the server at hostport
+// ("host:port"): TLS 1.3 only, identity presented as the client's key, and
+// the server's key checked against the known_hosts file at knownHostsPath
+// by CheckKnownHost (strict: refuse an unknown host; otherwise record it,
+// with a line on out). The certificate chain itself is not verified: the
+// pinned key is the trust.
+func ClientTLS(identity ed25519.PrivateKey, knownHostsPath, hostport string, strict bool, out io.Writer) (*tls.Config, error) {
+	cert, err := certificate(identity)
+	if err != nil {
+		return nil, err
+	}
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	return &tls.Config{
+		Certificates:       []tls.Certificate{cert},
+		MinVersion:         tls.VersionTLS13,
+		ServerName:         host,
+		InsecureSkipVerify: true, // the key is checked against known_hosts below
+		VerifyPeerCertificate: func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
+			key, err := peerKey(rawCerts)
+			if err != nil {
+				return err
+			}
+			return CheckKnownHost(knownHostsPath, hostport, key, strict, out)
+		},
+	}, nil
+}
+
+// Dialer returns a connection.Config.Dial function: it opens the transport
+// with dial (nil: a net.Dialer) and runs a TLS handshake over it with cfg,
+// so that every dial and every resume is a fresh authenticated TLS
+// connection. A refusal of the server's key (unknown, changed) is returned
+// as a *net.OpError with Op "dial", which the connection package does not
+// retry.
+func Dialer(cfg *tls.Config, dial func(ctx context.Context, network, address string) (net.Conn, error)) func(ctx context.Context, network, address string) (net.Conn, error) {
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		raw, err := dial(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		tc := tls.Client(raw, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = raw.Close()
+			if IsHostKeyError(err) {
+				return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+			}
+			return nil, err
+		}
+		return tc, nil
+	}
+}
+
+// IsHostKeyError reports whether err refuses the server's key: unknown in
+// strict mode, or changed.
+func IsHostKeyError(err error) bool {
+	var u *UnknownHostError
+	var c *HostKeyChangedError
+	return errors.As(err, &u) || errors.As(err, &c)
+}
+
+// Refusal returns a *NotAuthorizedError naming identity's fingerprint if
+// err is the server refusing the client's key (a TLS bad_certificate or
+// certificate_required alert), else nil.
+func Refusal(err error, identity ed25519.PrivateKey) error {
+	var op *net.OpError
+	for e := err; e != nil; {
+		if !errors.As(e, &op) {
+			return nil
+		}
+		if op.Op == "remote error" {
+			msg := op.Err.Error()
+			if msg == "tls: bad certificate" || msg == "tls: certificate required" {
+				return &NotAuthorizedError{Fingerprint: Fingerprint(PublicKey(identity))}
+			}
+			return nil
+		}
+		e = op.Err
+	}
+	return nil
+}
