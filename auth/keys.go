@@ -40,8 +40,11 @@ const (
 
 // Home returns resh's directory: $RESH_HOME if set, else ~/.resh. It
 // creates it (mode 0700) if missing.
-func Home() (string, error) {
-	dir := os.Getenv("RESH_HOME")
+func Home() (string, error) { return HomeDir(os.Getenv("RESH_HOME")) }
+
+// HomeDir is Home with reshHome standing for $RESH_HOME.
+func HomeDir(reshHome string) (string, error) {
+	dir := reshHome
 	if dir == "" {
 		h, err := os.UserHomeDir()
 		if err != nil {
@@ -92,6 +95,10 @@ func LoadOrCreateIdentity(path string) (key ed25519.PrivateKey, created bool, er
 	}
 	return key, true, nil
 }
+
+// LoadIdentity reads the OpenSSH ed25519 private key at path (resh -i):
+// see LoadOrCreateIdentity for what is accepted.
+func LoadIdentity(path string) (ed25519.PrivateKey, error) { return readPrivateKey(path) }
 
 // readPrivateKey reads and checks an ed25519 private key.
 func readPrivateKey(path string) (ed25519.PrivateKey, error) {

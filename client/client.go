@@ -7,12 +7,15 @@ package client
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +26,7 @@ import (
 	"golang.org/x/term"
 
 	"resh/access"
+	"resh/auth"
 	"resh/cat"
 	"resh/connection"
 	"resh/proto"
@@ -164,11 +168,20 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 
 	addr := r.o.Addr()
+	var identity ed25519.PrivateKey
+	if !r.o.Insecure {
+		tcfg, key, err := r.secure(addr)
+		if err != nil {
+			return 0, err
+		}
+		identity = key
+		cfg.Dial = auth.Dialer(tcfg, cfg.Dial)
+	}
 	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
 	conn, err := connection.Dial(dctx, "tcp", addr, &cfg)
 	cancel()
 	if err != nil {
-		return 0, dialError(addr, err)
+		return 0, r.dialError(addr, err, identity)
 	}
 	r.lastErr = &recordConn{Conn: conn}
 	sess, err := yamux.Client(r.lastErr, proto.MuxConfig())
@@ -574,6 +587,66 @@ func (c *recordConn) err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.rerr
+}
+
+// secure loads (or creates) resh's identity and returns the TLS
+// configuration for the server at addr.
+func (r *runner) secure(addr string) (*tls.Config, ed25519.PrivateKey, error) {
+	home, err := auth.HomeDir(lookupEnv(r.env.Environ, "RESH_HOME"))
+	if err != nil {
+		return nil, nil, err
+	}
+	var key ed25519.PrivateKey
+	if r.o.Identity != "" {
+		key, err = auth.LoadIdentity(r.o.Identity)
+	} else {
+		path := filepath.Join(home, auth.IdentityFile)
+		var created bool
+		key, created, err = auth.LoadOrCreateIdentity(path)
+		if created {
+			r.stderr.printf("resh: created identity %s, key %s\n", path, auth.Fingerprint(auth.PublicKey(key)))
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	tcfg, err := auth.ClientTLS(key, filepath.Join(home, auth.KnownHostsFile), addr, r.o.KnownOnly, r.stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tcfg, key, nil
+}
+
+// lookupEnv returns the value of the variable name in environ.
+func lookupEnv(environ []string, name string) string {
+	v := ""
+	for _, kv := range environ {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == name {
+			v = val
+		}
+	}
+	return v
+}
+
+// dialError says why connecting failed, without the layers' repetitions:
+// first a refusal of either side's key (identity nil: -insecure).
+func (r *runner) dialError(addr string, err error, identity ed25519.PrivateKey) error {
+	var changed *auth.HostKeyChangedError
+	var unknown *auth.UnknownHostError
+	var recErr tls.RecordHeaderError
+	switch {
+	case errors.As(err, &changed):
+		return changed
+	case errors.As(err, &unknown):
+		return unknown
+	case identity != nil && auth.Refusal(err, identity) != nil:
+		return auth.Refusal(err, identity)
+	case errors.As(err, &recErr):
+		return fmt.Errorf("cannot connect to %s: the server does not speak TLS (if it is a reshd -insecure, use resh -insecure)", addr)
+	case r.o.Insecure && errors.Is(err, connection.ErrNotResh):
+		return fmt.Errorf("cannot connect to %s: %w (a reshd without -insecure needs resh without -insecure)", addr, err)
+	}
+	return dialError(addr, err)
 }
 
 // dialError says why connecting failed, without the layers' repetitions.

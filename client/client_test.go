@@ -100,6 +100,7 @@ func runClient(t *testing.T, port int, o Options, stdin string, dir string, sigs
 func runClientConfig(t *testing.T, port int, o Options, stdin string, dir string, sigs <-chan os.Signal, cfg *connection.Config) (int, string, string) {
 	t.Helper()
 	o.Host, o.Port = "127.0.0.1", port
+	o.Insecure = true // the fake reshd speaks plain TCP
 	if dir == "" {
 		dir = t.TempDir()
 	}

@@ -14,7 +14,7 @@ import (
 const DefaultPort = 4200
 
 // Usage is resh's one-line usage.
-const Usage = "usage: resh [-p PORT] [-t | -T] [-allow DIR]... HOST[:PORT] [COMMAND [ARG...]]"
+const Usage = "usage: resh [-p PORT] [-t | -T] [-allow DIR]... [-i FILE] [-known-only] [-insecure] HOST[:PORT] [COMMAND [ARG...]]"
 
 // UsageError is Parse's error: bad flags, no host, a bad port. Its message
 // is one line without a prefix.
@@ -38,6 +38,15 @@ type Options struct {
 	// Allow lists the client directories, besides the working directory,
 	// that lcat and ltee may reach (-allow, repeatable).
 	Allow []string
+	// Identity (-i) is the private key file to present, an OpenSSH
+	// ed25519 key; empty means RESH_HOME/id_ed25519, created if missing.
+	Identity string
+	// KnownOnly (-known-only) refuses a server whose host key is not in
+	// RESH_HOME/known_hosts yet, instead of recording it.
+	KnownOnly bool
+	// Insecure (-insecure) speaks plain TCP, without TLS or keys, to a
+	// reshd -insecure.
+	Insecure bool
 	// Command is the remote command, its arguments joined with single
 	// spaces as ssh does; empty asks for a login shell.
 	Command string
@@ -76,6 +85,9 @@ func Parse(args []string) (*Options, error) {
 	fs.BoolVar(&o.ForceTTY, "t", false, "force a pseudo-terminal")
 	fs.BoolVar(&o.NoTTY, "T", false, "never a pseudo-terminal")
 	fs.Var((*dirList)(&o.Allow), "allow", "a client `DIR`ectory lcat and ltee may reach (repeatable)")
+	fs.StringVar(&o.Identity, "i", "", "private key `FILE` (OpenSSH ed25519) instead of RESH_HOME/id_ed25519")
+	fs.BoolVar(&o.KnownOnly, "known-only", false, "refuse a server whose host key is not in known_hosts yet")
+	fs.BoolVar(&o.Insecure, "insecure", false, "no TLS and no keys (only to a reshd -insecure)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -84,6 +96,9 @@ func Parse(args []string) (*Options, error) {
 	}
 	if o.ForceTTY && o.NoTTY {
 		return nil, usageErr("-t and -T exclude each other")
+	}
+	if o.Insecure && (o.Identity != "" || o.KnownOnly) {
+		return nil, usageErr("-insecure excludes -i and -known-only")
 	}
 	if fs.NArg() == 0 {
 		return nil, usageErr("no HOST given")

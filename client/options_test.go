@@ -22,6 +22,8 @@ func TestParse(t *testing.T) {
 		{[]string{"-t", "h", "ls", "-l", "/tmp dir"}, Options{Host: "h", Port: 4200, ForceTTY: true, Command: "ls -l /tmp dir"}, "h:4200"},
 		{[]string{"-T", "h", "sh", "-c", "echo 'a  b'"}, Options{Host: "h", Port: 4200, NoTTY: true, Command: "sh -c echo 'a  b'"}, "h:4200"},
 		{[]string{"-allow", "/a", "-allow=/b", "h"}, Options{Host: "h", Port: 4200, Allow: []string{"/a", "/b"}}, "h:4200"},
+		{[]string{"-i", "/k/id", "-known-only", "h"}, Options{Host: "h", Port: 4200, Identity: "/k/id", KnownOnly: true}, "h:4200"},
+		{[]string{"-insecure", "h"}, Options{Host: "h", Port: 4200, Insecure: true}, "h:4200"},
 	} {
 		got, err := Parse(c.args)
 		if err != nil {
@@ -46,6 +48,8 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-p", "abc", "h"}, `invalid value "abc" for flag -p: parse error`},
 		{[]string{"h:port"}, `bad port in "h:port"`},
 		{[]string{":22"}, `bad HOST ":22"`},
+		{[]string{"-i"}, "flag needs an argument: -i"},
+		{[]string{"-insecure", "-known-only", "h"}, "-insecure excludes -i and -known-only"},
 	} {
 		_, err := Parse(c.args)
 		var ue *UsageError

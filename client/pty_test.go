@@ -63,7 +63,7 @@ func TestInteractiveEscape(t *testing.T) {
 		}
 	})
 	var stdout, stderr bytes.Buffer
-	o := Options{Host: "127.0.0.1", Port: port}
+	o := Options{Host: "127.0.0.1", Port: port, Insecure: true}
 	code := Run(context.Background(), &o, Env{Stdin: tty, Stdout: &stdout, Stderr: &stderr,
 		Environ: []string{"TERM=vt100"}, Dir: t.TempDir(), Signals: sigs})
 	if got := <-typed; got != "ls ~x\r~y\r" {

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +30,10 @@ type Config struct {
 	KillGrace time.Duration
 	// Logger receives one line per session and errors. Default: discard.
 	Logger *slog.Logger
+	// TLS, if not nil, runs every transport over TLS with this
+	// configuration (auth.ServerTLS: reshd's host key, clients admitted by
+	// authorized_keys). Nil serves plain TCP (reshd -insecure, tests).
+	TLS *tls.Config
 }
 
 func (c *Config) withDefaults() Config {
@@ -62,12 +67,24 @@ type Server struct {
 	stopping chan struct{}  // closed by Shutdown
 }
 
-// Listen listens on the TCP address addr (host:port; port 0 picks one).
+// Listen listens on the TCP address addr (host:port; port 0 picks one),
+// over TLS if Config.TLS is set.
 func Listen(addr string, cfg *Config) (*Server, error) {
 	c := cfg.withDefaults()
-	ln, err := connection.Listen("tcp", addr, &connection.Config{DetachTimeout: c.DetachTimeout})
-	if err != nil {
-		return nil, fmt.Errorf("server: listen on %s: %w", addr, err)
+	ccfg := &connection.Config{DetachTimeout: c.DetachTimeout}
+	var ln *connection.Server
+	if c.TLS == nil {
+		l, err := connection.Listen("tcp", addr, ccfg)
+		if err != nil {
+			return nil, fmt.Errorf("server: listen on %s: %w", addr, err)
+		}
+		ln = l
+	} else {
+		tcp, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("server: listen on %s: %w", addr, err)
+		}
+		ln = connection.NewServer(tls.NewListener(tcp, c.TLS), ccfg)
 	}
 	return &Server{cfg: c, ln: ln, sessions: map[*session]struct{}{}, done: make(chan struct{}), stopping: make(chan struct{})}, nil
 }

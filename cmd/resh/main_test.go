@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"resh/auth"
 )
 
 func TestUsageErrors(t *testing.T) {
@@ -27,6 +30,11 @@ func TestHelp(t *testing.T) {
 }
 
 func TestConnectFailure(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("RESH_HOME", home)
+	if _, _, err := auth.LoadOrCreateIdentity(filepath.Join(home, auth.IdentityFile)); err != nil {
+		t.Fatal(err)
+	}
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"-p", "1", "127.0.0.1", "true"}, strings.NewReader(""), &stdout, &stderr)
 	if code != 255 || !strings.HasPrefix(stderr.String(), "resh: cannot connect to 127.0.0.1:1: ") || strings.Count(stderr.String(), "\n") != 1 {
