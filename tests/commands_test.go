@@ -14,10 +14,10 @@ import (
 	"time"
 )
 
-// remoteDir asks reshd where commands run.
-func remoteDir(t *testing.T, d *daemon) string {
+// remoteDir asks reshd, reached at addr, where commands run.
+func remoteDir(t *testing.T, d *daemon, addr string) string {
 	t.Helper()
-	r := resh(t, "", "", d.addr, "pwd")
+	r := resh(t, "", "", d.args(addr, "pwd")...)
 	if r.code != 0 {
 		t.Fatalf("pwd: %+v", r)
 	}
@@ -29,7 +29,7 @@ func remoteDir(t *testing.T, d *daemon) string {
 // must match).
 func TestCourseCommands(t *testing.T) {
 	d := startReshd(t)
-	dir := remoteDir(t, d)
+	dir := remoteDir(t, d, d.addr)
 	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("line one\nline two\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

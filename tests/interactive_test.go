@@ -124,25 +124,12 @@ func TestInteractiveShell(t *testing.T) {
 	if err := pty.Setsize(tm.ptmx, &pty.Winsize{Rows: 40, Cols: 120}); err != nil {
 		t.Fatal(err)
 	}
-	// The resize travels asynchronously: ask until the shell sees it.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		tm.send("stty size\n")
-		tm.mu.Lock()
-		seen := strings.Contains(tm.out.String(), "40 120")
-		tm.mu.Unlock()
-		if seen {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the remote terminal never saw the new size")
-		}
-		select {
-		case <-tm.more:
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-	tm.send("sleep 30\n")
+	// The resize travels on its own channel: the remote shell waits for it.
+	tm.send(`while [ "$(stty size)" != "40 120" ]; do sleep 0.05; done; echo resized-$((1+1))` + "\n")
+	tm.expect("resized-2", 15*time.Second)
+	// The foreground job says when it runs, so that ^C cannot arrive first.
+	tm.send("sh -c 'echo sl$((0+1))eeping; exec sleep 30'\n")
+	tm.expect("sl1eeping", 15*time.Second)
 	tm.send("\x03") // ^C reaches the remote sleep through the raw terminal
 	tm.send("echo after-$((40+2))\n")
 	tm.expect("after-42", 15*time.Second)

@@ -62,10 +62,32 @@ func run(m *testing.M) int {
 
 // daemon is a reshd started for a test.
 type daemon struct {
-	addr string
-	cmd  *exec.Cmd
-	home string
-	stop func()
+	addr     string
+	cmd      *exec.Cmd
+	home     string
+	stop     func()
+	insecure bool // started with -insecure: resh needs it too
+}
+
+// args returns resh's arguments to run command on d reached at addr.
+func (d *daemon) args(addr string, command ...string) []string {
+	if d.insecure {
+		return append([]string{"-insecure", addr}, command...)
+	}
+	return append([]string{addr}, command...)
+}
+
+// firstContact runs resh once against addr so that it records the host key
+// (and says so on stderr): the tests' own runs are then quiet.
+func (d *daemon) firstContact(t testing.TB, addr string) {
+	t.Helper()
+	if d.insecure {
+		return
+	}
+	first := exec.Command(filepath.Join(bin, "resh"), addr, "true")
+	if out, err := first.CombinedOutput(); err != nil {
+		t.Fatalf("first contact with reshd at %s: %v: %s", addr, err, out)
+	}
 }
 
 var listenRE = regexp.MustCompile(`reshd: listening on (\S+)`)
@@ -130,14 +152,9 @@ func startReshdAt(t testing.TB, addr string, env []string, flags ...string) *dae
 	case <-time.After(10 * time.Second):
 		t.Fatal("reshd did not say where it listens")
 	}
-	if slices.Contains(flags, "-insecure") {
-		return d
-	}
-	// First contact: resh records the host key (and says so on stderr), so
-	// that the tests' own runs are quiet.
-	first := exec.Command(filepath.Join(bin, "resh"), d.addr, "true")
-	if out, err := first.CombinedOutput(); err != nil && addr == "127.0.0.1:0" {
-		t.Fatalf("first contact with reshd: %v: %s", err, out)
+	d.insecure = slices.Contains(flags, "-insecure")
+	if addr == "127.0.0.1:0" {
+		d.firstContact(t, d.addr)
 	}
 	return d
 }

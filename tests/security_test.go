@@ -1,0 +1,199 @@
+package tests
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"resh/mitm"
+)
+
+// reshEnv is resh with extra environment variables.
+func reshEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "resh"), args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Dir = t.TempDir()
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// A stranger, whose key is not in reshd's authorized_keys, is refused with
+// status 255 and one line saying so.
+func TestStrangerRefused(t *testing.T) {
+	d := startReshd(t)
+	r := reshEnv(t, []string{"RESH_HOME=" + t.TempDir()}, d.addr, "echo should-not-run")
+	if r.code != 255 || strings.Contains(r.stdout, "should-not-run") {
+		t.Fatalf("stranger: %+v", r)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	last := lines[len(lines)-1]
+	if !strings.HasPrefix(last, "resh: ") || !strings.Contains(last, "not authorized") {
+		t.Fatalf("stranger's message: %q", r.stderr)
+	}
+}
+
+// A server whose host key changed is refused, loudly, naming the line of
+// known_hosts to remove.
+func TestChangedHostKeyRefused(t *testing.T) {
+	d := startReshd(t) // first contact recorded its key
+	addr := d.addr
+	stopReshd(t, d)
+	// Another reshd on the same address, with another host key, that
+	// still lets our key in.
+	other := t.TempDir()
+	pub, err := os.ReadFile(filepath.Join(os.Getenv("RESH_HOME"), "id_ed25519.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, "authorized_keys"), pub, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startReshdAt(t, addr, []string{"RESH_HOME=" + other})
+	r := resh(t, "", "", addr, "echo should-not-run")
+	if r.code != 255 || strings.Contains(r.stdout, "should-not-run") {
+		t.Fatalf("changed host key: %+v", r)
+	}
+	if !strings.Contains(r.stderr, "known_hosts") || !strings.Contains(r.stderr, "SHA256:") {
+		t.Fatalf("changed host key message: %q", r.stderr)
+	}
+}
+
+// recorder is a plain TCP relay that keeps every byte it passes.
+type recorder struct {
+	l   net.Listener
+	mu  sync.Mutex
+	buf bytes.Buffer
+	wg  sync.WaitGroup
+}
+
+func record(t *testing.T, target string) *recorder {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{l: l}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			r.wg.Add(2)
+			pipe := func(dst, src net.Conn) {
+				defer r.wg.Done()
+				b := make([]byte, 32<<10)
+				for {
+					n, err := src.Read(b)
+					if n > 0 {
+						r.mu.Lock()
+						r.buf.Write(b[:n])
+						r.mu.Unlock()
+						_, _ = dst.Write(b[:n])
+					}
+					if err != nil {
+						dst.Close()
+						src.Close()
+						return
+					}
+				}
+			}
+			go pipe(s, c)
+			go pipe(c, s)
+		}
+	}()
+	t.Cleanup(func() { l.Close(); r.wg.Wait() })
+	return r
+}
+
+func (r *recorder) contains(s string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return bytes.Contains(r.buf.Bytes(), []byte(s))
+}
+
+// Nothing crosses the wire in clear: neither the command, nor its output,
+// nor stdin. With -insecure on both sides the same capture shows them,
+// which proves the capture would see them.
+func TestNoClearTextOnTheWire(t *testing.T) {
+	secret := "TOPSECRET-7f3a"
+	d := startReshd(t)
+	rec := record(t, d.addr)
+	addr := rec.l.Addr().String()
+	first := reshEnv(t, nil, addr, "true") // new host:port: records its key
+	if first.code != 0 {
+		t.Fatalf("first contact: %+v", first)
+	}
+	r := resh(t, "", secret+"-stdin\n", addr, "cat; echo "+secret+"-output")
+	if r.code != 0 || !strings.Contains(r.stdout, secret+"-output") {
+		t.Fatalf("run: %+v", r)
+	}
+	for _, s := range []string{secret + "-stdin", secret + "-output", "echo " + secret} {
+		if rec.contains(s) {
+			t.Fatalf("%q crossed the wire in clear", s)
+		}
+	}
+	// The control: without TLS the capture sees it all.
+	di := startReshd(t, "-insecure")
+	reci := record(t, di.addr)
+	r = resh(t, "", "", "-insecure", reci.l.Addr().String(), "echo "+secret+"-output")
+	if r.code != 0 || !reci.contains(secret+"-output") {
+		t.Fatalf("insecure control run: %+v, captured clear text: %v", r, reci.contains(secret+"-output"))
+	}
+}
+
+// Damage to TLS records ends the TCP connection (the record's MAC fails);
+// the session resumes over a fresh TLS connection with nothing lost.
+func TestTamperingRecovers(t *testing.T) {
+	d := startReshd(t)
+	p := throughMitm(t, d, mitm.Faults{Corrupt: 5e-6}, mitm.Faults{Corrupt: 5e-6})
+	addr := p.Addr().String()
+	if r := reshEnv(t, nil, addr, "true"); r.code != 0 {
+		t.Fatalf("first contact: %+v", r)
+	}
+	data := randomText(4<<20, 31)
+	r := resh(t, "", data, addr, "sha256sum; cat /dev/zero | head -c 3000000 | sha256sum")
+	want := fmt.Sprintf("%x  -\n", sha256.Sum256([]byte(data)))
+	want += fmt.Sprintf("%x  -\n", sha256.Sum256(make([]byte, 3000000)))
+	if r.stdout != want {
+		t.Fatalf("through tampering: %+v, want %q", r, want)
+	}
+	if st := p.Stats(); st.Up.Corrupt+st.Down.Corrupt == 0 || st.Accepted < 3 {
+		t.Fatalf("no tampering or no reconnection happened: %+v", st)
+	}
+}
+
+// reshd -insecure will not listen beyond loopback.
+func TestInsecureRefusesNonLoopback(t *testing.T) {
+	cmd := exec.Command(filepath.Join(bin, "reshd"), "-insecure", "-listen", "0.0.0.0:0")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "loopback") {
+		t.Fatalf("reshd -insecure on 0.0.0.0: %v %s", err, out)
+	}
+}
+
+var _ = io.EOF
