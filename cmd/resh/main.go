@@ -1,12 +1,20 @@
 // Command resh runs a command, or an interactive shell, on a host running
 // reshd, over a connection that survives network outages:
 //
-//	resh [-p PORT] [-t | -T] [-allow DIR]... HOST[:PORT] [COMMAND [ARG...]]
+//	resh [-p PORT] [-t | -T] [-allow DIR]... [-i FILE] [-known-only] [-insecure] HOST[:PORT] [COMMAND [ARG...]]
+//
+// The session runs over TLS 1.3. resh presents the ed25519 identity
+// RESH_HOME/id_ed25519 (RESH_HOME defaults to ~/.resh; the key is created on
+// first use), or the OpenSSH key -i FILE. It records the server's host key
+// in RESH_HOME/known_hosts at first contact and refuses a server whose key
+// changed; -known-only refuses a server not recorded yet. -insecure speaks
+// plain TCP to a reshd -insecure.
 //
 // Inside the session, lcat and ltee read and write the client's files under
 // the working directory of resh and each -allow directory. resh exits with
 // the command's status, 128+N if signal N killed it, 255 for its own
-// failures, and 2 for bad usage.
+// failures (refused key, changed or unknown host key included), and 2 for
+// bad usage.
 package main
 
 import (
