@@ -14,4 +14,4 @@ require (
 	golang.org/x/term v0.47.0
 )
 
-require golang.org/x/crypto v0.58.0 // indirect
+require golang.org/x/crypto v0.58.0

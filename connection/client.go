@@ -70,8 +70,8 @@ func Dial(ctx context.Context, network, address string, cfg *Config) (*Client, e
 // protocol every time is not (the last attempt's error is returned then).
 func retryable(err error) bool {
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return false
+	if errors.As(err, &op) && (op.Op == "dial" || op.Op == "remote error") {
+		return false // refused, or the peer's TLS alert (for example: not authorized)
 	}
 	return !permanent(err)
 }
