@@ -3,47 +3,17 @@ package cat
 import (
 	"bytes"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/yamux"
 	"go.uber.org/goleak"
 
 	"resh/access"
+	"resh/internal/streamtest"
 	"resh/proto"
 )
-
-// clientPair returns both ends of one yamux stream over net.Pipe: the
-// client's (served by ServeRead) and the tool's.
-func clientPair(t *testing.T) (client, tool *yamux.Stream) {
-	t.Helper()
-	a, b := net.Pipe()
-	cs, err := yamux.Client(a, proto.MuxConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ss, err := yamux.Server(b, proto.MuxConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cs.Close(); ss.Close() })
-	tool, err = ss.OpenStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The SYN travels with the first bytes.
-	if _, err := tool.Write(nil); err != nil {
-		t.Fatal(err)
-	}
-	client, err = cs.AcceptStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return client, tool
-}
 
 func TestClientServeReadFile(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
@@ -57,7 +27,7 @@ func TestClientServeReadFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dirs.Close()
-	client, tool := clientPair(t)
+	client, tool := streamtest.Pair(t)
 	var last int64
 	done := make(chan error, 1)
 	go func() {
@@ -99,7 +69,7 @@ func TestClientServeReadRefused(t *testing.T) {
 		{"missing.csv", "no such file: missing.csv"},
 		{".", ". is a directory"},
 	} {
-		client, tool := clientPair(t)
+		client, tool := streamtest.Pair(t)
 		done := make(chan error, 1)
 		go func() { done <- ServeRead(client, proto.TransferOpen{Op: proto.OpRead, Path: c.path}, dirs, nil) }()
 		var reply proto.TransferReply

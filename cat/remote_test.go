@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"resh/internal/streamtest"
 	"resh/proto"
 )
 
@@ -32,24 +33,7 @@ type fakeSocket struct {
 func newFakeSocket(t *testing.T) *fakeSocket {
 	t.Helper()
 	f := &fakeSocket{path: filepath.Join(t.TempDir(), "s"), files: map[string]string{}, refused: map[string]string{}, short: map[string]int64{}}
-	ln, err := net.Listen("unix", f.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() { defer wg.Done(); defer c.Close(); f.serve(c) }()
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	streamtest.ServeUnix(t, f.path, f.serve)
 	return f
 }
 

@@ -2,51 +2,22 @@ package tee
 
 import (
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/yamux"
 	"go.uber.org/goleak"
 
 	"resh/access"
+	"resh/internal/streamtest"
 	"resh/proto"
 )
-
-// clientPair returns both ends of one yamux stream over net.Pipe: the
-// client's (served by ServeWrite) and the tool's.
-func clientPair(t *testing.T) (client, tool *yamux.Stream) {
-	t.Helper()
-	a, b := net.Pipe()
-	cs, err := yamux.Client(a, proto.MuxConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ss, err := yamux.Server(b, proto.MuxConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cs.Close(); ss.Close() })
-	tool, err = ss.OpenStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tool.Write(nil); err != nil {
-		t.Fatal(err)
-	}
-	client, err = cs.AcceptStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return client, tool
-}
 
 // transfer runs one ltee transfer of data and returns the reply and result.
 func transfer(t *testing.T, dirs *access.Dirs, op, path, data string) (proto.TransferReply, proto.TransferResult, error) {
 	t.Helper()
-	client, tool := clientPair(t)
+	client, tool := streamtest.Pair(t)
 	var last int64
 	done := make(chan error, 1)
 	go func() {

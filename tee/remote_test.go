@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"resh/internal/streamtest"
 	"resh/proto"
 )
 
@@ -37,24 +38,7 @@ func newFakeSocket(t *testing.T) *fakeSocket {
 		refused: map[string]string{}, failing: map[string]string{},
 		files: map[string]string{}, opens: map[string]proto.TransferOpen{},
 	}
-	ln, err := net.Listen("unix", f.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() { defer wg.Done(); defer c.Close(); f.serve(c) }()
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	streamtest.ServeUnix(t, f.path, f.serve)
 	return f
 }
 
