@@ -56,10 +56,18 @@ func TestDialSilentServerTimesOut(t *testing.T) {
 	addr := rawServer(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 	cfg := fastConfig()
 	cfg.HandshakeTimeout = 200 * time.Millisecond
-	_, err := dialQuick(addr, cfg)
+	cfg.DialAttempts = 3
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := Dial(ctx, "tcp", addr, cfg)
 	var ne net.Error
-	if !errors.As(err, &ne) || !ne.Timeout() {
-		t.Fatalf("dial: %v, want a timeout", err)
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, errSilentServer) {
+		t.Fatalf("dial: %v, want a timeout saying the server sent nothing", err)
+	}
+	// Silence is not damage: no second attempt.
+	if el := time.Since(start); el > 2*cfg.HandshakeTimeout {
+		t.Fatalf("dial took %v: it retried a silent server", el)
 	}
 }
 

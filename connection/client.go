@@ -69,6 +69,9 @@ func Dial(ctx context.Context, network, address string, cfg *Config) (*Client, e
 // damaged or cut handshake is, a refusal or a server that does not speak the
 // protocol every time is not (the last attempt's error is returned then).
 func retryable(err error) bool {
+	if errors.Is(err, errSilentServer) {
+		return false
+	}
 	var op *net.OpError
 	if errors.As(err, &op) && (op.Op == "dial" || op.Op == "remote error") {
 		return false // refused, or the peer's TLS alert (for example: not authorized)
@@ -93,7 +96,7 @@ func dialHandshake(ctx context.Context, cfg *Config, network, address string, rs
 		if err == nil {
 			err = ctx.Err()
 		}
-		return nil, welcome{}, nil, fmt.Errorf("connection: %s: %w", address, err)
+		return nil, welcome{}, nil, err
 	}
 	return tr, w, dec, nil
 }

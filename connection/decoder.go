@@ -28,6 +28,7 @@ type decoder struct {
 	// payload failed its checksum.
 	skipped int64
 	damaged int64
+	total   int64 // bytes read from the transport
 
 	// starving, if set, is called before each read from the transport,
 	// which may block: the caller answers the frames handled so far (one
@@ -58,6 +59,7 @@ func (d *decoder) fill(need int) error {
 	}
 	n, err := d.r.Read(d.buf[d.end:])
 	d.end += n
+	d.total += int64(n)
 	if n > 0 {
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 )
@@ -64,6 +65,10 @@ func (h *hello) append(b []byte) []byte {
 }
 
 var errMalformed = errors.New("connection: malformed handshake")
+
+// errSilentServer reports a server that sent nothing at all within the
+// handshake timeout; a retry would only wait again.
+var errSilentServer = errors.New("connection: handshake: the server sent nothing (is it a TLS server, or not a resh server?)")
 
 func parseHello(p []byte) (hello, error) {
 	var h hello
@@ -196,6 +201,12 @@ func clientHandshake(tr net.Conn, deadline time.Time, rs *resumeState, wnd uint3
 	d.strict = true
 	f, err := readHandshakeFrame(d, frameServerHello)
 	if err != nil {
+		var ne net.Error
+		if d.total == 0 && (errors.As(err, &ne) && ne.Timeout() || errors.Is(err, io.EOF)) {
+			// Not damage: the server never spoke and gave up or we did (a
+			// TLS server waiting for a TLS client, or not a resh server).
+			return welcome{}, nil, fmt.Errorf("%w: %w", errSilentServer, err)
+		}
 		return welcome{}, nil, handshakeErr(err)
 	}
 	if len(f.payload) != 1+nonceLen {
