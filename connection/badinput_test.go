@@ -85,7 +85,7 @@ func TestDialRefused(t *testing.T) {
 
 func TestClientVersionMismatch(t *testing.T) {
 	addr := rawServer(t, func(c net.Conn) {
-		_ = writeFrame(c, frameServerHello, 0, append([]byte{ProtocolVersion + 1}, make([]byte, nonceLen)...))
+		_ = writeFrame(c, frameServerHello, 0, 0, append([]byte{ProtocolVersion + 1}, make([]byte, nonceLen)...))
 		_, _ = io.Copy(io.Discard, c)
 	})
 	_, err := dialQuick(addr, nil)
@@ -109,7 +109,7 @@ func rawHello(t *testing.T, srv *Server, payload func(nonce []byte) []byte) fram
 	if err != nil || f.typ != frameServerHello {
 		t.Fatalf("server hello: %v %v", f.typ, err)
 	}
-	if err := writeFrame(c, frameHello, 0, payload(bytes.Clone(f.payload[1:]))); err != nil {
+	if err := writeFrame(c, frameHello, 0, 0, payload(bytes.Clone(f.payload[1:]))); err != nil {
 		t.Fatal(err)
 	}
 	f, err = d.next()

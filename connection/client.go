@@ -90,7 +90,7 @@ func dialHandshake(ctx context.Context, cfg *Config, network, address string, rs
 	// A cancelled context interrupts the handshake's reads and writes.
 	stop := context.AfterFunc(ctx, func() { _ = tr.SetDeadline(time.Unix(1, 0)) })
 	deadline, _ := ctx.Deadline()
-	w, dec, err := clientHandshake(tr, deadline, rs, uint32(cfg.RecvBuffer))
+	w, dec, err := clientHandshake(tr, deadline, rs, uint32(cfg.RecvBuffer), cfg.SecureAbove)
 	if !stop() || err != nil {
 		tr.Close()
 		if err == nil {
@@ -136,7 +136,7 @@ func (cl *Client) redialLoop() {
 		lost := time.Now()
 		for attempt := 1; ; attempt++ {
 			c.mu.Lock()
-			rs := resumeState{id: c.id, secret: c.secret, rcvNxt: c.rcvNxt}
+			rs := resumeState{id: c.id, secret: c.secret, rcvNxt: c.rcvNxt, wnd: uint32(c.recvFree())}
 			c.mu.Unlock()
 			if time.Since(lost) > c.cfg.ResumeTimeout {
 				c.finish(fmt.Errorf("%w (%v)", ErrResumeTimeout, c.cfg.ResumeTimeout))

@@ -64,6 +64,15 @@ type Config struct {
 	// Backlog is how many new sessions a Server holds for Accept. Default 128.
 	Backlog int
 
+	// SecureAbove says that a security layer (TLS) runs over the session
+	// and installs the resume key with SetResumeKey once its handshake is
+	// done: the session secret then never travels in the connection's own
+	// handshake, and only the holder of the security layer's session can
+	// resume. Until the key is installed, losing the transport ends the
+	// session (ErrNotKeyed). Client and Server must agree: Dial fails with
+	// ErrSecurityMismatch otherwise.
+	SecureAbove bool
+
 	// OnState, if set, is called (from the Client's own goroutine) when the
 	// Client loses its transport and when it has resumed.
 	OnState func(StateEvent)

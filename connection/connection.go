@@ -19,7 +19,8 @@ type Connection struct {
 	cfg    *Config
 	role   string
 	id     sessionID
-	secret [secretLen]byte
+	secret [secretLen]byte // resume key: proofs are HMACs keyed by it
+	keyed  bool            // secret is set: the session may resume
 
 	ctx    context.Context // cancelled when the session ends
 	cancel context.CancelFunc
@@ -138,6 +139,7 @@ func newConnection(cfg *Config, role string, id sessionID, secret [secretLen]byt
 		role:       role,
 		id:         id,
 		secret:     secret,
+		keyed:      !cfg.SecureAbove,
 		frameSize:  cfg.MaxFrameSize,
 		rtt:        newRTTEstimator(cfg.MinRTO, cfg.MaxRTO),
 		nakFor:     ^uint64(0), // no NAK sent yet
@@ -147,6 +149,37 @@ func newConnection(cfg *Config, role string, id sessionID, secret [secretLen]byt
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
+}
+
+// ResumeKeySize is the length of the key SetResumeKey takes.
+const ResumeKeySize = secretLen
+
+// SetResumeKey installs the key that proves a resume, for a session secured
+// from above (Config.SecureAbove): both ends call it with the same secret,
+// derived from the security layer's own session (for TLS 1.3, its exporter;
+// see spec.md §3.1), once that layer's handshake is done. From then on the
+// session survives lost transports. It may be called once, with
+// ResumeKeySize bytes.
+func (c *Connection) SetResumeKey(key []byte) error {
+	if len(key) != ResumeKeySize {
+		return fmt.Errorf("connection: resume key of %d bytes, want %d", len(key), ResumeKeySize)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case !c.cfg.SecureAbove:
+		return errors.New("connection: SetResumeKey on a session not secured from above (Config.SecureAbove)")
+	case c.keyed:
+		return errors.New("connection: resume key already set")
+	case c.done:
+		if c.err != nil {
+			return c.err
+		}
+		return net.ErrClosed
+	}
+	copy(c.secret[:], key)
+	c.keyed = true
+	return nil
 }
 
 // SessionID returns a short printable prefix of the session id, for logs.
@@ -537,6 +570,10 @@ func (c *Connection) detach(a *attachment, err error) {
 	if c.closing {
 		// Drained already; the peer has every byte. Do not wait for it.
 		c.finishLocked(nil)
+		return
+	}
+	if !c.keyed {
+		c.finishLocked(fmt.Errorf("%w (%v)", ErrNotKeyed, err))
 		return
 	}
 	c.broadcast()

@@ -50,6 +50,16 @@ var (
 	// full.
 	ErrServerBusy = errors.New("connection: server busy: accept backlog full")
 
+	// ErrSecurityMismatch is returned by Dial when the server and the
+	// client disagree on Config.SecureAbove: one runs TLS above the
+	// connection, the other does not.
+	ErrSecurityMismatch = errors.New("connection: security layer mismatch")
+
+	// ErrNotKeyed ends a session secured from above (Config.SecureAbove)
+	// whose transport failed before SetResumeKey: nothing could prove a
+	// resume, so the session cannot survive it.
+	ErrNotKeyed = errors.New("connection: transport lost before the session was secured: it cannot be resumed")
+
 	// ErrProtocol reports a peer that broke the protocol (for example, it
 	// acknowledged bytes that were never sent).
 	ErrProtocol = errors.New("connection: protocol violation")
@@ -89,5 +99,5 @@ func permanent(err error) bool {
 	if errors.As(err, &r) {
 		return r.code != rejectBusy
 	}
-	return errors.Is(err, ErrVersion)
+	return errors.Is(err, ErrVersion) || errors.Is(err, ErrSecurityMismatch)
 }

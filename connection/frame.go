@@ -40,7 +40,8 @@ const (
 	// kind resume: id(16) rcvNxt(8) proof(32).
 	frameHello frameType = 2
 	// frameWelcome accepts a hello. Payload: version(1) kind(1) id(16), then
-	// secret(32) for a new session or rcvNxt(8) for a resume.
+	// secret(32) for a new session (none with flagKeyAbove) or rcvNxt(8)
+	// for a resume.
 	frameWelcome frameType = 3
 	// frameReject refuses a hello. Payload: code(1) message(UTF-8, ≤ 256).
 	frameReject frameType = 4
@@ -63,6 +64,10 @@ const (
 const (
 	flagFin byte = 1 << 0 // frameData: the stream ends after this payload
 	flagNak byte = 1 << 0 // frameAck: damage seen, retransmit from ack now
+	// flagKeyAbove (frameWelcome of a new session): the resume key comes
+	// from the security layer above, installed by SetResumeKey; the WELCOME
+	// carries no secret.
+	flagKeyAbove byte = 1 << 0
 	// Bits 1..7 of DATA flags carry the sender's go-back round (epoch); an
 	// ACK echoes the round of the last DATA frame received. A NAK's echo
 	// makes the sender go back once per round, never for damage it already

@@ -281,9 +281,14 @@ func FuzzHandshakePayloads(f *testing.F) {
 				t.Fatalf("hello does not round-trip")
 			}
 		}
-		if w, err := parseWelcome(b); err == nil {
-			if got := w.append(nil); !bytes.Equal(got, b) {
-				t.Fatalf("welcome does not round-trip")
+		for _, flags := range []byte{0, flagKeyAbove} {
+			if w, err := parseWelcome(b, flags); err == nil {
+				if got := w.append(nil); !bytes.Equal(got, b) {
+					t.Fatalf("welcome (flags %#x) does not round-trip", flags)
+				}
+				if w.kind == kindNew && w.flags() != flags {
+					t.Fatalf("welcome flags %#x parsed as %#x", flags, w.flags())
+				}
 			}
 		}
 	})

@@ -14,7 +14,7 @@ import (
 
 // ProtocolVersion is the version of the wire protocol in spec.md, bumped on
 // any incompatible change.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 const (
 	idLen     = 16
@@ -102,21 +102,35 @@ type welcome struct {
 	version byte
 	kind    byte
 	id      sessionID
-	secret  [secretLen]byte // kindNew
-	rcvNxt  uint64          // kindResume
-	wnd     uint32          // from the frame header: the server's window
+	// keyAbove (flag flagKeyAbove of a new session's WELCOME): the resume
+	// key will come from the security layer above (Config.SecureAbove), so
+	// no secret travels here.
+	keyAbove bool
+	secret   [secretLen]byte // kindNew without keyAbove
+	rcvNxt   uint64          // kindResume
+	wnd      uint32          // from the frame header: the server's window
 }
 
 func (w *welcome) append(b []byte) []byte {
 	b = append(b, w.version, w.kind)
 	b = append(b, w.id[:]...)
 	if w.kind == kindNew {
+		if w.keyAbove {
+			return b
+		}
 		return append(b, w.secret[:]...)
 	}
 	return binary.BigEndian.AppendUint64(b, w.rcvNxt)
 }
 
-func parseWelcome(p []byte) (welcome, error) {
+func (w *welcome) flags() byte {
+	if w.keyAbove {
+		return flagKeyAbove
+	}
+	return 0
+}
+
+func parseWelcome(p []byte, flags byte) (welcome, error) {
 	var w welcome
 	if len(p) < 2+idLen {
 		return w, errMalformed
@@ -124,8 +138,10 @@ func parseWelcome(p []byte) (welcome, error) {
 	w.version, w.kind = p[0], p[1]
 	copy(w.id[:], p[2:])
 	rest := p[2+idLen:]
+	w.keyAbove = w.kind == kindNew && flags&flagKeyAbove != 0
 	switch {
-	case w.kind == kindNew && len(rest) == secretLen:
+	case w.kind == kindNew && w.keyAbove && len(rest) == 0:
+	case w.kind == kindNew && !w.keyAbove && len(rest) == secretLen:
 		copy(w.secret[:], rest)
 	case w.kind == kindResume && len(rest) == 8:
 		w.rcvNxt = binary.BigEndian.Uint64(rest)
@@ -155,9 +171,10 @@ func randomBytes(b []byte) {
 	_, _ = rand.Read(b)
 }
 
-// writeFrame writes one handshake frame advertising window wnd.
-func writeFrame(tr net.Conn, typ frameType, wnd uint32, payload []byte) error {
-	_, err := tr.Write(appendFrame(nil, header{typ: typ, wnd: wnd}, payload))
+// writeFrame writes one handshake frame advertising window wnd; seq and
+// ack are zero in handshake frames.
+func writeFrame(tr net.Conn, typ frameType, flags byte, wnd uint32, payload []byte) error {
+	_, err := tr.Write(appendFrame(nil, header{typ: typ, flags: flags, wnd: wnd}, payload))
 	return err
 }
 
@@ -189,12 +206,13 @@ type resumeState struct {
 	id     sessionID
 	secret [secretLen]byte
 	rcvNxt uint64
+	wnd    uint32 // free receive space, advertised in the HELLO
 }
 
 // clientHandshake runs the client side of the handshake on tr: a new session
 // when rs is nil, a resume otherwise. On success the returned decoder holds
 // whatever the server sent after its WELCOME.
-func clientHandshake(tr net.Conn, deadline time.Time, rs *resumeState, wnd uint32) (welcome, *decoder, error) {
+func clientHandshake(tr net.Conn, deadline time.Time, rs *resumeState, wnd uint32, secureAbove bool) (welcome, *decoder, error) {
 	_ = tr.SetDeadline(deadline)
 	defer tr.SetDeadline(time.Time{})
 	d := newDecoder(tr)
@@ -224,17 +242,24 @@ func clientHandshake(tr net.Conn, deadline time.Time, rs *resumeState, wnd uint3
 		h.id = rs.id
 		h.rcvNxt = rs.rcvNxt
 		h.proof = resumeProof(&rs.secret, f.payload[1:], rs.id, rs.rcvNxt)
+		wnd = rs.wnd
 	}
-	if err := writeFrame(tr, frameHello, wnd, h.append(nil)); err != nil {
+	if err := writeFrame(tr, frameHello, 0, wnd, h.append(nil)); err != nil {
 		return welcome{}, nil, handshakeErr(err)
 	}
 	f, err = readHandshakeFrame(d, frameWelcome)
 	if err != nil {
 		return welcome{}, nil, handshakeErr(err)
 	}
-	w, err := parseWelcome(f.payload)
+	w, err := parseWelcome(f.payload, f.flags)
 	if err != nil || w.kind != h.kind || (rs != nil && w.id != rs.id) {
 		return welcome{}, nil, fmt.Errorf("connection: handshake: bad WELCOME: %w", errMalformed)
+	}
+	if w.kind == kindNew && w.keyAbove != secureAbove {
+		if secureAbove {
+			return welcome{}, nil, fmt.Errorf("%w: the server runs no security layer above the connection (a reshd -insecure?)", ErrSecurityMismatch)
+		}
+		return welcome{}, nil, fmt.Errorf("%w: the server runs a security layer (TLS) above the connection", ErrSecurityMismatch)
 	}
 	w.wnd = f.wnd
 	d.strict = false
@@ -251,6 +276,6 @@ func handshakeErr(err error) error {
 
 // reject sends a REJECT and closes tr.
 func reject(tr net.Conn, code rejectCode, msg string) {
-	_ = writeFrame(tr, frameReject, 0, append([]byte{byte(code)}, msg...))
+	_ = writeFrame(tr, frameReject, 0, 0, append([]byte{byte(code)}, msg...))
 	tr.Close()
 }

@@ -192,7 +192,7 @@ func (s *Server) handshake(tr net.Conn) {
 	var nonce [nonceLen]byte
 	randomBytes(nonce[:])
 	wnd := uint32(s.cfg.RecvBuffer)
-	if err := writeFrame(tr, frameServerHello, wnd, append([]byte{ProtocolVersion}, nonce[:]...)); err != nil {
+	if err := writeFrame(tr, frameServerHello, 0, wnd, append([]byte{ProtocolVersion}, nonce[:]...)); err != nil {
 		log.Debug("connection: handshake: write", "err", err)
 		return
 	}
@@ -231,16 +231,24 @@ func (s *Server) handshake(tr net.Conn) {
 		reject(tr, rejectUnknown, "unknown or expired session")
 		return
 	}
-	want := resumeProof(&a.secret, nonce[:], h.id, h.rcvNxt)
+	a.mu.Lock()
+	keyed, secret := a.keyed, a.secret
+	w := welcome{version: ProtocolVersion, kind: kindResume, id: h.id, rcvNxt: a.rcvNxt}
+	free := uint32(a.recvFree()) // the window really open, not the whole buffer
+	a.mu.Unlock()
+	if !keyed {
+		// Secured from above but not yet keyed: nothing can prove a resume.
+		log.Warn("connection: resume of a session not yet secured", "session", h.id.String())
+		reject(tr, rejectSecret, "session not resumable yet")
+		return
+	}
+	want := resumeProof(&secret, nonce[:], h.id, h.rcvNxt)
 	if !hmac.Equal(want[:], h.proof[:]) {
 		log.Warn("connection: resume with a wrong secret", "session", h.id.String())
 		reject(tr, rejectSecret, "wrong session secret")
 		return
 	}
-	a.mu.Lock()
-	w := welcome{version: ProtocolVersion, kind: kindResume, id: h.id, rcvNxt: a.rcvNxt}
-	a.mu.Unlock()
-	if err := writeFrame(tr, frameWelcome, wnd, w.append(nil)); err != nil {
+	if err := writeFrame(tr, frameWelcome, 0, free, w.append(nil)); err != nil {
 		return
 	}
 	_ = tr.SetDeadline(time.Time{})
@@ -261,9 +269,12 @@ func (s *Server) newSession(tr net.Conn, d *decoder, peerWnd uint32, log interfa
 	var id sessionID
 	var secret [secretLen]byte
 	randomBytes(id[:])
-	randomBytes(secret[:])
-	w := welcome{version: ProtocolVersion, kind: kindNew, id: id, secret: secret}
-	if err := writeFrame(tr, frameWelcome, uint32(s.cfg.RecvBuffer), w.append(nil)); err != nil {
+	w := welcome{version: ProtocolVersion, kind: kindNew, id: id, keyAbove: s.cfg.SecureAbove}
+	if !w.keyAbove {
+		randomBytes(secret[:])
+		w.secret = secret
+	}
+	if err := writeFrame(tr, frameWelcome, w.flags(), uint32(s.cfg.RecvBuffer), w.append(nil)); err != nil {
 		return false
 	}
 	_ = tr.SetDeadline(time.Time{})
