@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -19,6 +18,8 @@ import (
 
 	"go.uber.org/goleak"
 	"golang.org/x/crypto/ssh"
+
+	"resh/connection"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -291,20 +292,26 @@ func (p *tlsPair) exchange(t *testing.T, hostKey ed25519.PrivateKey, strict bool
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := connection.Listen("tcp", "127.0.0.1:0", &connection.Config{SecureAbove: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	srvDone := make(chan error, 1)
 	go func() {
-		c, err := ln.Accept()
+		acc, err := ln.Accept()
 		if err != nil {
 			srvDone <- err
 			return
 		}
-		defer c.Close()
-		tc := tls.Server(c, scfg)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		tc, err := Server(ctx, acc, scfg)
+		if err != nil {
+			srvDone <- err
+			return
+		}
+		defer tc.Close()
 		_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
 		buf := make([]byte, 4)
 		if _, err := io.ReadFull(tc, buf); err != nil {
@@ -320,7 +327,7 @@ func (p *tlsPair) exchange(t *testing.T, hostKey ed25519.PrivateKey, strict bool
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := Dialer(ccfg, nil)(ctx, "tcp", ln.Addr().String())
+	conn, err := Dial(ctx, "tcp", ln.Addr().String(), nil, ccfg)
 	if err != nil {
 		_ = ln.Close()
 		return err, <-srvDone

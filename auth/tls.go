@@ -2,7 +2,6 @@ package auth
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
@@ -164,34 +163,6 @@ func ClientTLS(identity ed25519.PrivateKey, knownHostsPath, hostport string, str
 			return CheckKnownHost(knownHostsPath, hostport, key, strict, out)
 		},
 	}, nil
-}
-
-// Dialer returns a connection.Config.Dial function: it opens the transport
-// with dial (nil: a net.Dialer) and runs a TLS handshake over it with cfg,
-// so that every dial and every resume is a fresh authenticated TLS
-// connection. A refusal of the server's key (unknown, changed) is returned
-// as a *net.OpError with Op "dial", which the connection package does not
-// retry.
-func Dialer(cfg *tls.Config, dial func(ctx context.Context, network, address string) (net.Conn, error)) func(ctx context.Context, network, address string) (net.Conn, error) {
-	if dial == nil {
-		var d net.Dialer
-		dial = d.DialContext
-	}
-	return func(ctx context.Context, network, address string) (net.Conn, error) {
-		raw, err := dial(ctx, network, address)
-		if err != nil {
-			return nil, err
-		}
-		tc := tls.Client(raw, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			_ = raw.Close()
-			if IsHostKeyError(err) {
-				return nil, &net.OpError{Op: "dial", Net: network, Err: err}
-			}
-			return nil, err
-		}
-		return tc, nil
-	}
 }
 
 // IsHostKeyError reports whether err refuses the server's key: unknown in

@@ -103,6 +103,7 @@ type runner struct {
 	ctlMu     sync.Mutex  // serialises writes on the control stream
 	control   *yamux.Stream
 	lastErr   *recordConn
+	identity  ed25519.PrivateKey // nil with -insecure
 }
 
 // eol is the line ending for messages: "\r\n" while the terminal is raw.
@@ -168,21 +169,30 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 
 	addr := r.o.Addr()
-	var identity ed25519.PrivateKey
-	if !r.o.Insecure {
+	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
+	var conn net.Conn
+	if r.o.Insecure {
+		cl, err := connection.Dial(dctx, "tcp", addr, &cfg)
+		conn = cl
+		if err != nil {
+			cancel()
+			return 0, r.dialError(addr, err)
+		}
+	} else {
 		tcfg, key, err := r.secure(addr)
 		if err != nil {
+			cancel()
 			return 0, err
 		}
-		identity = key
-		cfg.Dial = auth.Dialer(tcfg, cfg.Dial)
+		r.identity = key
+		tc, err := auth.Dial(dctx, "tcp", addr, &cfg, tcfg)
+		conn = tc
+		if err != nil {
+			cancel()
+			return 0, r.dialError(addr, err)
+		}
 	}
-	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
-	conn, err := connection.Dial(dctx, "tcp", addr, &cfg)
 	cancel()
-	if err != nil {
-		return 0, r.dialError(addr, err, identity)
-	}
 	r.lastErr = &recordConn{Conn: conn}
 	sess, err := yamux.Client(r.lastErr, proto.MuxConfig())
 	if err != nil {
@@ -373,7 +383,16 @@ func (r *runner) run(ctx context.Context) (int, error) {
 // lost explains a session that ended early, with the connection's own
 // error when it has one.
 func (r *runner) lost(err error) error {
-	if cause := r.lastErr.err(); cause != nil && !errors.Is(cause, io.EOF) {
+	cause := r.lastErr.err()
+	if refused := auth.Refusal(cause, r.identity); r.identity != nil && refused != nil {
+		// TLS 1.3: the server's refusal of our key comes after our side
+		// of the handshake, on the first read.
+		return refused
+	}
+	if errors.Is(cause, auth.ErrTampered) {
+		return fmt.Errorf("session ended: %w", cause)
+	}
+	if cause != nil && !errors.Is(cause, io.EOF) {
 		return fmt.Errorf("session lost: %w", cause)
 	}
 	return fmt.Errorf("session lost: %w", err)
@@ -629,22 +648,21 @@ func lookupEnv(environ []string, name string) string {
 }
 
 // dialError says why connecting failed, without the layers' repetitions:
-// first a refusal of either side's key (identity nil: -insecure).
-func (r *runner) dialError(addr string, err error, identity ed25519.PrivateKey) error {
+// first a refusal of either side's key.
+func (r *runner) dialError(addr string, err error) error {
 	var changed *auth.HostKeyChangedError
 	var unknown *auth.UnknownHostError
-	var recErr tls.RecordHeaderError
 	switch {
 	case errors.As(err, &changed):
 		return changed
 	case errors.As(err, &unknown):
 		return unknown
-	case identity != nil && auth.Refusal(err, identity) != nil:
-		return auth.Refusal(err, identity)
-	case errors.As(err, &recErr):
-		return fmt.Errorf("cannot connect to %s: the server does not speak TLS (if it is a reshd -insecure, use resh -insecure)", addr)
-	case r.o.Insecure && errors.Is(err, connection.ErrNotResh):
-		return fmt.Errorf("cannot connect to %s: %w (a reshd without -insecure needs resh without -insecure)", addr, err)
+	case r.identity != nil && auth.Refusal(err, r.identity) != nil:
+		return auth.Refusal(err, r.identity)
+	case errors.Is(err, connection.ErrSecurityMismatch) && r.o.Insecure:
+		return fmt.Errorf("cannot connect to %s: the server requires TLS: run resh without -insecure", addr)
+	case errors.Is(err, connection.ErrSecurityMismatch):
+		return fmt.Errorf("cannot connect to %s: the server runs without TLS (reshd -insecure): use resh -insecure, on loopback only", addr)
 	}
 	return dialError(addr, err)
 }

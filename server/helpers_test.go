@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/hashicorp/yamux"
 	"go.uber.org/goleak"
 
+	"resh/auth"
 	"resh/connection"
 	"resh/proto"
 )
@@ -69,7 +71,26 @@ func dial(t *testing.T, srv *Server, hello proto.Hello, cfg *connection.Config) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux, err := yamux.Client(conn, proto.MuxConfig())
+	return start(t, conn, conn, hello)
+}
+
+// dialTLS is dial with TLS above the connection, configured by tcfg.
+func dialTLS(t *testing.T, srv *Server, hello proto.Hello, cfg *connection.Config, tcfg *tls.Config) *client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	tc, err := auth.Dial(ctx, "tcp", srv.Addr().String(), cfg, tcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return start(t, tc, tc.NetConn().(*connection.Client), hello)
+}
+
+// start opens the four streams over rw (the connection, or TLS above it)
+// and sends hello.
+func start(t *testing.T, rw io.ReadWriteCloser, conn *connection.Client, hello proto.Hello) *client {
+	t.Helper()
+	mux, err := yamux.Client(rw, proto.MuxConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

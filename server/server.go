@@ -30,10 +30,14 @@ type Config struct {
 	KillGrace time.Duration
 	// Logger receives one line per session and errors. Default: discard.
 	Logger *slog.Logger
-	// TLS, if not nil, runs every transport over TLS with this
-	// configuration (auth.ServerTLS: reshd's host key, clients admitted by
-	// authorized_keys). Nil serves plain TCP (reshd -insecure, tests).
+	// TLS, if not nil, runs TLS 1.3 above every connection session with
+	// this configuration (auth.ServerTLS: reshd's host key, clients
+	// admitted by authorized_keys), keying its resume from the TLS session.
+	// Nil runs the session protocol straight on the connection (reshd
+	// -insecure, tests).
 	TLS *tls.Config
+	// HandshakeTimeout bounds a new session's TLS handshake. Default 10s.
+	HandshakeTimeout time.Duration
 }
 
 func (c *Config) withDefaults() Config {
@@ -43,6 +47,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.OpenTimeout <= 0 {
 		d.OpenTimeout = 30 * time.Second
+	}
+	if d.HandshakeTimeout <= 0 {
+		d.HandshakeTimeout = 10 * time.Second
 	}
 	if d.KillGrace <= 0 {
 		d.KillGrace = 3 * time.Second
@@ -68,23 +75,13 @@ type Server struct {
 }
 
 // Listen listens on the TCP address addr (host:port; port 0 picks one),
-// over TLS if Config.TLS is set.
+// with TLS above each connection session if Config.TLS is set.
 func Listen(addr string, cfg *Config) (*Server, error) {
 	c := cfg.withDefaults()
-	ccfg := &connection.Config{DetachTimeout: c.DetachTimeout}
-	var ln *connection.Server
-	if c.TLS == nil {
-		l, err := connection.Listen("tcp", addr, ccfg)
-		if err != nil {
-			return nil, fmt.Errorf("server: listen on %s: %w", addr, err)
-		}
-		ln = l
-	} else {
-		tcp, err := net.Listen("tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("server: listen on %s: %w", addr, err)
-		}
-		ln = connection.NewServer(tls.NewListener(tcp, c.TLS), ccfg)
+	ccfg := &connection.Config{DetachTimeout: c.DetachTimeout, SecureAbove: c.TLS != nil}
+	ln, err := connection.Listen("tcp", addr, ccfg)
+	if err != nil {
+		return nil, fmt.Errorf("server: listen on %s: %w", addr, err)
 	}
 	return &Server{cfg: c, ln: ln, sessions: map[*session]struct{}{}, done: make(chan struct{}), stopping: make(chan struct{})}, nil
 }

@@ -1,10 +1,12 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"github.com/creack/pty"
 	"github.com/hashicorp/yamux"
 
+	"resh/auth"
 	"resh/connection"
 	"resh/proto"
 )
@@ -39,6 +42,7 @@ var signals = map[string]syscall.Signal{
 type session struct {
 	srv   *Server
 	acc   *connection.Accepted
+	conn  net.Conn // what yamux runs on: acc, or TLS above it
 	log   *slog.Logger
 	start time.Time
 
@@ -58,6 +62,7 @@ func newSession(s *Server, acc *connection.Accepted) *session {
 	return &session{
 		srv:   s,
 		acc:   acc,
+		conn:  acc,
 		start: time.Now(),
 		log:   s.cfg.Logger.With("remote", acc.RemoteAddr().String(), "session", acc.SessionID()),
 	}
@@ -76,12 +81,44 @@ func (st *streams) closeAll() {
 	}
 }
 
+// secure runs the TLS handshake above the connection session, bounded by
+// Config.HandshakeTimeout and by Shutdown. A refused client was logged by
+// the TLS configuration already.
+func (ss *session) secure() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), ss.srv.cfg.HandshakeTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-ss.srv.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	tc, err := auth.Server(ctx, ss.acc, ss.srv.cfg.TLS)
+	if err != nil {
+		ss.log.Info("reshd: TLS handshake failed", "err", err)
+		return false
+	}
+	ss.conn = tc
+	return true
+}
+
 // serve runs the session to its end.
 func (ss *session) serve() {
-	mux, err := yamux.Server(ss.acc, proto.MuxConfig())
+	if ss.srv.cfg.TLS != nil && !ss.secure() {
+		return
+	}
+	if tc, ok := ss.conn.(*auth.Conn); ok {
+		defer func() {
+			if err := tc.Tampered(); err != nil {
+				ss.log.Warn("reshd: session ended: tampering detected on the path", "err", err)
+			}
+		}()
+	}
+	mux, err := yamux.Server(ss.conn, proto.MuxConfig())
 	if err != nil {
 		ss.log.Error("reshd: session refused", "err", err)
-		_ = ss.acc.Close()
+		_ = ss.conn.Close()
 		return
 	}
 	defer ss.wg.Wait()

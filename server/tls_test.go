@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"context"
 	"crypto/ed25519"
 	"io"
@@ -37,8 +38,8 @@ func tlsKeys(t *testing.T) (*Config, ed25519.PrivateKey, string) {
 	return &Config{TLS: tcfg}, id, home
 }
 
-// A session over TLS, whose transport is cut and resumed over a fresh TLS
-// connection, delivers exactly what the command wrote.
+// A session with TLS above the connection, whose transport is cut, resumes
+// under the same TLS session and delivers exactly what the command wrote.
 func TestTLSSessionSurvivesCut(t *testing.T) {
 	cfg, id, home := tlsKeys(t)
 	srv := startServer(t, cfg)
@@ -47,11 +48,11 @@ func TestTLSSessionSurvivesCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	var f faultyDial
-	c := dial(t, srv, proto.Hello{Command: "read x; echo got $x; exit 4"}, &connection.Config{Dial: auth.Dialer(ccfg, f.dial)})
+	c := dialTLS(t, srv, proto.Hello{Command: "read x; echo got $x; exit 4"}, &connection.Config{Dial: f.dial}, ccfg)
 	c.started()
 	f.mu.Lock()
 	for _, tr := range f.conns {
-		_ = tr.Close() // the session resumes over a new TLS connection
+		_ = tr.Close() // the connection resumes; TLS above it never notices
 	}
 	f.mu.Unlock()
 	if _, err := io.WriteString(c.stdin, "over-tls\n"); err != nil {
@@ -78,5 +79,8 @@ func TestTLSServerRefusesPlainClient(t *testing.T) {
 	if err == nil {
 		_ = c.Close()
 		t.Fatal("a plain client opened a session on a TLS server")
+	}
+	if !errors.Is(err, connection.ErrSecurityMismatch) {
+		t.Fatalf("plain client: %v, want a security mismatch", err)
 	}
 }

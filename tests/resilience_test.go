@@ -26,40 +26,57 @@ func throughMitm(t *testing.T, d *daemon, up, down mitm.Faults) *mitm.Proxy {
 	return p
 }
 
-// The suite again through a path that corrupts, cuts and resets connections
-// (every 700 KiB and every second), in each direction: every result stays
-// exactly what it is on a clean path. With TLS (the default) a damaged record
-// ends its TCP connection and the session resumes on a new one; with
-// -insecure the connection's own checksums repair the damage.
+// The suite again through a damaged path, in each direction, with TLS (the
+// default) and with -insecure: every result stays exactly what it is on a
+// clean path. "damaged" corrupts and cuts bytes: the connection repairs it
+// below TLS, so each session keeps its one TCP connection. "hostile" also
+// resets every connection after 700 KiB and every second: sessions resume
+// on new ones.
 func TestThroughDamagedPath(t *testing.T) {
+	damaged := mitm.Faults{Corrupt: 2e-5, Cut: 1e-5}
 	hostile := mitm.Faults{Corrupt: 2e-5, Cut: 1e-5, DropAfter: 700 << 10, DropEvery: time.Second}
-	for _, mode := range []string{"tls", "insecure"} {
-		for _, dir := range []string{"up", "down"} {
-			t.Run(mode+"/"+dir, func(t *testing.T) {
-				var flags []string
-				if mode == "insecure" {
-					flags = []string{"-insecure"}
-				}
-				d := startReshd(t, flags...)
-				var up, down mitm.Faults
-				if dir == "up" {
-					up = hostile
-				} else {
-					down = hostile
-				}
-				p := throughMitm(t, d, up, down)
-				suite(t, d, p.Addr().String())
-				st := p.Stats()
-				if st.Up.Corrupt+st.Down.Corrupt+st.Up.Cut+st.Down.Cut == 0 || st.Accepted <= 6 {
-					t.Fatalf("the path did no harm: %+v", st)
-				}
-			})
+	for _, path := range []string{"damaged", "hostile"} {
+		for _, mode := range []string{"tls", "insecure"} {
+			for _, dir := range []string{"up", "down"} {
+				t.Run(path+"/"+mode+"/"+dir, func(t *testing.T) {
+					var flags []string
+					if mode == "insecure" {
+						flags = []string{"-insecure"}
+					}
+					d := startReshd(t, flags...)
+					faults := damaged
+					if path == "hostile" {
+						faults = hostile
+					}
+					var up, down mitm.Faults
+					if dir == "up" {
+						up = faults
+					} else {
+						down = faults
+					}
+					p := throughMitm(t, d, up, down)
+					before := p.Stats().Accepted
+					sessions := suite(t, d, p.Addr().String())
+					st := p.Stats()
+					if st.Up.Corrupt+st.Down.Corrupt+st.Up.Cut+st.Down.Cut == 0 {
+						t.Fatalf("the path did no harm: %+v", st)
+					}
+					conns := int(st.Accepted - before)
+					switch {
+					case path == "damaged" && conns != sessions:
+						t.Fatalf("%d TCP connections for %d sessions: damage cost reconnections", conns, sessions)
+					case path == "hostile" && conns <= sessions:
+						t.Fatalf("%d TCP connections for %d sessions: the resets did not happen", conns, sessions)
+					}
+				})
+			}
 		}
 	}
 }
 
-// suite runs the core checks against reshd d reached at addr.
-func suite(t *testing.T, d *daemon, addr string) {
+// suite runs the core checks against reshd d reached at addr, and returns
+// how many sessions it opened.
+func suite(t *testing.T, d *daemon, addr string) int {
 	t.Helper()
 	dir := remoteDir(t, d, addr)
 	if got, want := resh(t, "", "", d.args(addr, "ls -l /usr")...), local(t, dir, "", "ls -l /usr"); got != want {
@@ -85,6 +102,7 @@ func suite(t *testing.T, d *daemon, addr string) {
 	if want := fmt.Sprintf("%x  -\n", sha256.Sum256([]byte(data))); r.code != 0 || err != nil || string(got) != data || r.stdout != want {
 		t.Errorf("lcat | ltee: %+v, out %d bytes (%v)", r, len(got), err)
 	}
+	return 6
 }
 
 // A session whose client never comes back is ended after the detach

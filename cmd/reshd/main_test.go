@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -126,15 +127,17 @@ func TestFirstStartCreatesKeys(t *testing.T) {
 	}
 	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer dcancel()
-	c, err := connection.Dial(dctx, "tcp", addr, &connection.Config{Dial: auth.Dialer(tcfg, nil)})
+	c, err := auth.Dial(dctx, "tcp", addr, nil, tcfg)
 	if err != nil {
 		t.Fatalf("dial %s over TLS: %v", addr, err)
 	}
 	_ = c.Close()
-	// Without TLS the server does not answer as resh.
-	if c, err := connection.Dial(dctx, "tcp", addr, &connection.Config{DialAttempts: 1, HandshakeTimeout: 2 * time.Second}); err == nil {
-		_ = c.Close()
-		t.Fatal("plain dial to a TLS reshd succeeded")
+	// Without TLS the server refuses at once, saying why.
+	if c, err := connection.Dial(dctx, "tcp", addr, &connection.Config{DialAttempts: 1, HandshakeTimeout: 2 * time.Second}); !errors.Is(err, connection.ErrSecurityMismatch) {
+		if c != nil {
+			_ = c.Close()
+		}
+		t.Fatalf("plain dial to a TLS reshd: %v, want a security mismatch", err)
 	}
 }
 
