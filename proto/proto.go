@@ -108,6 +108,8 @@ type TransferOpen struct {
 	Path string `json:"path"`
 	// Tool names the program asking ("lcat", "ltee"), for the progress line.
 	Tool string `json:"tool,omitempty"`
+	// Chunks: reshd offers to send a write's data in chunks (spec.md §3).
+	Chunks bool `json:"chunks,omitempty"`
 }
 
 // TransferReply accepts (OK) or refuses a transfer. For OpRead, Size is the
@@ -116,6 +118,8 @@ type TransferReply struct {
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
 	Size  int64  `json:"size,omitempty"`
+	// Chunks: the client takes the offered chunks (spec.md §3).
+	Chunks bool `json:"chunks,omitempty"`
 }
 
 // TransferResult ends a write transfer: the client wrote Bytes bytes and
