@@ -68,7 +68,7 @@ var errMalformed = errors.New("connection: malformed handshake")
 
 // errSilentServer reports a server that sent nothing at all within the
 // handshake timeout; a retry would only wait again.
-var errSilentServer = errors.New("connection: handshake: the server sent nothing (is it a TLS server, or not a resh server?)")
+var errSilentServer = errors.New("connection: handshake: the server sent nothing (is it a resh server?)")
 
 func parseHello(p []byte) (hello, error) {
 	var h hello
@@ -222,7 +222,7 @@ func clientHandshake(tr net.Conn, deadline time.Time, rs *resumeState, wnd uint3
 		var ne net.Error
 		if d.total == 0 && (errors.As(err, &ne) && ne.Timeout() || errors.Is(err, io.EOF)) {
 			// Not damage: the server never spoke and gave up or we did (a
-			// TLS server waiting for a TLS client, or not a resh server).
+			// server that is not a resh server, waiting for its client).
 			return welcome{}, nil, fmt.Errorf("%w: %w", errSilentServer, err)
 		}
 		return welcome{}, nil, handshakeErr(err)
@@ -252,7 +252,7 @@ func clientHandshake(tr net.Conn, deadline time.Time, rs *resumeState, wnd uint3
 		return welcome{}, nil, handshakeErr(err)
 	}
 	w, err := parseWelcome(f.payload, f.flags)
-	if err != nil || w.kind != h.kind || (rs != nil && w.id != rs.id) {
+	if err != nil || w.version != ProtocolVersion || w.kind != h.kind || (rs != nil && w.id != rs.id) {
 		return welcome{}, nil, fmt.Errorf("connection: handshake: bad WELCOME: %w", errMalformed)
 	}
 	if w.kind == kindNew && w.keyAbove != secureAbove {

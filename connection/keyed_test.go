@@ -297,3 +297,44 @@ func waitFor(t *testing.T, cond func() bool, within time.Duration) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A path attacker can forge frames whose CRCs hold. Those the connection
+// can tell from honest ones end the session with ErrProtocol rather than
+// hang it or shift the stream: an acknowledgement that goes back (an
+// earlier one was forged and dropped bytes the peer never got), and data
+// after the end of the stream (a forged FIN).
+func TestForgedFramesEndTheSession(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(c *Connection)
+		f     frame
+	}{
+		{"ack going back", func(c *Connection) { c.sndUna, c.sndNxt, c.sndMax, c.sEnd = 100, 200, 200, 200 },
+			frame{header: header{typ: frameAck, ack: 50}}},
+		{"nak going back", func(c *Connection) { c.sndUna, c.sndNxt, c.sndMax, c.sEnd = 100, 200, 200, 200 },
+			frame{header: header{typ: frameAck, flags: flagNak, ack: 50}}},
+		{"data after fin", func(c *Connection) { c.rcvNxt, c.rcvData, c.finRcvd = 11, 10, true },
+			frame{header: header{typ: frameData, seq: 11}, payload: []byte("x")}},
+		{"data across fin", func(c *Connection) { c.rcvNxt, c.rcvData, c.finRcvd = 11, 10, true },
+			frame{header: header{typ: frameData, seq: 10}, payload: []byte("ab")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newConnection(fastConfig().clone(), "client", sessionID{}, [secretLen]byte{})
+			c.mu.Lock()
+			tc.setup(c)
+			err := c.handle(tc.f, time.Now())
+			c.mu.Unlock()
+			if !errors.Is(err, ErrProtocol) {
+				t.Fatalf("handle: %v, want ErrProtocol", err)
+			}
+		})
+	}
+	// Honest duplicates stay harmless.
+	c := newConnection(fastConfig().clone(), "client", sessionID{}, [secretLen]byte{})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rcvNxt, c.rcvData, c.finRcvd = 11, 10, true
+	if err := c.handle(frame{header: header{typ: frameData, seq: 5, flags: flagFin}, payload: []byte("56789")}, time.Now()); err != nil {
+		t.Fatalf("a resent FIN frame: %v", err)
+	}
+}

@@ -88,6 +88,12 @@ func (c *Connection) handle(f frame, now time.Time) error {
 	if f.ack > c.sndMax {
 		return fmt.Errorf("%w: peer acknowledges offset %d, only %d sent", ErrProtocol, f.ack, c.sndMax)
 	}
+	if f.ack < c.sndUna {
+		// Acknowledgements never go back (the transport is in order and a
+		// resume starts from the peer's real offset): an earlier one was
+		// forged, and the bytes it dropped cannot be sent again.
+		return fmt.Errorf("%w: peer expects offset %d, below the %d it acknowledged (forged acknowledgement?)", ErrProtocol, f.ack, c.sndUna)
+	}
 	echo := -1 // the go-back round an ACK echoes: its frames' round trip is unambiguous
 	if f.typ == frameAck {
 		echo = int(f.flags >> 1)
@@ -99,7 +105,9 @@ func (c *Connection) handle(f frame, now time.Time) error {
 	switch f.typ {
 	case frameData:
 		c.stats.BytesReceived += uint64(len(f.payload))
-		c.receive(f)
+		if err := c.receive(f); err != nil {
+			return err
+		}
 	case frameAck:
 		if f.flags&flagNak != 0 {
 			c.stats.NaksReceived++
@@ -130,7 +138,7 @@ func (c *Connection) handle(f frame, now time.Time) error {
 
 // receive takes the part of a DATA frame that starts at rcvNxt and fits in
 // the receive buffer.
-func (c *Connection) receive(f frame) {
+func (c *Connection) receive(f frame) error {
 	start := f.seq
 	end := f.seq + uint64(len(f.payload))
 	fin := f.flags&flagFin != 0
@@ -138,13 +146,15 @@ func (c *Connection) receive(f frame) {
 	case start > c.rcvNxt:
 		// A gap: an earlier frame was damaged (go-back-N drops this one).
 		c.askResend()
-		return
+		return nil
 	case end < c.rcvNxt || end == c.rcvNxt && (!fin || c.finRcvd):
 		c.ackDue = true // a duplicate: say again where we are
-		return
+		return nil
+	case c.finRcvd:
+		return fmt.Errorf("%w: data at offset %d after the end of the stream at %d", ErrProtocol, end, c.rcvNxt-1)
 	}
 	if c.rcopy {
-		return // a replaced transport's reader is still copying: drop, it comes again
+		return nil // a replaced transport's reader is still copying: drop, it comes again
 	}
 	data := f.payload[c.rcvNxt-start:]
 	take := len(data)
@@ -167,6 +177,7 @@ func (c *Connection) receive(f frame) {
 	}
 	c.ackDue = true
 	c.broadcast()
+	return nil
 }
 
 // copyJob is received data to copy into the receive ring outside the lock.

@@ -48,7 +48,7 @@ func Listen(network, address string, cfg *Config) (*Server, error) {
 	return newServer(l, c), nil
 }
 
-// NewServer serves sessions on any listener, for example a TLS one. An
+// NewServer serves sessions on any listener, for example one a test made. An
 // invalid cfg makes every Accept return the validation error.
 func NewServer(l net.Listener, cfg *Config) *Server {
 	c := cfg.clone()
