@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"resh/mitm"
 )
 
 // These benchmarks compare resh with OpenSSH on loopback when sshd is
@@ -95,58 +97,229 @@ func BenchmarkRoundTrip(b *testing.B) {
 	})
 }
 
-// BenchmarkLcat reads a client file remotely: lcat through resh against
-// ssh HOST cat, and the local disk as the raw baseline.
-func BenchmarkLcat(b *testing.B) {
-	const size = 256 << 20
-	dir := b.TempDir()
+// bigFile writes size bytes of text into dir/big and returns its path.
+func bigFile(b *testing.B, dir string, size int) string {
+	b.Helper()
 	file := filepath.Join(dir, "big")
 	f, err := os.Create(file)
 	if err != nil {
 		b.Fatal(err)
 	}
-	chunk := []byte(strings.Repeat(randomText(1<<20, 3), 1))[:1<<20]
+	chunk := []byte(randomText(1<<20, 3))[:1<<20]
 	for i := 0; i < size>>20; i++ {
 		_, _ = f.Write(chunk)
 	}
-	f.Close()
-	b.Run("local-cat", func(b *testing.B) {
-		b.SetBytes(size)
-		for range b.N {
-			runTo(b, exec.Command("cat", file))
-		}
-	})
-	b.Run("resh-lcat", func(b *testing.B) {
-		d := startReshd(b)
-		b.SetBytes(size)
-		b.ResetTimer()
-		for range b.N {
-			cmd := exec.Command(filepath.Join(bin, "resh"), d.addr, "lcat big")
-			cmd.Dir = dir
-			runTo(b, cmd)
-		}
-	})
-	b.Run("ssh-cat", func(b *testing.B) {
-		args := sshd(b)
-		b.SetBytes(size)
-		b.ResetTimer()
-		for range b.N {
-			runTo(b, exec.Command("ssh", append(args, "cat", file)...))
-		}
-	})
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return file
 }
 
-func runTo(b *testing.B, cmd *exec.Cmd) {
-	out, err := cmd.StdoutPipe()
+// cpuMeter adds up the CPU time of the commands a benchmark runs and of
+// the daemons serving them.
+type cpuMeter struct {
+	pids  []int
+	start time.Duration
+	cmds  time.Duration
+}
+
+// procCPU is a live process's user and system CPU time (utime and stime in
+// /proc/PID/stat, in clock ticks of 10 ms).
+func procCPU(b *testing.B, pid int) time.Duration {
+	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
+	f := strings.Fields(string(s[strings.LastIndexByte(string(s), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+func newCPUMeter(b *testing.B, daemons ...int) *cpuMeter {
+	m := &cpuMeter{pids: daemons}
+	for _, p := range daemons {
+		m.start += procCPU(b, p)
 	}
-	n, _ := io.Copy(io.Discard, out)
-	if err := cmd.Wait(); err != nil || n == 0 {
-		b.Fatalf("%v: %v (%d bytes)", cmd.Args, err, n)
+	return m
+}
+
+// run runs cmd (its stdout discarded unless set) and counts its CPU time.
+func (m *cpuMeter) run(b *testing.B, cmd *exec.Cmd) {
+	b.Helper()
+	if cmd.Stdout == nil {
+		cmd.Stdout = io.Discard
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("%v: %v: %s", cmd.Args, err, stderr.String())
+	}
+	m.cmds += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+}
+
+// report gives the CPU seconds per operation, all processes together.
+func (m *cpuMeter) report(b *testing.B) {
+	total := m.cmds - m.start
+	for _, p := range m.pids {
+		total += procCPU(b, p)
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "cpu-s/op")
+}
+
+// BenchmarkLcat sends a client file into a remote pipeline: `resh HOST
+// 'lcat big | wc -c'` against `ssh HOST wc -c < big`, and the local `wc -c
+// < big` as the raw baseline. cpu-s/op counts every process (resh, reshd,
+// the remote command; sshd is not counted for ssh: it forks per session).
+func BenchmarkLcat(b *testing.B) {
+	const size = 256 << 20
+	dir := b.TempDir()
+	file := bigFile(b, dir, size)
+	b.Run("local-wc", func(b *testing.B) {
+		b.SetBytes(size)
+		m := newCPUMeter(b)
+		for range b.N {
+			cmd := exec.Command("sh", "-c", "wc -c < big")
+			cmd.Dir = dir
+			m.run(b, cmd)
+		}
+		m.report(b)
+	})
+	for _, mode := range []string{"resh", "resh-insecure"} {
+		b.Run(mode, func(b *testing.B) {
+			var d *daemon
+			if mode == "resh" {
+				d = startReshd(b)
+			} else {
+				d = startReshd(b, "-insecure")
+			}
+			b.SetBytes(size)
+			m := newCPUMeter(b, d.cmd.Process.Pid)
+			b.ResetTimer()
+			for range b.N {
+				cmd := exec.Command(filepath.Join(bin, "resh"), d.args(d.addr, "lcat big | wc -c")...)
+				cmd.Dir = dir
+				m.run(b, cmd)
+			}
+			m.report(b)
+		})
+	}
+	b.Run("ssh", func(b *testing.B) {
+		args := sshd(b)
+		b.SetBytes(size)
+		m := newCPUMeter(b)
+		b.ResetTimer()
+		for range b.N {
+			cmd := exec.Command("ssh", append(args, "wc", "-c")...)
+			in, err := os.Open(file)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cmd.Stdin = in
+			m.run(b, cmd)
+			in.Close()
+		}
+		m.report(b)
+	})
+}
+
+// BenchmarkLtee writes a remote file's bytes into a client file: `resh HOST
+// 'ltee out < big > /dev/null'` against `ssh HOST cat big > out`, and the
+// local `cat big > out` as the raw baseline.
+func BenchmarkLtee(b *testing.B) {
+	const size = 256 << 20
+	dir := b.TempDir()
+	file := bigFile(b, dir, size)
+	out := filepath.Join(dir, "out")
+	b.Run("local-cat", func(b *testing.B) {
+		b.SetBytes(size)
+		m := newCPUMeter(b)
+		for range b.N {
+			m.run(b, exec.Command("sh", "-c", "cat "+file+" > "+out))
+		}
+		m.report(b)
+	})
+	for _, mode := range []string{"resh", "resh-insecure"} {
+		b.Run(mode, func(b *testing.B) {
+			var d *daemon
+			if mode == "resh" {
+				d = startReshd(b)
+			} else {
+				d = startReshd(b, "-insecure")
+			}
+			b.SetBytes(size)
+			m := newCPUMeter(b, d.cmd.Process.Pid)
+			b.ResetTimer()
+			for range b.N {
+				cmd := exec.Command(filepath.Join(bin, "resh"), d.args(d.addr, "ltee out < "+file+" > /dev/null")...)
+				cmd.Dir = dir
+				m.run(b, cmd)
+			}
+			m.report(b)
+		})
+	}
+	b.Run("ssh", func(b *testing.B) {
+		args := sshd(b)
+		b.SetBytes(size)
+		m := newCPUMeter(b)
+		b.ResetTimer()
+		for range b.N {
+			f, err := os.Create(out)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cmd := exec.Command("ssh", append(args, "cat", file)...)
+			cmd.Stdout = f
+			m.run(b, cmd)
+			f.Close()
+		}
+		m.report(b)
+	})
+}
+
+// BenchmarkDamagedPath sends 20 MB with lcat through a proxy that corrupts
+// 2e-5 of the bytes in each direction (no resets), with TLS (the default)
+// and with -insecure: the connection repairs the damage below TLS, so both
+// keep one TCP connection (conns/op) and cost about the same.
+func BenchmarkDamagedPath(b *testing.B) {
+	const size = 20 << 20
+	dir := b.TempDir()
+	bigFile(b, dir, size)
+	for _, mode := range []string{"tls", "insecure"} {
+		b.Run(mode, func(b *testing.B) {
+			var d *daemon
+			if mode == "tls" {
+				d = startReshd(b)
+			} else {
+				d = startReshd(b, "-insecure")
+			}
+			damage := mitm.Faults{Corrupt: 2e-5}
+			p, err := mitm.Start("127.0.0.1:0", mitm.Config{Target: d.addr, Up: damage, Down: damage, Seed: 17})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			d.firstContact(b, p.Addr().String())
+			before := p.Stats().Accepted
+			b.SetBytes(size)
+			m := newCPUMeter(b, d.cmd.Process.Pid)
+			b.ResetTimer()
+			for range b.N {
+				cmd := exec.Command(filepath.Join(bin, "resh"), d.args(p.Addr().String(), "lcat big | wc -c")...)
+				cmd.Dir = dir
+				var out strings.Builder
+				cmd.Stdout = &out
+				m.run(b, cmd)
+				if strings.TrimSpace(out.String()) != strconv.Itoa(size) {
+					b.Fatalf("wc -c said %q", out.String())
+				}
+			}
+			b.StopTimer()
+			m.report(b)
+			st := p.Stats()
+			b.ReportMetric(float64(st.Accepted-before)/float64(b.N), "conns/op")
+			b.ReportMetric(float64(st.Up.Corrupt+st.Down.Corrupt)/float64(b.N), "corrupted/op")
+		})
 	}
 }
 
