@@ -194,7 +194,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 	cancel()
 	r.lastErr = &recordConn{Conn: conn}
-	sess, err := yamux.Client(r.lastErr, proto.MuxConfig())
+	sess, err := proto.Client(r.lastErr)
 	if err != nil {
 		conn.Close()
 		return 0, fmt.Errorf("protocol error: %w", err)

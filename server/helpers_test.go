@@ -90,7 +90,7 @@ func dialTLS(t *testing.T, srv *Server, hello proto.Hello, cfg *connection.Confi
 // and sends hello.
 func start(t *testing.T, rw io.ReadWriteCloser, conn *connection.Client, hello proto.Hello) *client {
 	t.Helper()
-	mux, err := yamux.Client(rw, proto.MuxConfig())
+	mux, err := proto.Client(rw)
 	if err != nil {
 		t.Fatal(err)
 	}

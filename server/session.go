@@ -115,7 +115,7 @@ func (ss *session) serve() {
 			}
 		}()
 	}
-	mux, err := yamux.Server(ss.conn, proto.MuxConfig())
+	mux, err := proto.Server(ss.conn)
 	if err != nil {
 		ss.log.Error("reshd: session refused", "err", err)
 		_ = ss.conn.Close()
