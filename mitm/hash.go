@@ -15,6 +15,7 @@ const (
 	kindStall
 	kindJitter
 	kindRefuse
+	kindTamper
 	kindReseed = 0x100 // or-ed with a kind when a fault is (re)armed
 )
 
@@ -27,6 +28,7 @@ var kindNames = [...]string{
 	kindStall:   "stall",
 	kindJitter:  "jitter",
 	kindRefuse:  "refuse",
+	kindTamper:  "tamper",
 }
 
 // mix64 is the splitmix64 finalizer: a fast bijective 64-bit mixer.

@@ -27,6 +27,16 @@ type Faults struct {
 	// Inject is the probability per byte of inserting a run of 1..64 bytes
 	// of garbage before it.
 	Inject float64
+	// Tamper is the probability per payload byte of a DATA frame of the
+	// resh connection protocol (connection/spec.md §1) of replacing it with
+	// another value and recomputing the frame's pcrc, so that the frame
+	// still passes the receiver's checks: an attacker, not line noise.
+	// Everything else passes untouched: bytes that are not frames, other
+	// frames, and DATA frames whose CRCs do not verify. The tamperer holds
+	// each DATA frame until it is complete (at most 1 MiB + 36 bytes); what
+	// it holds is passed on untouched at the end of the input, at a drop or
+	// a stall, and when Tamper is switched off (with the next bytes read).
+	Tamper float64
 	// DropAfter resets the connection (RST on both sides) once this many
 	// bytes have been read in this direction (0 = off).
 	DropAfter int64
@@ -64,7 +74,7 @@ func (f Faults) Validate() error {
 	for _, p := range [...]struct {
 		name string
 		v    float64
-	}{{"corrupt", f.Corrupt}, {"cut", f.Cut}, {"dup", f.Dup}, {"inject", f.Inject}} {
+	}{{"corrupt", f.Corrupt}, {"cut", f.Cut}, {"dup", f.Dup}, {"inject", f.Inject}, {"tamper", f.Tamper}} {
 		if !(p.v >= 0 && p.v <= 1) {
 			return fmt.Errorf("mitm: %s probability %v not in [0, 1]", p.name, p.v)
 		}
@@ -119,6 +129,7 @@ type DirStats struct {
 	Cut     int64 // runs removed
 	Dup     int64 // runs repeated
 	Inject  int64 // runs of garbage inserted
+	Tamper  int64 // DATA payload bytes tampered
 	Drop    int64 // connections reset by DropAfter or DropEvery
 	Stall   int64 // times forwarding stalled
 }
@@ -136,6 +147,7 @@ type Stats struct {
 type dirCounters struct {
 	in, out                                atomic.Int64
 	corrupt, cut, dup, inject, drop, stall atomic.Int64
+	tamper                                 atomic.Int64
 }
 
 func (c *dirCounters) fault(kind int) {
@@ -152,6 +164,8 @@ func (c *dirCounters) fault(kind int) {
 		c.drop.Add(1)
 	case kindStall:
 		c.stall.Add(1)
+	case kindTamper:
+		c.tamper.Add(1)
 	}
 }
 
@@ -159,7 +173,7 @@ func (c *dirCounters) stats() DirStats {
 	return DirStats{
 		In: c.in.Load(), Out: c.out.Load(),
 		Corrupt: c.corrupt.Load(), Cut: c.cut.Load(), Dup: c.dup.Load(),
-		Inject: c.inject.Load(), Drop: c.drop.Load(), Stall: c.stall.Load(),
+		Inject: c.inject.Load(), Tamper: c.tamper.Load(), Drop: c.drop.Load(), Stall: c.stall.Load(),
 	}
 }
 

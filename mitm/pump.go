@@ -29,10 +29,12 @@ type pump struct {
 	off      int64        // input offset of the next byte to process
 	fs       *faultSet    // last faults seen
 	f        Faults       // this direction's faults in fs
+	t        *tamperer    // nil when Tamper is off; before the mangler
 	m        *mangler     // nil when no per-byte fault is on
 	stalled  bool
 	q        *queue // nil until a timing fault is first used
 	sums     *sums  // nil unless logging
+	tout     []byte // reused output buffer of the tamperer
 	out      []byte // reused output buffer of the mangler
 	reported func(kind int, off int64, n int)
 }
@@ -49,21 +51,70 @@ func newPump(c *conn, d dir, src, dst net.Conn, logging bool) *pump {
 	return pu
 }
 
-// refresh picks up changed faults.
-func (pu *pump) refresh() {
+// refresh picks up changed faults. When Tamper is switched off, what the
+// tamperer held is delivered, untouched.
+func (pu *pump) refresh() error {
 	fs := pu.c.p.faults.Load()
 	if fs == pu.fs {
-		return
+		return nil
 	}
 	pu.fs, pu.f = fs, fs.f[pu.d]
+	next := pu.off // input offset of the next byte the mangler gets
+	if pu.t != nil {
+		next = pu.t.pos
+	}
 	switch {
 	case !pu.f.mangles():
 		pu.m = nil
 	case pu.m == nil:
-		pu.m = newMangler(pu.key, pu.off, pu.f, pu.reported)
+		pu.m = newMangler(pu.key, next, pu.f, pu.reported)
 	default:
 		pu.m.set(pu.f)
 	}
+	switch {
+	case pu.f.Tamper > 0 && pu.t == nil:
+		pu.t = newTamperer(pu.key, pu.off, pu.f.Tamper, pu.reported)
+	case pu.f.Tamper > 0:
+		pu.t.set(pu.f.Tamper)
+	case pu.t != nil:
+		err := pu.release()
+		pu.t = nil
+		return err
+	}
+	return nil
+}
+
+// forward passes the input chunk, from input offset start on, through the
+// tamperer and the mangler and delivers the output.
+func (pu *pump) forward(chunk []byte, start int64) error {
+	out := chunk
+	if pu.t != nil {
+		out = pu.t.process(pu.tout[:0], chunk)
+		pu.tout = out[:0]
+	}
+	return pu.mangle(out, start)
+}
+
+// mangle passes b, output of the tamperer, through the mangler and
+// delivers the output.
+func (pu *pump) mangle(b []byte, start int64) error {
+	if pu.m != nil {
+		b = pu.m.process(pu.out[:0], b)
+		pu.out = b[:0]
+	}
+	return pu.deliver(b, start)
+}
+
+// release delivers what the tamperer holds, untouched: at the end of the
+// input, before a drop or a stall, and when Tamper is switched off.
+func (pu *pump) release() error {
+	if pu.t == nil || len(pu.t.held) == 0 {
+		return nil
+	}
+	start := pu.t.pos
+	b := pu.t.flush(pu.tout[:0])
+	pu.tout = b[:0]
+	return pu.mangle(b, start)
 }
 
 func (pu *pump) run() {
@@ -75,13 +126,24 @@ func (pu *pump) run() {
 	var rerr error
 	lastN := 0
 	for {
-		pu.refresh()
+		if pu.refresh() != nil {
+			c.fail()
+			return
+		}
 		f := &pu.f
 		if dropReached(f, pu.off) {
+			if pu.release() != nil {
+				c.fail()
+				return
+			}
 			pu.dropNow()
 			return
 		}
 		if stallReached(f, pu.off) {
+			if pu.release() != nil {
+				c.fail()
+				return
+			}
 			if !pu.stall() {
 				return
 			}
@@ -92,14 +154,9 @@ func (pu *pump) run() {
 			n := min(int64(len(pending)), dropLimit(f, pu.off), stallLimit(f, pu.off))
 			chunk := pending[:n]
 			pending = pending[n:]
-			out := chunk
-			if pu.m != nil {
-				out = pu.m.process(pu.out[:0], chunk)
-				pu.out = out[:0]
-			}
 			start := pu.off
 			pu.off += n
-			if err := pu.deliver(out, start); err != nil {
+			if err := pu.forward(chunk, start); err != nil {
 				c.fail()
 				return
 			}
@@ -107,6 +164,10 @@ func (pu *pump) run() {
 		}
 		if rerr != nil {
 			if errors.Is(rerr, io.EOF) {
+				if pu.release() != nil {
+					c.fail()
+					return
+				}
 				pu.eof()
 			} else {
 				c.fail()

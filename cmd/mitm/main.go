@@ -26,7 +26,7 @@ import (
 )
 
 const usage = "usage: mitm -listen ADDR -target ADDR [-dir up|down|both] [-corrupt P] [-cut P] [-dup P] [-inject P] " +
-	"[-drop-after N] [-drop-every D] [-refuse N] [-stall-after N] [-latency D] [-jitter D] [-bandwidth B] [-slice N] " +
+	"[-tamper P] [-drop-after N] [-drop-every D] [-refuse N] [-stall-after N] [-latency D] [-jitter D] [-bandwidth B] [-slice N] " +
 	"[-dump] [-seed N] [-log FILE]"
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -100,6 +100,8 @@ func parse(args []string) (*options, error) {
 	fs.Float64Var(&f.Cut, "cut", 0, "probability per byte of removing a run of 1..64 bytes starting there")
 	fs.Float64Var(&f.Dup, "dup", 0, "probability per byte of repeating a run of 1..64 bytes")
 	fs.Float64Var(&f.Inject, "inject", 0, "probability per byte of inserting a run of 1..64 bytes of garbage")
+	fs.Float64Var(&f.Tamper, "tamper", 0, "probability per payload byte of a resh DATA frame of replacing it "+
+		"and fixing the frame's CRC, so that only TLS can tell (an attacker)")
 	fs.Var(size{&dropAfter}, "drop-after", "reset each connection (RST) after `N` bytes (k, m, g suffixes)")
 	fs.DurationVar(&f.DropEvery, "drop-every", 0, "reset each connection after this `duration`")
 	fs.IntVar(&refuse, "refuse", 0, "after a drop, refuse the next `N` connection attempts")
@@ -250,11 +252,11 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	err = p.Close()
 	s := p.Stats()
 	fmt.Fprintf(out, "mitm: closed in %v: %d connections (%d refused, %d dropped); "+
-		"up %d bytes in, %d out, %d corrupt, %d cut, %d dup, %d inject; "+
-		"down %d bytes in, %d out, %d corrupt, %d cut, %d dup, %d inject\n",
+		"up %d bytes in, %d out, %d corrupt, %d cut, %d dup, %d inject, %d tamper; "+
+		"down %d bytes in, %d out, %d corrupt, %d cut, %d dup, %d inject, %d tamper\n",
 		time.Since(start).Round(time.Millisecond), s.Accepted, s.Refused, s.Dropped,
-		s.Up.In, s.Up.Out, s.Up.Corrupt, s.Up.Cut, s.Up.Dup, s.Up.Inject,
-		s.Down.In, s.Down.Out, s.Down.Corrupt, s.Down.Cut, s.Down.Dup, s.Down.Inject)
+		s.Up.In, s.Up.Out, s.Up.Corrupt, s.Up.Cut, s.Up.Dup, s.Up.Inject, s.Up.Tamper,
+		s.Down.In, s.Down.Out, s.Down.Corrupt, s.Down.Cut, s.Down.Dup, s.Down.Inject, s.Down.Tamper)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

@@ -31,6 +31,8 @@ func TestBadFlags(t *testing.T) {
 		append(ok, "-cut", "-0.1"),
 		append(ok, "-dup", "x"),
 		append(ok, "-inject", "NaN"),
+		append(ok, "-tamper", "1.5"),
+		append(ok, "-tamper", "often"),
 		append(ok, "-dir", "sideways"),
 		append(ok, "-latency", "-1s"),
 		append(ok, "-jitter", "soon"),
@@ -57,7 +59,7 @@ func TestBadFlags(t *testing.T) {
 func TestHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := runContext(context.Background(), []string{"-h"}, &stdout, &stderr); code != 0 ||
-		!strings.Contains(stdout.String(), "-drop-after N") {
+		!strings.Contains(stdout.String(), "-drop-after N") || !strings.Contains(stdout.String(), "-tamper") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
 	}
 }
@@ -65,13 +67,13 @@ func TestHelp(t *testing.T) {
 // TestParse checks how flags map to the configuration.
 func TestParse(t *testing.T) {
 	o, err := parse([]string{"-listen", ":1", "-target", "h:2", "-dir", "up", "-corrupt", "0.5", "-cut", "0.25",
-		"-dup", "0.125", "-inject", "1", "-drop-after", "1m", "-drop-every", "2s", "-refuse", "3",
+		"-dup", "0.125", "-inject", "1", "-tamper", "0.0625", "-drop-after", "1m", "-drop-every", "2s", "-refuse", "3",
 		"-stall-after", "4k", "-latency", "5ms", "-jitter", "6ms", "-bandwidth", "7000", "-slice", "8",
 		"-dump", "-seed", "9", "-log", "f.log"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := mitm.Faults{Corrupt: 0.5, Cut: 0.25, Dup: 0.125, Inject: 1, DropAfter: 1 << 20, DropEvery: 2 * time.Second,
+	want := mitm.Faults{Corrupt: 0.5, Cut: 0.25, Dup: 0.125, Inject: 1, Tamper: 0.0625, DropAfter: 1 << 20, DropEvery: 2 * time.Second,
 		StallAfter: 4 << 10, Latency: 5 * time.Millisecond, Jitter: 6 * time.Millisecond, Bandwidth: 7000, Slice: 8}
 	if o.listen != ":1" || o.cfg.Target != "h:2" || o.cfg.Up != want || o.cfg.Down != (mitm.Faults{}) ||
 		o.cfg.Refuse != 3 || o.cfg.Seed != 9 || !o.dump || o.logPath != "f.log" {
@@ -84,6 +86,10 @@ func TestParse(t *testing.T) {
 	o, err = parse([]string{"-listen", ":1", "-target", "h:2", "-dir", "down", "-slice", "2"})
 	if err != nil || o.cfg.Up.Slice != 0 || o.cfg.Down.Slice != 2 {
 		t.Fatalf("-dir down: %+v, %v", o, err)
+	}
+	o, err = parse([]string{"-listen", ":1", "-target", "h:2", "-dir", "down", "-tamper", "0.01"})
+	if err != nil || o.cfg.Up.Tamper != 0 || o.cfg.Down.Tamper != 0.01 {
+		t.Fatalf("-dir down -tamper: %+v, %v", o, err)
 	}
 }
 
