@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
+	"resh/internal/sigpipe"
 	"resh/proto"
 )
 
@@ -18,6 +20,10 @@ import (
 // all) copies stdin. A file that cannot be read is reported on stderr as
 // "lcat: FILE: error" and the others still print. It returns the exit
 // status: 0, or 1 if anything failed.
+//
+// When stdout is an *os.File, lcat hands it to reshd, which writes the
+// file's data to it directly (proto/spec.md §3.4); if reshd declines, the
+// data comes through the socket and lcat copies it.
 func Remote(ctx context.Context, socket string, files []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if socket == "" {
 		_, _ = fmt.Fprintf(stderr, "lcat: %s\n", proto.NotInSession)
@@ -26,15 +32,23 @@ func Remote(ctx context.Context, socket string, files []string, stdin io.Reader,
 	if len(files) == 0 {
 		files = []string{"-"}
 	}
+	out, pass := stdout.(*os.File)
 	status := 0
 	for _, name := range files {
 		var err error
-		if name == "-" {
+		switch {
+		case name == "-":
 			_, err = io.Copy(stdout, stdin)
 			if err != nil {
 				err = fmt.Errorf("-: %w", err)
 			}
-		} else {
+		case pass:
+			err = passFile(ctx, socket, name, out)
+			if errors.Is(err, proto.ErrNoPass) {
+				pass = false
+				err = readFile(ctx, socket, name, stdout)
+			}
+		default:
 			err = readFile(ctx, socket, name, stdout)
 		}
 		if err == nil {
@@ -42,20 +56,16 @@ func Remote(ctx context.Context, socket string, files []string, stdin io.Reader,
 		}
 		status = 1
 		_, _ = fmt.Fprintf(stderr, "lcat: %v\n", err)
-		var we *writeError
-		if errors.Is(err, proto.ErrNoSession) || errors.As(err, &we) || ctx.Err() != nil {
+		var we *WriteError
+		var oe *outputError
+		if errors.Is(err, proto.ErrNoSession) || errors.As(err, &we) || errors.As(err, &oe) || ctx.Err() != nil {
 			break
 		}
 	}
 	return status
 }
 
-// writeError is a failure to write stdout, which ends lcat.
-type writeError struct{ err error }
-
-func (e *writeError) Error() string { return "write error: " + e.err.Error() }
-func (e *writeError) Unwrap() error { return e.err }
-
+// errWriter remembers a failure to write stdout.
 type errWriter struct {
 	w   io.Writer
 	err error
@@ -69,7 +79,7 @@ func (w *errWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// readFile copies one client file to stdout.
+// readFile copies one client file, relayed by reshd, to stdout.
 func readFile(ctx context.Context, socket, name string, stdout io.Writer) error {
 	c, reply, err := proto.OpenTransfer(ctx, socket, proto.TransferOpen{Op: proto.OpRead, Path: name, Tool: "lcat"})
 	if err != nil {
@@ -78,19 +88,44 @@ func readFile(ctx context.Context, socket, name string, stdout io.Writer) error 
 	defer func() { _ = c.Close() }()
 	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
 	defer stop()
-	w := &errWriter{w: stdout}
-	n, err := io.Copy(w, c)
-	if w.err != nil {
-		return &writeError{w.err}
-	}
+	return Copy(ctx, stdout, c, name, reply.Size)
+}
+
+// passFile has reshd write one client file to out (proto/spec.md §3.4). It
+// returns proto.ErrNoPass when reshd declines.
+func passFile(ctx context.Context, socket, name string, out *os.File) error {
+	pass := proto.TransferPass{Op: proto.OpRead, Paths: []string{name}, Tool: "lcat", SIGPIPE: sigpipe.Wanted(out)}
+	c, reply, err := proto.PassTransfer(ctx, socket, pass, out)
 	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
+	if !reply.OK {
+		return errors.New(proto.WithPath(name, reply.Error))
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+	defer stop()
+	var done proto.TransferDone
+	if err := proto.Expect(c, proto.TypeTransferDone, &done); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", name, ctx.Err())
 		}
-		return fmt.Errorf("%s: transfer broken after %d bytes: %w", name, n, err)
+		return fmt.Errorf("%s: %s", name, proto.DescribeDone(err))
 	}
-	if reply.Size > 0 && n < reply.Size {
-		return fmt.Errorf("%s: transfer cut short: got %d of %d bytes", name, n, reply.Size)
+	if done.SIGPIPE {
+		sigpipe.Die()
 	}
-	return nil
+	if len(done.Errors) == 0 {
+		return nil
+	}
+	if done.Stdout {
+		return &outputError{done.Errors[0]}
+	}
+	return errors.New(done.Errors[0])
 }
+
+// outputError is reshd's report of a failure to write lcat's stdout,
+// which ends lcat as a WriteError does.
+type outputError struct{ msg string }
+
+func (e *outputError) Error() string { return e.msg }

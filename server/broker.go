@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -19,8 +22,10 @@ import (
 // firstMessageTimeout bounds the wait for a tool's TransferOpen.
 const firstMessageTimeout = 30 * time.Second
 
-// broker is a session's RESH_SOCKET: each connection to it is a transfer,
-// relayed byte for byte to a new stream towards the client (spec.md §3).
+// broker is a session's RESH_SOCKET: each connection to it is a transfer.
+// reshd either does the transfer itself with the descriptors the tool
+// passed, or relays the tool's bytes to a new stream towards the client
+// (spec.md §3).
 type broker struct {
 	mux  *yamux.Session
 	log  *slog.Logger
@@ -30,8 +35,45 @@ type broker struct {
 
 	mu     sync.Mutex
 	closed bool
-	conns  map[*net.UnixConn]*yamux.Stream // each transfer, with its stream once opened
+	jobs   map[*net.UnixConn]*job
 	wg     sync.WaitGroup
+
+	// Transfers done with passed descriptors, and relayed (for tests).
+	passed, relayed atomic.Int64
+}
+
+// job is one connection to the socket, with the streams it opened.
+type job struct {
+	c      *net.UnixConn
+	ctx    context.Context // done when the tool is gone or the broker closes
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	shut    bool // the broker closes: cut every stream
+	streams []*yamux.Stream
+}
+
+// add registers a stream of the job; after stop it is cut at once.
+func (j *job) add(st *yamux.Stream) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.streams = append(j.streams, st)
+	if j.shut {
+		_ = st.SetDeadline(time.Now())
+	}
+}
+
+// stop cuts the job: its connection, its streams, its descriptors.
+func (j *job) stop() {
+	j.mu.Lock()
+	j.shut = true
+	streams := j.streams
+	j.mu.Unlock()
+	j.cancel()
+	_ = j.c.Close()
+	for _, st := range streams {
+		_ = st.SetDeadline(time.Now()) // ends a Read waiting on the client
+	}
 }
 
 // newBroker creates the socket, mode 0600, in a new directory, mode 0700.
@@ -62,7 +104,7 @@ func newBroker(mux *yamux.Session, log *slog.Logger) (*broker, error) {
 		_ = ln.Close()
 		return fail(err)
 	}
-	return &broker{mux: mux, log: log, dir: dir, path: path, ln: ln, conns: map[*net.UnixConn]*yamux.Stream{}}, nil
+	return &broker{mux: mux, log: log, dir: dir, path: path, ln: ln, jobs: map[*net.UnixConn]*job{}}, nil
 }
 
 // serve accepts transfers until close.
@@ -78,15 +120,18 @@ func (b *broker) serve() {
 			_ = c.Close()
 			return
 		}
-		b.conns[c] = nil
+		ctx, cancel := context.WithCancel(context.Background())
+		j := &job{c: c, ctx: ctx, cancel: cancel}
+		b.jobs[c] = j
 		b.wg.Add(1)
 		b.mu.Unlock()
 		go func() {
 			defer b.wg.Done()
-			b.transfer(c)
+			b.transfer(j)
+			cancel()
 			_ = c.Close()
 			b.mu.Lock()
-			delete(b.conns, c)
+			delete(b.jobs, c)
 			b.mu.Unlock()
 		}()
 	}
@@ -98,60 +143,83 @@ func (b *broker) close() {
 	b.mu.Lock()
 	b.closed = true
 	_ = b.ln.Close()
-	for c, st := range b.conns {
-		_ = c.Close()
-		if st != nil {
-			_ = st.SetReadDeadline(time.Now()) // ends a Read waiting on the client
-		}
+	for _, j := range b.jobs {
+		j.stop()
 	}
 	b.mu.Unlock()
 	b.wg.Wait()
 	_ = os.RemoveAll(b.dir)
 }
 
-// transfer checks the tool's TransferOpen, opens a stream to the client
-// with it, and relays both ways.
-func (b *broker) transfer(c *net.UnixConn) {
+// transfer reads the tool's first message: a TransferOpen to relay, or a
+// TransferPass to do in the tool's place.
+func (b *broker) transfer(j *job) {
+	c := j.c
 	_ = c.SetReadDeadline(time.Now().Add(firstMessageTimeout))
-	t, body, err := proto.ReadMessage(c)
+	t, body, fds, err := proto.ReadMessageFDs(c)
 	if err != nil {
+		closeFDs(fds)
 		b.refuse(c, fmt.Sprintf("reshd: reading TransferOpen: %v", err))
 		return
 	}
-	if t != proto.TypeTransferOpen {
-		b.refuse(c, fmt.Sprintf("reshd: expected TransferOpen (type %d), got type %d", proto.TypeTransferOpen, t))
-		return
-	}
-	var open proto.TransferOpen
-	if err := proto.Decode(body, &open); err != nil {
-		b.refuse(c, "reshd: "+err.Error())
-		return
-	}
-	switch open.Op {
-	case proto.OpRead, proto.OpWrite, proto.OpAppend:
-	default:
-		b.refuse(c, fmt.Sprintf("reshd: unknown transfer op %q", open.Op))
-		return
-	}
 	_ = c.SetReadDeadline(time.Time{})
+	switch t {
+	case proto.TypeTransferOpen:
+		closeFDs(fds)
+		var open proto.TransferOpen
+		if err := proto.Decode(body, &open); err != nil {
+			b.refuse(c, "reshd: "+err.Error())
+			return
+		}
+		if !knownOp(open.Op) {
+			b.refuse(c, fmt.Sprintf("reshd: unknown transfer op %q", open.Op))
+			return
+		}
+		b.relay(j, open)
+	case proto.TypeTransferPass:
+		var p proto.TransferPass
+		if err := proto.Decode(body, &p); err != nil {
+			closeFDs(fds)
+			b.refuse(c, "reshd: "+err.Error())
+			return
+		}
+		b.pass(j, p, fds)
+	default:
+		closeFDs(fds)
+		b.refuse(c, fmt.Sprintf("reshd: expected TransferOpen (type %d), got type %d", proto.TypeTransferOpen, t))
+	}
+}
+
+func knownOp(op string) bool {
+	return op == proto.OpRead || op == proto.OpWrite || op == proto.OpAppend
+}
+
+// openStream opens a stream to the client and sends it open.
+func (b *broker) openStream(j *job, open proto.TransferOpen) (*yamux.Stream, error) {
 	st, err := b.mux.OpenStream()
 	if err != nil {
-		b.refuse(c, fmt.Sprintf("reshd: cannot reach the client: %v", err))
+		return nil, fmt.Errorf("reshd: cannot reach the client: %v", err)
+	}
+	j.add(st)
+	if err := proto.WriteMessage(st, proto.TypeTransferOpen, open); err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("reshd: cannot reach the client: %v", err)
+	}
+	b.log.Debug("reshd: transfer", "op", open.Op, "path", open.Path, "tool", open.Tool)
+	return st, nil
+}
+
+// relay opens a stream to the client with the tool's TransferOpen and
+// relays byte for byte, both ways.
+func (b *broker) relay(j *job, open proto.TransferOpen) {
+	b.relayed.Add(1)
+	c := j.c
+	st, err := b.openStream(j, open)
+	if err != nil {
+		b.refuse(c, err.Error())
 		return
 	}
 	defer func() { _ = st.Close() }()
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return
-	}
-	b.conns[c] = st
-	b.mu.Unlock()
-	if err := proto.WriteMessage(st, proto.TypeTransferOpen, open); err != nil {
-		b.refuse(c, fmt.Sprintf("reshd: cannot reach the client: %v", err))
-		return
-	}
-	b.log.Debug("reshd: transfer", "op", open.Op, "path", open.Path, "tool", open.Tool)
 
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -177,4 +245,10 @@ func (b *broker) refuse(c *net.UnixConn, msg string) {
 	b.log.Debug("reshd: transfer refused", "err", msg)
 	_ = c.SetWriteDeadline(time.Now().Add(firstMessageTimeout))
 	_ = proto.WriteMessage(c, proto.TypeError, proto.Error{Message: msg})
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		_ = syscall.Close(fd)
+	}
 }

@@ -17,6 +17,11 @@ import (
 // byte count or the error that interrupted writing; then it closes stream
 // (a half-close on a yamux stream). progress, if not nil, is called with the
 // number of bytes written so far.
+//
+// When reshd offers chunks (open.Chunks), ServeWrite takes them: the data
+// then ends with an end mark saying whether it is complete (spec.md §3.3),
+// and ServeWrite returns an error for data that is not, after writing and
+// closing what came.
 func ServeWrite(stream io.ReadWriteCloser, open proto.TransferOpen, dirs *access.Dirs, progress func(n int64)) error {
 	defer stream.Close()
 	if open.Op != proto.OpWrite && open.Op != proto.OpAppend {
@@ -31,16 +36,23 @@ func ServeWrite(stream io.ReadWriteCloser, open proto.TransferOpen, dirs *access
 		}
 		return fmt.Errorf("tee: %w", err)
 	}
-	if err := proto.WriteMessage(stream, proto.TypeTransferReply, proto.TransferReply{OK: true}); err != nil {
+	if err := proto.WriteMessage(stream, proto.TypeTransferReply, proto.TransferReply{OK: true, Chunks: open.Chunks}); err != nil {
 		f.Close()
 		return fmt.Errorf("tee: reply: %w", err)
 	}
+	var src io.Reader = stream
+	var chunks *proto.ChunkReader
+	if open.Chunks {
+		chunks = proto.NewChunkReader(stream)
+		src = chunks
+	}
 
-	var n int64
-	var werr error // the first error writing the file
-	buf := make([]byte, 64<<10)
+	var n, got int64 // bytes written, bytes received
+	var werr error   // the first error writing the file
+	buf := make([]byte, 256<<10)
 	for {
-		m, rerr := stream.Read(buf)
+		m, rerr := src.Read(buf)
+		got += int64(m)
 		if m > 0 && werr == nil {
 			var k int
 			k, werr = f.Write(buf[:m])
@@ -76,6 +88,12 @@ func ServeWrite(stream io.ReadWriteCloser, open proto.TransferOpen, dirs *access
 	}
 	if werr != nil {
 		return fmt.Errorf("tee: write %s: %w", open.Path, werr)
+	}
+	if chunks != nil && !chunks.End.OK {
+		return fmt.Errorf("tee: %s is incomplete: %s", open.Path, chunks.End.Error)
+	}
+	if chunks != nil && chunks.End.Bytes != got {
+		return fmt.Errorf("tee: %s: got %d bytes, reshd sent %d", open.Path, got, chunks.End.Bytes)
 	}
 	return nil
 }

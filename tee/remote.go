@@ -10,29 +10,22 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
-	"sync/atomic"
 
+	"resh/internal/sigpipe"
 	"resh/proto"
 )
-
-// sink is one client file being written.
-type sink struct {
-	name     string
-	conn     *net.UnixConn
-	werr     error       // the first error writing to conn; the sink is dropped
-	closed   atomic.Bool // we half-closed: a result now is the normal end
-	done     chan struct{}
-	result   proto.TransferResult
-	resErr   error // reading the result failed
-	resEarly bool  // the result came before our half-close
-}
 
 // Remote is ltee: it copies stdin to stdout and to each of files on the
 // client machine, reached through the RESH_SOCKET socket (appending with
 // appendMode). A file the client refuses, or whose writing fails, is
 // reported on stderr ("ltee: FILE: error") and dropped; the others go on.
 // It returns the exit status: 0, or 1 if anything failed.
+//
+// When stdin and stdout are *os.File, ltee hands them to reshd, which does
+// the copy itself (proto/spec.md §3.4); if reshd declines, ltee copies, and
+// the data for the files goes through the socket.
 func Remote(ctx context.Context, socket string, files []string, appendMode bool, stdin io.Reader, stdout, stderr io.Writer) int {
 	if socket == "" {
 		_, _ = fmt.Fprintf(stderr, "ltee: %s\n", proto.NotInSession)
@@ -48,118 +41,103 @@ func Remote(ctx context.Context, socket string, files []string, appendMode bool,
 		_, _ = fmt.Fprintf(stderr, "ltee: "+format+"\n", args...)
 	}
 
+	in, inFile := stdin.(*os.File)
+	out, outFile := stdout.(*os.File)
+	if len(files) > 0 && inFile && outFile {
+		msgs, err := pass(ctx, socket, files, op, in, out, func(msg string) { report("%s", msg) })
+		if !errors.Is(err, proto.ErrNoPass) {
+			if err != nil {
+				report("%v", err)
+			}
+			for _, m := range msgs {
+				report("%s", m)
+			}
+			return status
+		}
+	}
+
 	// Open every transfer at once, then report refusals in order.
-	sinks := make([]*sink, len(files))
+	conns := make([]*net.UnixConn, len(files))
 	errs := make([]error, len(files))
 	var wg sync.WaitGroup
 	for i, name := range files {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sinks[i], errs[i] = open(ctx, socket, name, op)
+			conns[i], _, errs[i] = proto.OpenTransfer(ctx, socket, proto.TransferOpen{Op: op, Path: name, Tool: "ltee"})
 		}()
 	}
 	wg.Wait()
-	var live []*sink
+	var sinks []*Sink
 	for i, err := range errs {
 		if err != nil {
 			report("%v", err)
 			if errors.Is(err, proto.ErrNoSession) {
-				closeSinks(sinks)
+				closeConns(conns)
 				return 1
 			}
 			continue
 		}
-		live = append(live, sinks[i])
+		sinks = append(sinks, NewSink(files[i], conns[i], false))
 	}
-	stop := context.AfterFunc(ctx, func() { closeSinks(live) })
+	stop := context.AfterFunc(ctx, func() { closeConns(conns) })
 	defer stop()
-	for _, s := range live {
-		go s.readResult()
-	}
-
-	// Copy.
-	stdoutOK := true
-	buf := make([]byte, 64<<10)
-	for {
-		n, rerr := stdin.Read(buf)
-		if n > 0 {
-			if stdoutOK {
-				if _, err := stdout.Write(buf[:n]); err != nil {
-					report("standard output: %v", err)
-					stdoutOK = false
-				}
-			}
-			for _, s := range live {
-				if s.werr == nil {
-					if _, err := s.conn.Write(buf[:n]); err != nil {
-						s.werr = err
-					}
-				}
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			report("standard input: %v", rerr)
-			break
-		}
-	}
-
-	// Finish every transfer and collect its result.
-	for _, s := range live {
-		if s.werr == nil {
-			s.closed.Store(true)
-			if err := s.conn.CloseWrite(); err != nil {
-				s.werr = err
-			}
-		}
-	}
-	for _, s := range live {
-		<-s.done
-		_ = s.conn.Close()
-		switch {
-		case ctx.Err() != nil && (s.resErr != nil || s.werr != nil):
-			report("%s: %v", s.name, ctx.Err())
-		case s.resErr != nil:
-			report("%s: %s", s.name, proto.Describe(s.resErr))
-		case !s.result.OK:
-			report("%s", proto.WithPath(s.name, s.result.Error))
-		case s.resEarly:
-			report("%s: the client ended the transfer early", s.name)
-		case s.werr != nil:
-			report("%s: write: %v", s.name, s.werr)
-		}
+	msgs, _ := Copy(ctx, stdin, stdout, sinks, nil)
+	for _, m := range msgs {
+		report("%s", m)
 	}
 	return status
 }
 
-// open starts one transfer and reads the client's reply.
-func open(ctx context.Context, socket, name, op string) (*sink, error) {
-	c, _, err := proto.OpenTransfer(ctx, socket, proto.TransferOpen{Op: op, Path: name, Tool: "ltee"})
+// pass has reshd do the whole copy (proto/spec.md §3.4): it reports the
+// client's refusals as they come, then returns reshd's messages. It
+// returns proto.ErrNoPass when reshd declines; it dies of SIGPIPE when
+// reshd says a broken pipe on stdout killed ltee.
+func pass(ctx context.Context, socket string, files []string, op string, in, out *os.File, refused func(string)) ([]string, error) {
+	p := proto.TransferPass{Op: op, Paths: files, Tool: "ltee", SIGPIPE: sigpipe.Wanted(out)}
+	c, reply, err := proto.PassTransfer(ctx, socket, p, in, out)
 	if err != nil {
 		return nil, err
 	}
-	return &sink{name: name, conn: c, done: make(chan struct{})}, nil
-}
-
-// readResult waits for the TransferResult. One that comes before our
-// half-close means the client gave up: closing the connection then keeps
-// the copy from blocking on it.
-func (s *sink) readResult() {
-	defer close(s.done)
-	s.resErr = proto.Expect(s.conn, proto.TypeTransferResult, &s.result)
-	if !s.closed.Load() {
-		s.resEarly = s.resErr == nil
-		_ = s.conn.Close()
+	defer func() { _ = c.Close() }()
+	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+	defer stop()
+	for i, name := range files {
+		if i > 0 {
+			if err := proto.Expect(c, proto.TypeTransferReply, &reply); err != nil {
+				return nil, broken(ctx, files[i:], err)
+			}
+		}
+		if !reply.OK {
+			refused(proto.WithPath(name, reply.Error))
+		}
 	}
+	var done proto.TransferDone
+	if err := proto.Expect(c, proto.TypeTransferDone, &done); err != nil {
+		return nil, broken(ctx, nil, err)
+	}
+	if done.SIGPIPE {
+		sigpipe.Die()
+	}
+	return done.Errors, nil
 }
 
-func closeSinks(sinks []*sink) {
-	for _, s := range sinks {
-		if s != nil {
-			_ = s.conn.Close()
+// broken is the error of a passed transfer whose connection to reshd broke
+// before TransferDone.
+func broken(ctx context.Context, unanswered []string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if len(unanswered) > 0 {
+		return fmt.Errorf("%s: %s", unanswered[0], proto.Describe(err))
+	}
+	return errors.New(proto.DescribeDone(err))
+}
+
+func closeConns(conns []*net.UnixConn) {
+	for _, c := range conns {
+		if c != nil {
+			_ = c.Close()
 		}
 	}
 }
