@@ -60,6 +60,11 @@ func Server(ctx context.Context, conn Keyed, cfg *tls.Config) (*Conn, error) {
 func secure(ctx context.Context, conn Keyed, tc *tls.Conn) (*Conn, error) {
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = conn.Close()
+		if tamperedWith(err) {
+			// The connection delivers exact bytes: a handshake record
+			// that fails was altered on purpose.
+			err = fmt.Errorf("%w (%v)", ErrTampered, err)
+		}
 		return nil, err
 	}
 	st := tc.ConnectionState()

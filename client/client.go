@@ -390,7 +390,7 @@ func (r *runner) lost(err error) error {
 		return refused
 	}
 	if errors.Is(cause, auth.ErrTampered) {
-		return fmt.Errorf("session ended: %w", cause)
+		return tampered("session ended", cause)
 	}
 	if cause != nil && !errors.Is(cause, io.EOF) {
 		return fmt.Errorf("session lost: %w", cause)
@@ -659,6 +659,8 @@ func (r *runner) dialError(addr string, err error) error {
 		return unknown
 	case r.identity != nil && auth.Refusal(err, r.identity) != nil:
 		return auth.Refusal(err, r.identity)
+	case errors.Is(err, auth.ErrTampered):
+		return tampered("cannot connect to "+addr, err)
 	case errors.Is(err, connection.ErrSecurityMismatch) && r.o.Insecure:
 		return fmt.Errorf("cannot connect to %s: the server requires TLS: run resh without -insecure", addr)
 	case errors.Is(err, connection.ErrSecurityMismatch):
@@ -666,6 +668,27 @@ func (r *runner) dialError(addr string, err error) error {
 	}
 	return dialError(addr, err)
 }
+
+// tamperError says that TLS found altered data, for a user: what
+// happened and what it means, with TLS's own words last.
+type tamperError struct {
+	what string
+	err  error // wraps auth.ErrTampered
+}
+
+func tampered(what string, err error) error { return &tamperError{what, err} }
+
+func (e *tamperError) Error() string {
+	detail := e.err.Error()
+	if i := strings.LastIndex(detail, " ("); i >= 0 {
+		detail = detail[i:]
+	} else {
+		detail = ""
+	}
+	return e.what + ": the data was altered in transit and failed TLS authentication: someone is tampering with the connection (nothing altered was delivered)" + detail
+}
+
+func (e *tamperError) Unwrap() error { return e.err }
 
 // dialError says why connecting failed, without the layers' repetitions.
 func dialError(addr string, err error) error {

@@ -67,6 +67,42 @@ type daemon struct {
 	home     string
 	stop     func()
 	insecure bool // started with -insecure: resh needs it too
+
+	logMu  sync.Mutex
+	log    []string      // reshd's log lines so far
+	logged chan struct{} // closed and replaced at each new line
+}
+
+// waitLog waits until reshd logs a line containing every one of words.
+func (d *daemon) waitLog(t testing.TB, within time.Duration, words ...string) string {
+	t.Helper()
+	deadline := time.After(within)
+	for seen := 0; ; {
+		d.logMu.Lock()
+		lines, next := d.log[seen:], d.logged
+		seen = len(d.log)
+		d.logMu.Unlock()
+		for _, l := range lines {
+			if containsAll(l, words) {
+				return l
+			}
+		}
+		select {
+		case <-next:
+		case <-deadline:
+			t.Fatalf("reshd did not log %q within %v", words, within)
+			return ""
+		}
+	}
+}
+
+func containsAll(s string, words []string) bool {
+	for _, w := range words {
+		if !strings.Contains(s, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // args returns resh's arguments to run command on d reached at addr.
@@ -114,9 +150,15 @@ func startReshdAt(t testing.TB, addr string, env []string, flags ...string) *dae
 		t.Fatal(err)
 	}
 	found := make(chan string, 1)
+	d := &daemon{cmd: cmd, home: home, logged: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			d.logMu.Lock()
+			d.log = append(d.log, sc.Text())
+			close(d.logged)
+			d.logged = make(chan struct{})
+			d.logMu.Unlock()
 			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
 				select {
 				case found <- m[1]:
@@ -126,7 +168,6 @@ func startReshdAt(t testing.TB, addr string, env []string, flags ...string) *dae
 		}
 		close(found)
 	}()
-	d := &daemon{cmd: cmd, home: home}
 	var once sync.Once
 	d.stop = func() {
 		once.Do(func() {

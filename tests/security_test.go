@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"resh/mitm"
 )
@@ -188,6 +190,81 @@ func TestDamageRepairedBelowTLS(t *testing.T) {
 	}
 	if n := st.Accepted - before; n != 1 {
 		t.Fatalf("%d TCP connections for one session: damage cost reconnections", n)
+	}
+}
+
+// A deliberate attacker who alters DATA payloads and fixes their CRCs gets
+// past the connection but not TLS: the session ends loudly (255, a message
+// naming tampering, a warning in reshd's log), and no altered byte reaches
+// the command or the user. In each direction, in the middle of a session
+// and from its first handshake.
+func TestTamperingEndsTheSession(t *testing.T) {
+	const size = 8 << 20
+	for _, tc := range []struct {
+		name, dir string
+		midway    bool
+	}{{"down/midway", "down", true}, {"up/midway", "up", true}, {"up/handshake", "up", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := startReshd(t)
+			p := throughMitm(t, d, mitm.Faults{}, mitm.Faults{})
+			tamper := func() {
+				if tc.dir == "down" {
+					p.SetFaults(mitm.Faults{}, mitm.Faults{Tamper: 1e-5})
+				} else {
+					p.SetFaults(mitm.Faults{Tamper: 1e-5}, mitm.Faults{})
+				}
+			}
+			if !tc.midway {
+				tamper()
+			}
+			// Zeros both ways, so that an altered byte would show: down,
+			// resh's output; up, what the remote command counts.
+			command := fmt.Sprintf("echo ready; read x; head -c %d /dev/zero", size)
+			if tc.dir == "up" {
+				command = "echo ready; tr -d '\\000' | wc -c"
+			}
+			cmd := exec.Command(filepath.Join(bin, "resh"), p.Addr().String(), command)
+			stdin, _ := cmd.StdinPipe()
+			stdout, _ := cmd.StdoutPipe()
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			out := bufio.NewReader(stdout)
+			if line, _ := out.ReadString('\n'); line == "ready\n" {
+				tamper()
+				if tc.dir == "down" {
+					_, _ = io.WriteString(stdin, "go\n")
+				} else {
+					_, _ = stdin.Write(make([]byte, size))
+				}
+			} else if tc.midway {
+				t.Fatalf("no ready line: %q, stderr %q", line, stderr.String())
+			}
+			stdin.Close()
+			rest, _ := io.ReadAll(out)
+			err := cmd.Wait()
+			code := cmd.ProcessState.ExitCode()
+			switch {
+			case tc.dir == "down" && strings.Trim(string(rest), "\x00") != "":
+				t.Fatal("altered bytes were delivered")
+			case tc.dir == "down" && len(rest) >= size:
+				t.Fatalf("the whole output arrived through tampering")
+			case tc.dir == "up" && len(rest) > 0 && strings.TrimSpace(string(rest)) != "0":
+				t.Fatalf("the command received altered bytes: %q", rest)
+			}
+			if code != 255 || !strings.Contains(stderr.String(), "tampering") || strings.Count(stderr.String(), "\n") != 1 {
+				t.Fatalf("exit %d (%v) stderr %q: want 255 and one line naming tampering", code, err, stderr.String())
+			}
+			if st := p.Stats(); st.Up.Tamper+st.Down.Tamper == 0 {
+				t.Fatalf("nothing was tampered with: %+v", st)
+			}
+			t.Logf("resh said: %s", stderr.String())
+			if tc.midway {
+				d.waitLog(t, 10*time.Second, "tampering")
+			}
+		})
 	}
 }
 
