@@ -20,6 +20,9 @@ go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 echo "== go test -race"
 go test -race -count=1 -shuffle=on -timeout 10m ./...
 
+echo "== end-to-end tests again with -insecure (no TLS above the connection)"
+RESH_TEST_MODE=insecure go test -race -count=1 -shuffle=on -timeout 10m ./tests
+
 echo "== fuzz (short)"
 fuzztime="${FUZZTIME:-10s}"
 for pkg in $(go list ./...); do

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -81,7 +82,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	b.Run("resh", func(b *testing.B) {
 		d := startReshd(b)
 		for range b.N {
-			if err := exec.Command(filepath.Join(bin, "resh"), d.addr, "true").Run(); err != nil {
+			if err := reshCommand(context.Background(), d.addr, "true").Run(); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -197,7 +198,7 @@ func BenchmarkLcat(b *testing.B) {
 			m := newCPUMeter(b, d.cmd.Process.Pid)
 			b.ResetTimer()
 			for range b.N {
-				cmd := exec.Command(filepath.Join(bin, "resh"), d.args(d.addr, "lcat big | wc -c")...)
+				cmd := reshCommand(context.Background(), d.args(d.addr, "lcat big | wc -c")...)
 				cmd.Dir = dir
 				m.run(b, cmd)
 			}
@@ -251,7 +252,7 @@ func BenchmarkLtee(b *testing.B) {
 			m := newCPUMeter(b, d.cmd.Process.Pid)
 			b.ResetTimer()
 			for range b.N {
-				cmd := exec.Command(filepath.Join(bin, "resh"), d.args(d.addr, "ltee out < "+file+" > /dev/null")...)
+				cmd := reshCommand(context.Background(), d.args(d.addr, "ltee out < "+file+" > /dev/null")...)
 				cmd.Dir = dir
 				m.run(b, cmd)
 			}
@@ -305,7 +306,7 @@ func BenchmarkDamagedPath(b *testing.B) {
 			m := newCPUMeter(b, d.cmd.Process.Pid)
 			b.ResetTimer()
 			for range b.N {
-				cmd := exec.Command(filepath.Join(bin, "resh"), d.args(p.Addr().String(), "lcat big | wc -c")...)
+				cmd := reshCommand(context.Background(), d.args(p.Addr().String(), "lcat big | wc -c")...)
 				cmd.Dir = dir
 				var out strings.Builder
 				cmd.Stdout = &out
@@ -332,7 +333,7 @@ func BenchmarkIdleSessionMemory(b *testing.B) {
 		before := rss(b, d.cmd.Process.Pid)
 		var cmds []*exec.Cmd
 		for range n {
-			cmd := exec.Command(filepath.Join(bin, "resh"), d.addr, "echo up; exec sleep 60")
+			cmd := reshCommand(context.Background(), d.addr, "echo up; exec sleep 60")
 			out, _ := cmd.StdoutPipe()
 			if err := cmd.Start(); err != nil {
 				b.Fatal(err)

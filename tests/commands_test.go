@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
@@ -97,7 +98,7 @@ func TestExitStatusAndSignals(t *testing.T) {
 // A signal sent to resh reaches the remote command.
 func TestSignalForwarded(t *testing.T) {
 	d := startReshd(t)
-	cmd := exec.Command(filepath.Join(bin, "resh"), d.addr, "echo started; sleep 30")
+	cmd := reshCommand(context.Background(), d.addr, "echo started; sleep 30")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

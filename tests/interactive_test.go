@@ -1,10 +1,10 @@
 package tests
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -28,7 +28,7 @@ type term struct {
 
 func startTerm(t *testing.T, rows, cols uint16, args ...string) *term {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "resh"), args...)
+	cmd := reshCommand(context.Background(), args...)
 	cmd.Env = append(os.Environ(), "TERM=dumb")
 	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: rows, Cols: cols})
 	if err != nil {

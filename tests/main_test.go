@@ -140,6 +140,9 @@ func startReshd(t testing.TB, flags ...string) *daemon {
 func startReshdAt(t testing.TB, addr string, env []string, flags ...string) *daemon {
 	t.Helper()
 	home := t.TempDir()
+	if insecureMode && !slices.Contains(flags, "-insecure") {
+		flags = append(flags, "-insecure")
+	}
 	cmd := exec.Command(filepath.Join(bin, "reshd"), append([]string{"-listen", addr}, flags...)...)
 	cmd.Env = append(append(os.Environ(), "HOME="+home), env...)
 	stderr, err := cmd.StderrPipe()
@@ -200,6 +203,29 @@ func startReshdAt(t testing.TB, addr string, env []string, flags ...string) *dae
 	return d
 }
 
+// insecureMode runs the whole suite with -insecure on both sides
+// (RESH_TEST_MODE=insecure; test.sh runs it both ways): the connection
+// straight under the session protocol, no TLS.
+var insecureMode = os.Getenv("RESH_TEST_MODE") == "insecure"
+
+// tlsOnly marks a test of TLS itself (keys, host pinning, encryption,
+// tampering), which has nothing to check in the -insecure pass.
+func tlsOnly(t *testing.T) {
+	t.Helper()
+	if insecureMode {
+		t.Skip("tests TLS: run by the default pass")
+	}
+}
+
+// reshCommand is resh with args, with -insecure first in the -insecure
+// pass.
+func reshCommand(ctx context.Context, args ...string) *exec.Cmd {
+	if insecureMode && !slices.Contains(args, "-insecure") {
+		args = append([]string{"-insecure"}, args...)
+	}
+	return exec.CommandContext(ctx, filepath.Join(bin, "resh"), args...)
+}
+
 // stopReshd stops d now.
 func stopReshd(t testing.TB, d *daemon) {
 	t.Helper()
@@ -221,7 +247,7 @@ func resh(t *testing.T, dir, stdin string, args ...string) result {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "resh"), args...)
+	cmd := reshCommand(ctx, args...)
 	cmd.Dir = dir
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb strings.Builder

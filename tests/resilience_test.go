@@ -2,10 +2,10 @@ package tests
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -114,7 +114,7 @@ func TestAbandonedSessionGetsHangup(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(bin, "resh"), p.Addr().String(),
+	cmd := reshCommand(context.Background(), p.Addr().String(),
 		"trap 'echo hangup > "+fifo+"; exit 1' HUP; echo ready; sleep 60 & wait")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -3,6 +3,7 @@ package tests
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -21,7 +22,7 @@ import (
 // reshEnv is resh with extra environment variables.
 func reshEnv(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "resh"), args...)
+	cmd := reshCommand(context.Background(), args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Dir = t.TempDir()
 	var out, errb strings.Builder
@@ -39,6 +40,7 @@ func reshEnv(t *testing.T, env []string, args ...string) result {
 // A stranger, whose key is not in reshd's authorized_keys, is refused with
 // status 255 and one line saying so.
 func TestStrangerRefused(t *testing.T) {
+	tlsOnly(t)
 	d := startReshd(t)
 	r := reshEnv(t, []string{"RESH_HOME=" + t.TempDir()}, d.addr, "echo should-not-run")
 	if r.code != 255 || strings.Contains(r.stdout, "should-not-run") {
@@ -54,6 +56,7 @@ func TestStrangerRefused(t *testing.T) {
 // A server whose host key changed is refused, loudly, naming the line of
 // known_hosts to remove.
 func TestChangedHostKeyRefused(t *testing.T) {
+	tlsOnly(t)
 	d := startReshd(t) // first contact recorded its key
 	addr := d.addr
 	stopReshd(t, d)
@@ -142,6 +145,7 @@ func (r *recorder) contains(s string) bool {
 // nor stdin. With -insecure on both sides the same capture shows them,
 // which proves the capture would see them.
 func TestNoClearTextOnTheWire(t *testing.T) {
+	tlsOnly(t)
 	secret := "TOPSECRET-7f3a"
 	d := startReshd(t)
 	rec := record(t, d.addr)
@@ -173,6 +177,7 @@ func TestNoClearTextOnTheWire(t *testing.T) {
 // default) the data arrive exact and the session keeps its one TCP
 // connection; TLS never sees a damaged byte.
 func TestDamageRepairedBelowTLS(t *testing.T) {
+	tlsOnly(t)
 	d := startReshd(t)
 	damage := mitm.Faults{Corrupt: 2e-5, Cut: 5e-6}
 	p := throughMitm(t, d, damage, damage)
@@ -199,6 +204,7 @@ func TestDamageRepairedBelowTLS(t *testing.T) {
 // the command or the user. In each direction, in the middle of a session
 // and from its first handshake.
 func TestTamperingEndsTheSession(t *testing.T) {
+	tlsOnly(t)
 	const size = 8 << 20
 	for _, tc := range []struct {
 		name, dir string
@@ -223,7 +229,7 @@ func TestTamperingEndsTheSession(t *testing.T) {
 			if tc.dir == "up" {
 				command = "echo ready; tr -d '\\000' | wc -c"
 			}
-			cmd := exec.Command(filepath.Join(bin, "resh"), p.Addr().String(), command)
+			cmd := reshCommand(context.Background(), p.Addr().String(), command)
 			stdin, _ := cmd.StdinPipe()
 			stdout, _ := cmd.StdoutPipe()
 			var stderr strings.Builder
