@@ -279,48 +279,53 @@ func BenchmarkLtee(b *testing.B) {
 }
 
 // BenchmarkDamagedPath sends 20 MB with lcat through a proxy that corrupts
-// 2e-5 of the bytes in each direction (no resets), with TLS (the default)
-// and with -insecure: the connection repairs the damage below TLS, so both
-// keep one TCP connection (conns/op) and cost about the same.
+// 2e-5 or 1e-4 of the bytes in each direction (no resets), with TLS (the
+// default) and with -insecure: the connection repairs the damage below TLS,
+// so both keep one TCP connection (conns/op) and cost about the same.
 func BenchmarkDamagedPath(b *testing.B) {
 	const size = 20 << 20
 	dir := b.TempDir()
 	bigFile(b, dir, size)
-	for _, mode := range []string{"tls", "insecure"} {
-		b.Run(mode, func(b *testing.B) {
-			var d *daemon
-			if mode == "tls" {
-				d = startReshd(b)
-			} else {
-				d = startReshd(b, "-insecure")
-			}
-			damage := mitm.Faults{Corrupt: 2e-5}
-			p, err := mitm.Start("127.0.0.1:0", mitm.Config{Target: d.addr, Up: damage, Down: damage, Seed: 17})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
-			d.firstContact(b, p.Addr().String())
-			before := p.Stats().Accepted
-			b.SetBytes(size)
-			m := newCPUMeter(b, d.cmd.Process.Pid)
-			b.ResetTimer()
-			for range b.N {
-				cmd := reshCommand(context.Background(), d.args(p.Addr().String(), "lcat big | wc -c")...)
-				cmd.Dir = dir
-				var out strings.Builder
-				cmd.Stdout = &out
-				m.run(b, cmd)
-				if strings.TrimSpace(out.String()) != strconv.Itoa(size) {
-					b.Fatalf("wc -c said %q", out.String())
+	for _, rc := range []struct {
+		name string
+		rate float64
+	}{{"2e-5", 2e-5}, {"1e-4", 1e-4}} {
+		for _, mode := range []string{"tls", "insecure"} {
+			b.Run(rc.name+"/"+mode, func(b *testing.B) {
+				var d *daemon
+				if mode == "tls" {
+					d = startReshd(b)
+				} else {
+					d = startReshd(b, "-insecure")
 				}
-			}
-			b.StopTimer()
-			m.report(b)
-			st := p.Stats()
-			b.ReportMetric(float64(st.Accepted-before)/float64(b.N), "conns/op")
-			b.ReportMetric(float64(st.Up.Corrupt+st.Down.Corrupt)/float64(b.N), "corrupted/op")
-		})
+				damage := mitm.Faults{Corrupt: rc.rate}
+				p, err := mitm.Start("127.0.0.1:0", mitm.Config{Target: d.addr, Up: damage, Down: damage, Seed: 17})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer p.Close()
+				d.firstContact(b, p.Addr().String())
+				before := p.Stats().Accepted
+				b.SetBytes(size)
+				m := newCPUMeter(b, d.cmd.Process.Pid)
+				b.ResetTimer()
+				for range b.N {
+					cmd := reshCommand(context.Background(), d.args(p.Addr().String(), "lcat big | wc -c")...)
+					cmd.Dir = dir
+					var out strings.Builder
+					cmd.Stdout = &out
+					m.run(b, cmd)
+					if strings.TrimSpace(out.String()) != strconv.Itoa(size) {
+						b.Fatalf("wc -c said %q", out.String())
+					}
+				}
+				b.StopTimer()
+				m.report(b)
+				st := p.Stats()
+				b.ReportMetric(float64(st.Accepted-before)/float64(b.N), "conns/op")
+				b.ReportMetric(float64(st.Up.Corrupt+st.Down.Corrupt)/float64(b.N), "corrupted/op")
+			})
+		}
 	}
 }
 
