@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -329,16 +330,22 @@ func BenchmarkDamagedPath(b *testing.B) {
 	}
 }
 
-// BenchmarkIdleSessionMemory reports how much reshd's resident memory grows
-// per idle session (a remote `sleep` waiting with nothing to say).
+// BenchmarkIdleSessionMemory reports what reshd holds per idle session (a
+// remote `sleep` waiting with nothing to say, its client's stdin at EOF):
+// its resident memory growth (RSS-B/session), its goroutines
+// (goroutines/session, from the runtime's scheduler trace) and its OS
+// threads (threads/session, /proc/PID/status). With -v it logs what the
+// goroutines wait on.
 func BenchmarkIdleSessionMemory(b *testing.B) {
 	const n = 40
 	for range b.N {
-		d := startReshd(b)
-		before := rss(b, d.cmd.Process.Pid)
+		d := startReshdAt(b, "127.0.0.1:0", []string{"GODEBUG=schedtrace=200,scheddetail=1"})
+		pid := d.cmd.Process.Pid
+		time.Sleep(time.Second) // let reshd settle after the first contact
+		before, gBefore := procStatus(b, pid), d.goroutines(b)
 		var cmds []*exec.Cmd
 		for range n {
-			cmd := reshCommand(context.Background(), d.addr, "echo up; exec sleep 60")
+			cmd := exec.Command(filepath.Join(bin, "resh"), d.addr, "echo up; exec sleep 60")
 			out, _ := cmd.StdoutPipe()
 			if err := cmd.Start(); err != nil {
 				b.Fatal(err)
@@ -350,27 +357,96 @@ func BenchmarkIdleSessionMemory(b *testing.B) {
 			cmds = append(cmds, cmd)
 		}
 		time.Sleep(3 * time.Second) // let the sessions go idle (buffers are released after heartbeats)
-		after := rss(b, d.cmd.Process.Pid)
-		b.ReportMetric(float64(after-before)/n, "reshd-RSS-B/session")
+		after, gAfter := procStatus(b, pid), d.goroutines(b)
+		b.ReportMetric(float64(after["VmRSS"]-before["VmRSS"])/n, "reshd-RSS-B/session")
+		b.ReportMetric(float64(len(gAfter)-len(gBefore))/n, "goroutines/session")
+		b.ReportMetric(float64(after["Threads"]-before["Threads"])/n, "threads/session")
+		waits := map[string]int{}
+		for _, w := range gAfter {
+			waits[w]++
+		}
+		for _, w := range gBefore {
+			waits[w]--
+		}
+		for w, k := range waits {
+			if k == 0 {
+				delete(waits, w)
+			}
+		}
+		b.Logf("reshd's goroutines by what they wait on, for %d sessions: %v", n, waits)
 		for _, c := range cmds {
 			_ = c.Process.Kill()
 			_ = c.Wait()
 		}
+		stopReshd(b, d)
 	}
 }
 
-// rss returns a process's resident set size in bytes.
-func rss(b *testing.B, pid int) int64 {
+// procStatus returns a process's VmRSS (in bytes) and Threads from
+// /proc/PID/status.
+func procStatus(b *testing.B, pid int) map[string]int64 {
 	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)
 	}
+	m := map[string]int64{}
 	for _, line := range strings.Split(string(s), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
+		k, v, _ := strings.Cut(line, ":")
+		if k == "VmRSS" || k == "Threads" {
+			f := strings.Fields(v)
+			x, _ := strconv.ParseInt(f[0], 10, 64)
+			if len(f) > 1 && f[1] == "kB" {
+				x <<= 10
+			}
+			m[k] = x
 		}
 	}
-	b.Fatal("no VmRSS")
-	return 0
+	if len(m) != 2 {
+		b.Fatalf("no VmRSS or Threads in /proc/%d/status", pid)
+	}
+	return m
+}
+
+var schedG = regexp.MustCompile(`^\s+G\d+: status=(\d+)\((.*)\) m=`)
+
+// goroutines returns the wait reason of each of d's live goroutines, from
+// the next whole scheduler trace (GODEBUG=schedtrace,scheddetail=1) that
+// it prints.
+func (d *daemon) goroutines(b *testing.B) []string {
+	b.Helper()
+	d.logMu.Lock()
+	seen := len(d.log)
+	d.logMu.Unlock()
+	start := -1 // index of the first SCHED line after seen
+	deadline := time.After(10 * time.Second)
+	for {
+		d.logMu.Lock()
+		lines, next := d.log, d.logged
+		d.logMu.Unlock()
+		for i := max(seen, start+1); i < len(lines); i++ {
+			if !strings.HasPrefix(lines[i], "SCHED ") {
+				continue
+			}
+			if start < 0 {
+				start = i
+				continue
+			}
+			var waits []string
+			for _, l := range lines[start+1 : i] {
+				switch m := schedG.FindStringSubmatch(l); {
+				case m == nil, m[1] == "6": // 6: dead
+				case m[1] == "3": // in a system call (the reason is stale)
+					waits = append(waits, "syscall")
+				default:
+					waits = append(waits, m[2])
+				}
+			}
+			return waits
+		}
+		select {
+		case <-next:
+		case <-deadline:
+			b.Fatal("reshd printed no scheduler trace (GODEBUG=schedtrace)")
+		}
+	}
 }
