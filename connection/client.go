@@ -24,7 +24,7 @@ var (
 )
 
 // Client is the dialling end of a session. When its transport fails it
-// redials with capped exponential backoff and resumes the session; Read and
+// redials and resumes the session (see redialLoop for the pace); Read and
 // Write only see a delay.
 type Client struct {
 	*Connection
@@ -87,6 +87,16 @@ func dialHandshake(ctx context.Context, cfg *Config, network, address string, rs
 	if err != nil {
 		return nil, welcome{}, nil, fmt.Errorf("connection: dial %s: %w", address, err)
 	}
+	w, dec, err := handshakeOn(ctx, cfg, tr, rs)
+	if err != nil {
+		return nil, welcome{}, nil, err
+	}
+	return tr, w, dec, nil
+}
+
+// handshakeOn runs the client handshake on tr, within ctx; it closes tr if
+// the handshake fails.
+func handshakeOn(ctx context.Context, cfg *Config, tr net.Conn, rs *resumeState) (welcome, *decoder, error) {
 	// A cancelled context interrupts the handshake's reads and writes.
 	stop := context.AfterFunc(ctx, func() { _ = tr.SetDeadline(time.Unix(1, 0)) })
 	deadline, _ := ctx.Deadline()
@@ -96,9 +106,9 @@ func dialHandshake(ctx context.Context, cfg *Config, network, address string, rs
 		if err == nil {
 			err = ctx.Err()
 		}
-		return nil, welcome{}, nil, err
+		return welcome{}, nil, err
 	}
-	return tr, w, dec, nil
+	return w, dec, nil
 }
 
 // backoff returns the wait before redial number attempt (from 1): capped
@@ -122,33 +132,151 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// redialLoop replaces each lost transport until the session ends.
+var (
+	// errAddrGone replaces a transport whose local address the host no
+	// longer holds.
+	errAddrGone = errors.New("connection: local address gone (the host moved to another network)")
+	// errQuiet replaces a silent transport once a new one connected.
+	errQuiet = errors.New("connection: transport silent while the path works: replaced")
+)
+
+// redialLoop watches the transport and replaces it until the session ends.
+// The policy (spec.md §5):
+//
+//   - a connect that fails without reaching the server (network down, no
+//     route, address gone, no answer: unreachable) costs the server
+//     nothing: a new connect starts every RedialInterval, at most
+//     maxConnects in flight, the first to connect wins;
+//   - a server that answers and refuses (connection refused, REJECT busy, a
+//     failed handshake) is retried with capped exponential backoff;
+//   - a change of the host's network cuts the backoff and redials at once;
+//     it replaces at once a transport whose local address is gone;
+//   - a transport silent for longer than a heartbeat after a network change
+//     (or for quietLimit without one) is kept while connects race for a
+//     new path; the first that connects replaces it, unless it spoke again.
 func (cl *Client) redialLoop() {
 	c := cl.Connection
 	defer c.wg.Done()
-	for {
-		select {
-		case <-c.detachCh:
-		case <-c.ctx.Done():
-			return
+	changes, unsubscribe := c.cfg.NetworkChanges()
+	defer unsubscribe()
+	race := newConnectRace(c.ctx, c.cfg, cl.network, cl.address)
+	defer race.stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var (
+		lost     time.Time // when the transport was lost; zero while one serves
+		attempts int       // connects since the transport was lost
+		backoffs int       // answered failures since the last resume or network change
+		next     time.Time // when the next connect may start; zero: none wanted
+		probing  bool      // the transport is silent: connects look for a new path
+		heard    time.Time // the transport's last frame when probing started
+		changed  time.Time // the last change of the host's network
+	)
+	markLost := func(now time.Time, why error) {
+		lost, attempts, probing = now, 0, false
+		if next.IsZero() {
+			next = now
 		}
-		cl.notify(StateEvent{Connected: false, Err: errors.New("transport lost")})
-		lost := time.Now()
-		for attempt := 1; ; attempt++ {
-			c.mu.Lock()
-			rs := resumeState{id: c.id, secret: c.secret, rcvNxt: c.rcvNxt, wnd: uint32(c.recvFree())}
-			c.mu.Unlock()
-			if time.Since(lost) > c.cfg.ResumeTimeout {
+		cl.notify(StateEvent{Connected: false, Err: why})
+	}
+	for {
+		now := time.Now()
+		c.mu.Lock()
+		att, last, keyed, srtt := c.att, c.lastRecv, c.keyed, c.srtt()
+		c.mu.Unlock()
+		wake := now.Add(time.Hour)
+		if att == nil {
+			if lost.IsZero() {
+				markLost(now, errors.New("transport lost"))
+			}
+			if now.Sub(lost) > c.cfg.ResumeTimeout {
 				c.finish(fmt.Errorf("%w (%v)", ErrResumeTimeout, c.cfg.ResumeTimeout))
 				return
 			}
-			tr, w, dec, err := dialHandshake(c.ctx, c.cfg, cl.network, cl.address, &rs, c.resumeTimeout())
-			if err == nil {
-				if err = c.attach(tr, dec, w.rcvNxt, w.wnd); err == nil {
-					c.cfg.Logger.Info("connection: resumed", "session", c.id.String(), "attempt", attempt)
-					cl.notify(StateEvent{Connected: true, Attempt: attempt})
-					break
+			wake = lost.Add(c.cfg.ResumeTimeout + time.Millisecond)
+		} else if keyed {
+			if probing && last.After(heard) {
+				probing, next = false, time.Time{} // it spoke again: keep it
+				race.cancelAll()
+			}
+			if !probing {
+				at := last.Add(c.quietLimit(changed.After(last), srtt))
+				if now.Before(at) {
+					wake = at
+				} else {
+					probing, heard = true, last
+					c.cfg.Logger.Debug("connection: transport silent: looking for a new path", "session", c.id.String(), "silent", now.Sub(last))
+					if next.IsZero() {
+						next = now
+					}
 				}
+			}
+		}
+		if (att == nil || probing) && !next.IsZero() && !race.full() {
+			if !now.Before(next) {
+				race.start(c.connectLife(srtt))
+				attempts++
+				next = now.Add(c.cfg.RedialInterval)
+			}
+			if !race.full() && next.Before(wake) {
+				wake = next
+			}
+		}
+		timer.Reset(time.Until(wake))
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-c.detachCh:
+		case <-timer.C:
+		case nc := <-changes:
+			changed = time.Now()
+			c.cfg.Logger.Debug("connection: network changed", "session", c.id.String(), "addrs", nc.Addrs, "attached", att != nil, "probing", probing)
+			if att != nil && !nc.holds(att.tr.LocalAddr()) {
+				c.detach(att, fmt.Errorf("%w: %v", errAddrGone, att.tr.LocalAddr()))
+				att = nil
+			}
+			if att == nil || probing {
+				backoffs, next = 0, changed
+			}
+		case res := <-race.results:
+			if !race.take(res) {
+				continue
+			}
+			now := time.Now()
+			if res.err != nil {
+				err := fmt.Errorf("connection: dial %s: %w", cl.address, res.err)
+				if !unreachable(res.err) {
+					backoffs++
+					next = now.Add(backoff(c.cfg, backoffs))
+					race.cancelAll()
+				}
+				if att == nil {
+					c.cfg.Logger.Debug("connection: redial failed", "session", c.id.String(), "attempt", attempts, "err", err)
+					cl.notify(StateEvent{Connected: false, Attempt: attempts, Err: err})
+				}
+				continue
+			}
+			race.cancelAll()
+			c.mu.Lock()
+			old, revived := c.att, c.lastRecv.After(heard)
+			c.mu.Unlock()
+			if old != nil {
+				if revived || !keyed {
+					res.tr.Close()
+					probing, next = false, time.Time{}
+					continue
+				}
+				// The path works and the transport says nothing: its TCP
+				// is stuck in backoff, or the path changed under it.
+				c.detach(old, errQuiet)
+				markLost(now, errQuiet)
+			}
+			err := cl.resumeOn(res.tr)
+			if err == nil {
+				c.cfg.Logger.Info("connection: resumed", "session", c.id.String(), "attempt", attempts)
+				cl.notify(StateEvent{Connected: true, Attempt: attempts})
+				lost, backoffs, next = time.Time{}, 0, time.Time{}
+				continue
 			}
 			if c.ctx.Err() != nil {
 				return
@@ -167,13 +295,56 @@ func (cl *Client) redialLoop() {
 				c.finish(err)
 				return
 			}
-			c.cfg.Logger.Debug("connection: redial failed", "session", c.id.String(), "attempt", attempt, "err", err)
-			cl.notify(StateEvent{Connected: false, Attempt: attempt, Err: err})
-			if sleepCtx(c.ctx, backoff(c.cfg, attempt)) != nil {
-				return
-			}
+			backoffs++
+			next = now.Add(backoff(c.cfg, backoffs))
+			c.cfg.Logger.Debug("connection: resume failed", "session", c.id.String(), "attempt", attempts, "err", err)
+			cl.notify(StateEvent{Connected: false, Attempt: attempts, Err: err})
 		}
 	}
+}
+
+// resumeOn resumes the session over tr, a transport just connected.
+func (cl *Client) resumeOn(tr net.Conn) error {
+	c := cl.Connection
+	c.mu.Lock()
+	rs := resumeState{id: c.id, secret: c.secret, rcvNxt: c.rcvNxt, wnd: uint32(c.recvFree())}
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(c.ctx, c.resumeTimeout())
+	defer cancel()
+	w, dec, err := handshakeOn(ctx, c.cfg, tr, &rs)
+	if err != nil {
+		return err
+	}
+	return c.attach(tr, dec, w.rcvNxt, w.wnd)
+}
+
+// srtt returns the smoothed round-trip time, 0 before any measurement.
+func (c *Connection) srtt() time.Duration {
+	if !c.rtt.measured {
+		return 0
+	}
+	return c.rtt.srtt
+}
+
+// quietLimit is how long the transport may stay silent before connects
+// look for a new path. The peer speaks at least every HeartbeatInterval,
+// so after a change of the host's network a silence a little longer than
+// that (two round trips, at most another heartbeat: an outage inflates the
+// measured round trip) means the path broke; without a change, wait longer
+// (twice the heartbeat, half the dead timeout) before suspecting it.
+func (c *Connection) quietLimit(afterChange bool, srtt time.Duration) time.Duration {
+	hb := c.cfg.HeartbeatInterval
+	if afterChange {
+		return hb + min(max(hb/4, 2*srtt), hb)
+	}
+	return max(2*hb, c.cfg.DeadTimeout/2)
+}
+
+// connectLife is how long one connect waits for an answer: a few round
+// trips, at least a second (a lost SYN is sent again after one), at most
+// the handshake timeout.
+func (c *Connection) connectLife(srtt time.Duration) time.Duration {
+	return min(max(time.Second, 4*srtt), c.cfg.HandshakeTimeout)
 }
 
 // resumeTimeout bounds one resume attempt: a handshake frame damaged in

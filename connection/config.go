@@ -53,8 +53,25 @@ type Config struct {
 	// transport. Default: DetachTimeout.
 	ResumeTimeout time.Duration
 	// RedialMin and RedialMax bound the Client's exponential backoff between
-	// redials (with ±50% jitter). Defaults 50ms and 5s.
+	// redials (with ±50% jitter) after the server answered and refused: the
+	// connection was refused, the server was busy or the resume handshake
+	// failed. Defaults 50ms and 5s.
 	RedialMin, RedialMax time.Duration
+	// RedialInterval paces the redials that cost the server nothing: while
+	// connects fail without reaching it (network unreachable or down, no
+	// route, the address gone, no answer), the Client starts a new connect
+	// every RedialInterval, without waiting for those still in flight (at
+	// most 10), whose SYNs may have been lost; the first to connect is
+	// used, the others are closed. Default 100ms.
+	RedialInterval time.Duration
+	// NetworkChanges subscribes a Client to the changes of the host's
+	// network; it returns a channel receiving them and a function ending
+	// the subscription. On a change the Client redials at once if it has
+	// lost its transport, replaces its transport if the transport's local
+	// address is gone, and looks for a new path if the transport has been
+	// silent for longer than a heartbeat. Default: WatchNetwork. To watch
+	// nothing, return a nil channel.
+	NetworkChanges func() (changes <-chan NetworkChange, stop func())
 	// DialAttempts is how many times Dial tries the first handshake when the
 	// transport fails or is damaged during it. Default 3.
 	DialAttempts int
@@ -129,12 +146,16 @@ func (c *Config) setDefaults() {
 	setDefault(&c.ResumeTimeout, c.DetachTimeout)
 	setDefault(&c.RedialMin, 50*time.Millisecond)
 	setDefault(&c.RedialMax, 5*time.Second)
+	setDefault(&c.RedialInterval, 100*time.Millisecond)
 	setDefault(&c.DialAttempts, 3)
 	setDefault(&c.DrainTimeout, 30*time.Second)
 	setDefault(&c.Backlog, 128)
 	if c.Dial == nil {
 		var d net.Dialer
 		c.Dial = d.DialContext
+	}
+	if c.NetworkChanges == nil {
+		c.NetworkChanges = WatchNetwork
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
