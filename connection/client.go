@@ -151,9 +151,10 @@ var (
 //     failed handshake) is retried with capped exponential backoff;
 //   - a change of the host's network cuts the backoff and redials at once;
 //     it replaces at once a transport whose local address is gone;
-//   - a transport silent for longer than a heartbeat after a network change
-//     (or for quietLimit without one) is kept while connects race for a
-//     new path; the first that connects replaces it, unless it spoke again.
+//   - a transport silent for a little longer than a heartbeat around a
+//     network change (or for longer without one: quietLimit) is kept while
+//     connects race for a new path; the first that connects replaces it,
+//     unless it spoke again meanwhile.
 func (cl *Client) redialLoop() {
 	c := cl.Connection
 	defer c.wg.Done()
@@ -200,7 +201,11 @@ func (cl *Client) redialLoop() {
 				race.cancelAll()
 			}
 			if !probing {
-				at := last.Add(c.quietLimit(changed.After(last), srtt))
+				// A change around the time the silence began (frames
+				// already on their way may still arrive after it) makes
+				// the silence suspect sooner.
+				near := !changed.IsZero() && changed.After(last.Add(-c.cfg.HeartbeatInterval))
+				at := last.Add(c.quietLimit(near, srtt))
 				if now.Before(at) {
 					wake = at
 				} else {
@@ -232,7 +237,9 @@ func (cl *Client) redialLoop() {
 			changed = time.Now()
 			c.cfg.Logger.Debug("connection: network changed", "session", c.id.String(), "addrs", nc.Addrs, "attached", att != nil, "probing", probing)
 			if att != nil && !nc.holds(att.tr.LocalAddr()) {
-				c.detach(att, fmt.Errorf("%w: %v", errAddrGone, att.tr.LocalAddr()))
+				err := fmt.Errorf("%w: %v", errAddrGone, att.tr.LocalAddr())
+				c.detach(att, err)
+				markLost(changed, err)
 				att = nil
 			}
 			if att == nil || probing {
