@@ -120,6 +120,8 @@ func Copy(ctx context.Context, in io.Reader, out io.Writer, sinks []*Sink, onSIG
 		if s.werr != nil {
 			continue
 		}
+		// From here on, the client's result is the normal end.
+		s.closed.Store(true)
 		if s.chunked {
 			end := proto.TransferEnd{OK: complete, Bytes: s.sent}
 			if !complete {
@@ -130,7 +132,6 @@ func Copy(ctx context.Context, in io.Reader, out io.Writer, sinks []*Sink, onSIG
 				continue
 			}
 		}
-		s.closed.Store(true)
 		if err := s.conn.CloseWrite(); err != nil {
 			s.werr = err
 		}
