@@ -145,8 +145,9 @@ var (
 //
 //   - a connect that fails without reaching the server (network down, no
 //     route, address gone, no answer: unreachable) costs the server
-//     nothing: a new connect starts every RedialInterval, at most
-//     maxConnects in flight, the first to connect wins;
+//     nothing: a new connect starts every RedialInterval, without waiting
+//     for earlier ones (connectRace keeps maxConnects), the first to
+//     connect wins;
 //   - a server that answers and refuses (connection refused, REJECT busy, a
 //     failed handshake) is retried with capped exponential backoff;
 //   - a change of the host's network cuts the backoff and redials at once;
@@ -159,7 +160,9 @@ func (cl *Client) redialLoop() {
 	c := cl.Connection
 	defer c.wg.Done()
 	changes, unsubscribe := c.cfg.NetworkChanges()
-	defer unsubscribe()
+	if unsubscribe != nil {
+		defer unsubscribe()
+	}
 	race := newConnectRace(c.ctx, c.cfg, cl.network, cl.address)
 	defer race.stop()
 	timer := time.NewTimer(time.Hour)
@@ -223,7 +226,7 @@ func (cl *Client) redialLoop() {
 				attempts++
 				next = now.Add(c.cfg.RedialInterval)
 			}
-			if !race.full() && next.Before(wake) {
+			if next.Before(wake) {
 				wake = next
 			}
 		}
@@ -233,12 +236,19 @@ func (cl *Client) redialLoop() {
 			return
 		case <-c.detachCh:
 		case <-timer.C:
-		case nc := <-changes:
+		case nc, ok := <-changes:
+			if !ok {
+				changes = nil // the watcher ended: timers only
+				continue
+			}
 			changed = time.Now()
 			c.cfg.Logger.Debug("connection: network changed", "session", c.id.String(), "addrs", nc.Addrs, "attached", att != nil, "probing", probing)
 			if att != nil && !nc.holds(att.tr.LocalAddr()) {
 				err := fmt.Errorf("%w: %v", errAddrGone, att.tr.LocalAddr())
 				c.detach(att, err)
+				if c.ctx.Err() != nil {
+					return // not resumable: the session ended with its transport
+				}
 				markLost(changed, err)
 				att = nil
 			}
@@ -276,7 +286,11 @@ func (cl *Client) redialLoop() {
 				// The path works and the transport says nothing: its TCP
 				// is stuck in backoff, or the path changed under it.
 				c.detach(old, errQuiet)
+				if c.ctx.Err() != nil {
+					return // closing and drained: the session ended with its transport
+				}
 				markLost(now, errQuiet)
+				attempts = 1
 			}
 			err := cl.resumeOn(res.tr)
 			if err == nil {

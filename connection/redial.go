@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// maxConnects bounds the connects a Client has in flight at once.
+// maxConnects bounds the connects a Client waits on at once; twice as
+// many goroutines may run, those abandoned still returning.
 const maxConnects = 10
 
 // unreachable reports a connect that failed without reaching the server:
@@ -48,7 +49,7 @@ type connectRace struct {
 	results chan connectResult            // sized so that no report blocks
 	running int                           // goroutines that have not reported
 	live    map[uint64]context.CancelFunc // connects whose result is wanted
-	seq     uint64
+	seq     uint64                        // ids in the order connects start
 }
 
 func newConnectRace(ctx context.Context, cfg *Config, network, address string) *connectRace {
@@ -57,16 +58,32 @@ func newConnectRace(ctx context.Context, cfg *Config, network, address string) *
 		dial:    cfg.Dial,
 		network: network,
 		address: address,
-		results: make(chan connectResult, maxConnects),
+		results: make(chan connectResult, 2*maxConnects),
 		live:    make(map[uint64]context.CancelFunc),
 	}
 }
 
-// full reports whether no connect may start now.
-func (r *connectRace) full() bool { return r.running >= maxConnects }
+// full reports whether no connect may start now: too many goroutines have
+// not returned (a Dial slow to heed its context).
+func (r *connectRace) full() bool { return r.running >= 2*maxConnects }
 
-// start begins a connect that gives up after life.
+// start begins a connect that gives up after life. With maxConnects
+// waited on already, it abandons the second oldest: the newest connects
+// are the ones likely to get through a network that just healed, the
+// oldest one is kept for a path slower than the others' short lives.
 func (r *connectRace) start(life time.Duration) {
+	if len(r.live) >= maxConnects {
+		first, second := ^uint64(0), ^uint64(0) // the two oldest
+		for id := range r.live {
+			switch {
+			case id < first:
+				first, second = id, first
+			case id < second:
+				second = id
+			}
+		}
+		r.abandon(second)
+	}
 	r.seq++
 	id := r.seq
 	ctx, cancel := context.WithTimeout(r.ctx, life)
@@ -94,11 +111,18 @@ func (r *connectRace) take(res connectResult) bool {
 	return true
 }
 
-// cancelAll abandons every connect in flight; what they open is closed.
-func (r *connectRace) cancelAll() {
-	for id, cancel := range r.live {
+// abandon cancels connect id; what it opens is closed.
+func (r *connectRace) abandon(id uint64) {
+	if cancel, ok := r.live[id]; ok {
 		cancel()
 		delete(r.live, id)
+	}
+}
+
+// cancelAll abandons every connect in flight.
+func (r *connectRace) cancelAll() {
+	for id := range r.live {
+		r.abandon(id)
 	}
 }
 

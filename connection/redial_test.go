@@ -305,8 +305,8 @@ func TestRedialDoesNotWaitForLostConnects(t *testing.T) {
 	if took >= time.Second/2 {
 		t.Fatalf("resumed %v after healing: the client waited for lost connects", took)
 	}
-	if most < 2 || most > maxConnects {
-		t.Fatalf("%d connects in flight at most, want 2..%d", most, maxConnects)
+	if most < 2 || most > 2*maxConnects {
+		t.Fatalf("%d connects in flight at most, want 2..%d", most, 2*maxConnects)
 	}
 	echoed(t, cl, acc, "after lost SYNs")
 }
@@ -349,8 +349,10 @@ func TestRoamingReplacesTransportAtOnce(t *testing.T) {
 	echoed(t, cl, acc, "before")
 
 	old, moved := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("198.51.100.7")
-	n.change(old, moved)                                                  // an address more: nothing to do
-	waitFor(t, func() bool { return len(chanOf(n)) == 0 }, 5*time.Second) // taken, so handled before the next
+	// An address more: nothing to do. Once the change is taken it is
+	// handled before the next.
+	n.change(old, moved)
+	waitFor(t, func() bool { return len(chanOf(n)) == 0 }, 5*time.Second)
 	d.mu.Lock()
 	d.local = &net.TCPAddr{IP: net.IPv4(198, 51, 100, 7), Port: 40001}
 	d.mu.Unlock()
@@ -573,5 +575,40 @@ func TestNetWatcherShared(t *testing.T) {
 	defer mu.Unlock()
 	if starts != 2 || stops != 2 {
 		t.Fatalf("%d starts, %d stops, want 2 and 2", starts, stops)
+	}
+}
+
+// With maxConnects waited on, a new connect abandons the second oldest,
+// keeping the oldest for a slow path; a Dial that ignores its context
+// cannot pile up more than 2·maxConnects goroutines.
+func TestConnectRaceRotates(t *testing.T) {
+	gate := make(chan struct{})
+	cfg := &Config{Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+		<-gate // ignores ctx, as a slow Dial might
+		return nil, ctx.Err()
+	}}
+	r := newConnectRace(context.Background(), cfg, "tcp", "192.0.2.1:1")
+	for range maxConnects + 1 {
+		r.start(time.Minute)
+	}
+	if _, ok := r.live[1]; !ok {
+		t.Fatal("the oldest connect was abandoned")
+	}
+	if _, ok := r.live[2]; ok {
+		t.Fatal("the second oldest connect was kept")
+	}
+	if len(r.live) != maxConnects {
+		t.Fatalf("%d connects waited on, want %d", len(r.live), maxConnects)
+	}
+	for !r.full() {
+		r.start(time.Minute)
+	}
+	if r.running != 2*maxConnects {
+		t.Fatalf("%d goroutines when full, want %d", r.running, 2*maxConnects)
+	}
+	close(gate)
+	r.stop()
+	if r.running != 0 || len(r.live) != 0 {
+		t.Fatalf("after stop: %d running, %d live", r.running, len(r.live))
 	}
 }
