@@ -190,6 +190,7 @@ func (ss *session) open(mux *yamux.Session) (*streams, proto.Hello, error) {
 			_ = s.Close()
 			return fail(st, fmt.Errorf("server: read Open: %w", err))
 		}
+		s.Shrink() // give back the receive buffer until more comes
 		var slot **yamux.Stream
 		switch o.Kind {
 		case proto.KindControl:
@@ -213,6 +214,7 @@ func (ss *session) open(mux *yamux.Session) (*streams, proto.Hello, error) {
 	if err := proto.Expect(st.control, proto.TypeHello, &hello); err != nil {
 		return fail(st, fmt.Errorf("server: read Hello: %w", err))
 	}
+	st.control.Shrink()
 	if !t.Stop() && timedOut.Load() {
 		return fail(st, errors.New("server: session setup timed out"))
 	}
@@ -271,7 +273,7 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 			return proto.Exit{}, fmt.Errorf("reshd: start %s in a pty: %w", cmd.Path, err)
 		}
 		_ = st.stderr.Close()
-		ptyOut = &ptyReader{f: master, exited: make(chan struct{})}
+		ptyOut = &ptyReader{pollReader: pollReader{f: master}, exited: make(chan struct{})}
 		outputs.Add(1)
 		go func() {
 			defer outputs.Done()
@@ -280,7 +282,7 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 		ss.wg.Add(1)
 		go func() {
 			defer ss.wg.Done()
-			_, _ = io.Copy(master, st.stdin)
+			copyIn(master, st.stdin)
 		}()
 	} else {
 		var files []*os.File // the command's ends, closed once it started
@@ -313,12 +315,12 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 			return proto.Exit{}, fmt.Errorf("reshd: start %s: %w", cmd.Path, err)
 		}
 		outputs.Add(2)
-		go func() { defer outputs.Done(); copyOut(st.stdout, outR); _ = outR.Close() }()
-		go func() { defer outputs.Done(); copyOut(st.stderr, errR); _ = errR.Close() }()
+		go func() { defer outputs.Done(); copyOut(st.stdout, &pollReader{f: outR}); _ = outR.Close() }()
+		go func() { defer outputs.Done(); copyOut(st.stderr, &pollReader{f: errR}); _ = errR.Close() }()
 		ss.wg.Add(1)
 		go func() {
 			defer ss.wg.Done()
-			_, _ = io.Copy(inW, st.stdin)
+			copyIn(inW, st.stdin)
 			_ = inW.Close()
 		}()
 	}
@@ -327,13 +329,13 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 	ss.log.Info("reshd: session started", "pid", ss.pid)
 	ss.writeControl(proto.TypeStarted, proto.Started{PID: ss.pid})
 
-	ss.wg.Add(1)
-	go func() { defer ss.wg.Done(); ss.readControl(master) }()
-
+	exiting := newExitWaiter(cmd.Process)
 	waited := make(chan struct{})
 	ss.wg.Add(1)
 	go func() {
 		defer ss.wg.Done()
+		ss.readControl(master)
+		// The control stream ended: hang up once the session is gone.
 		select {
 		case <-mux.CloseChan():
 			ss.hangup()
@@ -341,10 +343,7 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 		}
 	}()
 
-	_ = cmd.Wait()
-	ss.mu.Lock()
-	ss.exited = true
-	ss.mu.Unlock()
+	ws, err := exiting.wait(&ss.mu, func() { ss.exited = true })
 	close(waited)
 	if ptyOut != nil {
 		ptyOut.commandExited()
@@ -353,17 +352,7 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 	if master != nil {
 		_ = master.Close()
 	}
-	return exitOf(cmd.ProcessState), nil
-}
-
-// copyOut copies a command's output to its stream and half-closes the
-// stream. When the stream fails (the session is gone) it goes on draining
-// so that the command never blocks on a full pipe.
-func copyOut(dst *yamux.Stream, src io.Reader) {
-	if _, err := io.Copy(dst, src); err != nil {
-		_, _ = io.Copy(io.Discard, src)
-	}
-	_ = dst.Close()
+	return exitOf(ws, err), nil
 }
 
 // ptyDrain is how long the pty's output may pause, once the command
@@ -375,28 +364,28 @@ const ptyDrain = 100 * time.Millisecond
 // holding the terminal closed it: that is the end of the output. Once the
 // command exited, a pause of ptyDrain also is.
 type ptyReader struct {
-	f      *os.File
+	pollReader
 	exited chan struct{}
 }
 
-// commandExited starts the drain: a Read waiting now, and every later one,
+// commandExited starts the drain: a read waiting now, and every later one,
 // ends after ptyDrain without data.
 func (r *ptyReader) commandExited() {
 	close(r.exited)
 	_ = r.f.SetReadDeadline(time.Now().Add(ptyDrain))
 }
 
-func (r *ptyReader) Read(p []byte) (int, error) {
+func (r *ptyReader) next() (*[copyBufSize]byte, int, error) {
 	select {
 	case <-r.exited:
 		_ = r.f.SetReadDeadline(time.Now().Add(ptyDrain))
 	default:
 	}
-	n, err := r.f.Read(p)
+	buf, n, err := r.pollReader.next()
 	if err != nil && (errors.Is(err, syscall.EIO) || errors.Is(err, os.ErrDeadlineExceeded)) {
 		err = io.EOF
 	}
-	return n, err
+	return buf, n, err
 }
 
 // readControl serves Resize and Signal messages until the control stream
@@ -407,6 +396,7 @@ func (ss *session) readControl(master *os.File) {
 		if err != nil {
 			return
 		}
+		ss.control.Shrink()
 		switch t {
 		case proto.TypeResize:
 			var r proto.Resize
@@ -470,15 +460,15 @@ func (ss *session) hangup() {
 	time.AfterFunc(ss.srv.cfg.KillGrace, func() { _ = syscall.Kill(-pid, syscall.SIGKILL) })
 }
 
-// exitOf turns a process state into an Exit message.
-func exitOf(ps *os.ProcessState) proto.Exit {
-	if ps == nil {
+// exitOf turns a wait status into an Exit message; a failed wait is 255.
+func exitOf(ws syscall.WaitStatus, err error) proto.Exit {
+	switch {
+	case err != nil:
 		return proto.Exit{Code: 255}
-	}
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+	case ws.Signaled():
 		return proto.Exit{Signal: int(ws.Signal()), Core: ws.CoreDump()}
 	}
-	return proto.Exit{Code: ps.ExitCode()}
+	return proto.Exit{Code: ws.ExitStatus()}
 }
 
 // startPTY starts cmd on a new pty of rows×cols as the leader of a new
