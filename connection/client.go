@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -150,6 +151,8 @@ var (
 //     connect wins;
 //   - a server that answers and refuses (connection refused, REJECT busy, a
 //     failed handshake) is retried with capped exponential backoff;
+//   - a name that does not resolve is dialled at the address the last
+//     transport reached;
 //   - a change of the host's network cuts the backoff and redials at once;
 //     it replaces at once a transport whose local address is gone;
 //   - a transport silent for a little longer than a heartbeat around a
@@ -187,6 +190,9 @@ func (cl *Client) redialLoop() {
 		now := time.Now()
 		c.mu.Lock()
 		att, last, keyed, srtt := c.att, c.lastRecv, c.keyed, c.srtt()
+		if a, ok := c.raddr.(*net.TCPAddr); ok && strings.HasPrefix(cl.network, "tcp") {
+			race.lastAddr = a.String()
+		}
 		c.mu.Unlock()
 		wake := now.Add(time.Hour)
 		if att == nil {

@@ -46,6 +46,11 @@ type connectRace struct {
 	dial             func(ctx context.Context, network, address string) (net.Conn, error)
 	network, address string
 
+	// lastAddr is the server's address as the last transport saw it (an
+	// IP), dialled when the name in address does not resolve: the session
+	// lives in the server process there.
+	lastAddr string
+
 	results chan connectResult            // sized so that no report blocks
 	running int                           // goroutines that have not reported
 	live    map[uint64]context.CancelFunc // connects whose result is wanted
@@ -89,8 +94,13 @@ func (r *connectRace) start(life time.Duration) {
 	ctx, cancel := context.WithTimeout(r.ctx, life)
 	r.live[id] = cancel
 	r.running++
+	last := r.lastAddr
 	go func() {
 		tr, err := r.dial(ctx, r.network, r.address)
+		var dns *net.DNSError
+		if err != nil && last != "" && last != r.address && errors.As(err, &dns) && ctx.Err() == nil {
+			tr, err = r.dial(ctx, r.network, last)
+		}
 		r.results <- connectResult{id: id, tr: tr, err: err}
 	}()
 }

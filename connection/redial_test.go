@@ -612,3 +612,67 @@ func TestConnectRaceRotates(t *testing.T) {
 		t.Fatalf("after stop: %d running, %d live", r.running, len(r.live))
 	}
 }
+
+// A name that no longer resolves (the resolver is unreachable while the
+// network is down) does not hold up the resume: the client dials the
+// address its last transport reached, where the session lives.
+func TestRedialFallsBackToLastAddress(t *testing.T) {
+	srv, err := Listen("tcp", "127.0.0.1:0", fastConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	const name = "resh-server.invalid"
+	_, port, _ := net.SplitHostPort(srv.Addr().String())
+	var mu sync.Mutex
+	resolves := true
+	var dialled []string
+	var conns []net.Conn
+	cfg := fastConfig()
+	cfg.NetworkChanges = noNetwork
+	cfg.RedialMin, cfg.RedialMax = 10*time.Second, 10*time.Second // a DNS failure alone would wait that long
+	cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		mu.Lock()
+		dialled = append(dialled, addr)
+		ok := resolves
+		mu.Unlock()
+		host, p, _ := net.SplitHostPort(addr)
+		if host == name {
+			if !ok {
+				return nil, &net.OpError{Op: "dial", Net: network, Err: &net.DNSError{Err: "server misbehaving", Name: name, IsTemporary: true}}
+			}
+			addr = net.JoinHostPort("127.0.0.1", p)
+		}
+		var nd net.Dialer
+		c, err := nd.DialContext(ctx, network, addr)
+		if err == nil {
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+		return c, err
+	}
+	states := newStateLog(cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := Dial(ctx, "tcp", net.JoinHostPort(name, port), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.abort()
+	acc, err := srv.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	resolves = false
+	conns[0].Close()
+	mu.Unlock()
+	states.waitConnected(t, 5*time.Second)
+	echoed(t, cl, acc, "by address")
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "127.0.0.1:" + port; len(dialled) < 3 || dialled[len(dialled)-1] != want {
+		t.Fatalf("dialled %v, want the name then %s", dialled, want)
+	}
+}
