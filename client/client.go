@@ -104,6 +104,7 @@ type runner struct {
 	control   *yamux.Stream
 	lastErr   *recordConn
 	identity  ed25519.PrivateKey // nil with -insecure
+	muxDone   <-chan struct{}    // closed when the yamux session ends
 }
 
 // eol is the line ending for messages: "\r\n" while the terminal is raw.
@@ -199,6 +200,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		conn.Close()
 		return 0, fmt.Errorf("protocol error: %w", err)
 	}
+	r.muxDone = sess.CloseChan()
 	var wg sync.WaitGroup
 	defer func() {
 		sess.Close()
@@ -384,6 +386,18 @@ func (r *runner) run(ctx context.Context) (int, error) {
 // error when it has one.
 func (r *runner) lost(err error) error {
 	cause := r.lastErr.err()
+	if cause == nil && r.muxDone != nil {
+		// A write can fail on a session the peer closed before our
+		// reader got to the reason it sent (a TLS alert refusing our
+		// key): let the reader reach it.
+		t := time.NewTimer(time.Second)
+		select {
+		case <-r.muxDone:
+		case <-t.C:
+		}
+		t.Stop()
+		cause = r.lastErr.err()
+	}
 	if refused := auth.Refusal(cause, r.identity); r.identity != nil && refused != nil {
 		// TLS 1.3: the server's refusal of our key comes after our side
 		// of the handshake, on the first read.
