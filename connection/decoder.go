@@ -127,11 +127,16 @@ func (d *decoder) next() (frame, error) {
 	}
 }
 
-// shrink gives back a buffer grown for long frames once it is empty; the
-// reader calls it when the session has gone idle.
+// decoderIdleBuf is what an idle decoder keeps: room for a few frames
+// without payload (acknowledgements, heartbeats). The next long frame
+// grows it again.
+const decoderIdleBuf = 256
+
+// shrink gives back the buffer once it is empty, down to decoderIdleBuf;
+// the reader calls it when the session has gone idle.
 func (d *decoder) shrink() {
-	if d.start == d.end && len(d.buf) > decoderMinBuf {
-		d.buf = make([]byte, decoderMinBuf)
+	if d.start == d.end && len(d.buf) > decoderIdleBuf {
+		d.buf = make([]byte, decoderIdleBuf)
 		d.start, d.end = 0, 0
 	}
 }
