@@ -22,7 +22,7 @@ import (
 // status: 0, or 1 if anything failed.
 //
 // When stdout is an *os.File, lcat hands it to reshd, which writes the
-// file's data to it directly (proto/spec.md §3.4); if reshd declines, the
+// file's data to it directly (proto/spec.md §3.3); if reshd declines, the
 // data comes through the socket and lcat copies it.
 func Remote(ctx context.Context, socket string, files []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if socket == "" {
@@ -65,20 +65,6 @@ func Remote(ctx context.Context, socket string, files []string, stdin io.Reader,
 	return status
 }
 
-// errWriter remembers a failure to write stdout.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (w *errWriter) Write(p []byte) (int, error) {
-	n, err := w.w.Write(p)
-	if err != nil {
-		w.err = err
-	}
-	return n, err
-}
-
 // readFile copies one client file, relayed by reshd, to stdout.
 func readFile(ctx context.Context, socket, name string, stdout io.Writer) error {
 	c, reply, err := proto.OpenTransfer(ctx, socket, proto.TransferOpen{Op: proto.OpRead, Path: name, Tool: "lcat"})
@@ -91,7 +77,7 @@ func readFile(ctx context.Context, socket, name string, stdout io.Writer) error 
 	return Copy(ctx, stdout, c, name, reply.Size)
 }
 
-// passFile has reshd write one client file to out (proto/spec.md §3.4). It
+// passFile has reshd write one client file to out (proto/spec.md §3.3). It
 // returns proto.ErrNoPass when reshd declines.
 func passFile(ctx context.Context, socket, name string, out *os.File) error {
 	pass := proto.TransferPass{Op: proto.OpRead, Paths: []string{name}, Tool: "lcat", SIGPIPE: sigpipe.Wanted(out)}

@@ -108,7 +108,7 @@ type TransferOpen struct {
 	Path string `json:"path"`
 	// Tool names the program asking ("lcat", "ltee"), for the progress line.
 	Tool string `json:"tool,omitempty"`
-	// Chunks: reshd offers to send a write's data in chunks (spec.md §3).
+	// Chunks: reshd offers to send a write's data in chunks (spec.md §3.4).
 	Chunks bool `json:"chunks,omitempty"`
 }
 
@@ -118,7 +118,7 @@ type TransferReply struct {
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
 	Size  int64  `json:"size,omitempty"`
-	// Chunks: the client takes the offered chunks (spec.md §3).
+	// Chunks: the client takes the offered chunks (spec.md §3.4).
 	Chunks bool `json:"chunks,omitempty"`
 }
 

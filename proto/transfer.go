@@ -102,7 +102,7 @@ const (
 	TypeTransferDone Type = 13 // TransferDone: reshd tells the tool how a passed transfer ended
 )
 
-// TransferEnd follows the last chunk of a write (spec.md §3.3): OK when the
+// TransferEnd follows the last chunk of a write (spec.md §3.4): OK when the
 // tool's input reached its end and every byte was sent; Bytes, the number
 // of data bytes sent.
 type TransferEnd struct {
@@ -112,7 +112,7 @@ type TransferEnd struct {
 }
 
 // TransferPass asks reshd to do a transfer in the tool's place with the
-// descriptors sent along (spec.md §3.4): stdout for OpRead (one path);
+// descriptors sent along (spec.md §3.3): stdout for OpRead (one path);
 // stdin then stdout for OpWrite and OpAppend (one or more paths, all fed
 // from stdin). SIGPIPE says that a broken pipe on stdout kills the tool, as
 // it would have had the tool written it.
@@ -141,7 +141,7 @@ const MaxChunk = 1 << 20
 // a terminal): the tool then uses OpenTransfer.
 var ErrNoPass = errors.New("proto: reshd does not take the transfer over")
 
-// PassTransfer hands a transfer to reshd (spec.md §3.4): it sends pass with
+// PassTransfer hands a transfer to reshd (spec.md §3.3): it sends pass with
 // the descriptors of files (stdout for a read; stdin, stdout for a write)
 // and reads reshd's first answer, the client's TransferReply for the first
 // path. The tool then reads one TransferReply for each further path, and a
@@ -288,7 +288,7 @@ func WriteEnd(w io.Writer, end TransferEnd) error {
 	return err
 }
 
-// ChunkReader reads chunked data (spec.md §3.3): Read returns the data,
+// ChunkReader reads chunked data (spec.md §3.4): Read returns the data,
 // then io.EOF once the end mark came, which End then holds. A stream that
 // ends before its end mark gives io.ErrUnexpectedEOF.
 type ChunkReader struct {

@@ -24,7 +24,7 @@ var noPipeTee bool
 // stream hands over at most its window (256 KiB) per read.
 const bufSize = 256 << 10
 
-// pass does a transfer in the tool's place (spec.md §3.4): lcat passed its
+// pass does a transfer in the tool's place (spec.md §3.3): lcat passed its
 // stdout, ltee its stdin and stdout. reshd opens a stream to the client for
 // each path, tells the tool the client's replies, copies, closes the
 // descriptors, and tells the tool the outcome in a TransferDone. Should the

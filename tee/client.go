@@ -19,7 +19,7 @@ import (
 // number of bytes written so far.
 //
 // When reshd offers chunks (open.Chunks), ServeWrite takes them: the data
-// then ends with an end mark saying whether it is complete (spec.md §3.3),
+// then ends with an end mark saying whether it is complete (spec.md §3.4),
 // and ServeWrite returns an error for data that is not, after writing and
 // closing what came.
 func ServeWrite(stream io.ReadWriteCloser, open proto.TransferOpen, dirs *access.Dirs, progress func(n int64)) error {

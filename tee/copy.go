@@ -28,7 +28,7 @@ type Conn interface {
 type Sink struct {
 	name    string
 	conn    Conn
-	chunked bool // the data goes in chunks with an end mark (spec.md §3.3)
+	chunked bool // the data goes in chunks with an end mark (spec.md §3.4)
 
 	sent     int64
 	werr     error       // the first error writing to conn; the sink is dropped

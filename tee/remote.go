@@ -24,7 +24,7 @@ import (
 // It returns the exit status: 0, or 1 if anything failed.
 //
 // When stdin and stdout are *os.File, ltee hands them to reshd, which does
-// the copy itself (proto/spec.md §3.4); if reshd declines, ltee copies, and
+// the copy itself (proto/spec.md §3.3); if reshd declines, ltee copies, and
 // the data for the files goes through the socket.
 func Remote(ctx context.Context, socket string, files []string, appendMode bool, stdin io.Reader, stdout, stderr io.Writer) int {
 	if socket == "" {
@@ -89,7 +89,7 @@ func Remote(ctx context.Context, socket string, files []string, appendMode bool,
 	return status
 }
 
-// pass has reshd do the whole copy (proto/spec.md §3.4): it reports the
+// pass has reshd do the whole copy (proto/spec.md §3.3): it reports the
 // client's refusals as they come, then returns reshd's messages. It
 // returns proto.ErrNoPass when reshd declines; it dies of SIGPIPE when
 // reshd says a broken pipe on stdout killed ltee.
