@@ -20,80 +20,173 @@ const copyBufSize = 32 << 10
 // that an idle session holds none.
 var copyBufs = sync.Pool{New: func() any { return new([copyBufSize]byte) }}
 
-// pollReader reads a non-blocking file in Go's netpoller (a pipe, a pty
-// master) into a buffer taken from copyBufs only once it has bytes.
-type pollReader struct {
-	f *os.File
+// ptyDrain is how long the pty's output may pause, once the command
+// exited, before it counts as ended: a background process that keeps the
+// terminal open must not keep the session open.
+const ptyDrain = 100 * time.Millisecond
+
+// errAgain is a read of a non-blocking descriptor that has nothing now.
+var errAgain = errors.New("server: nothing to read yet")
+
+// output copies one of a command's outputs (a pipe, or the pty master) to
+// its stream and half-closes the stream at the end. It holds no goroutine
+// while the command is silent: the poller starts one when bytes come, and
+// it copies until the descriptor has nothing more for now. When the stream
+// fails (the session is gone) it goes on draining so that the command
+// never blocks on a full pipe.
+type output struct {
+	f     *os.File // non-blocking
+	dst   *yamux.Stream
+	pty   bool         // EIO ends the output; after the exit, ptyDrain of silence does
+	spawn func(func()) // runs a function in a goroutine of the session
+	ended func()       // called once, after the stream was closed
+	w     *watch
+
+	mu     sync.Mutex
+	busy   bool // a copy runs
+	done   bool
+	failed bool        // the stream failed: drain to nowhere
+	last   time.Time   // when bytes last came
+	drain  *time.Timer // after the exit, on a pty
 }
 
-// next waits until the file has bytes, and returns them in a buffer of
-// copyBufs that the caller gives back. At the end of the file it returns
-// io.EOF; a deadline of the file ends the wait with
-// os.ErrDeadlineExceeded.
-func (r *pollReader) next() (*[copyBufSize]byte, int, error) {
-	rc, err := r.f.SyscallConn()
+// start waits for the output with the poller.
+func (o *output) start(pl *poller) error {
+	w, err := pl.watch(o.f, o.ready)
+	if err != nil {
+		return err
+	}
+	o.w = w
+	return nil
+}
+
+// ready runs on the poller's goroutine: bytes (or the end) are there.
+func (o *output) ready(*watch) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.done {
+		return
+	}
+	o.busy = true
+	o.spawn(o.copy)
+}
+
+// copy copies what there is, then waits with the poller again.
+func (o *output) copy() {
+	for {
+		buf, n, err := o.read()
+		if n > 0 {
+			if !o.failed {
+				if _, werr := o.dst.Write(buf[:n]); werr != nil {
+					o.failed = true
+				}
+			}
+			copyBufs.Put(buf)
+			o.mu.Lock()
+			o.last = time.Now()
+			o.mu.Unlock()
+			continue
+		}
+		o.mu.Lock()
+		if err == errAgain {
+			o.busy = false
+			o.mu.Unlock()
+			o.w.rearm()
+			return
+		}
+		o.done = true
+		o.mu.Unlock()
+		o.finish()
+		return
+	}
+}
+
+// read reads what the descriptor has now into a buffer of copyBufs, which
+// the caller gives back. It returns errAgain when there is nothing yet,
+// io.EOF at the end.
+func (o *output) read() (*[copyBufSize]byte, int, error) {
+	rc, err := o.f.SyscallConn()
 	if err != nil {
 		return nil, 0, err
 	}
 	var (
-		buf  *[copyBufSize]byte
+		buf  = copyBufs.Get().(*[copyBufSize]byte)
 		n    int
 		rerr error
 	)
 	err = rc.Read(func(fd uintptr) bool {
-		b := copyBufs.Get().(*[copyBufSize]byte)
 		for {
-			n, rerr = syscall.Read(int(fd), b[:])
+			n, rerr = syscall.Read(int(fd), buf[:])
 			if rerr != syscall.EINTR {
-				break
+				return true
 			}
 		}
-		if rerr == syscall.EAGAIN {
-			copyBufs.Put(b)
-			return false // wait until readable
-		}
-		buf = b
-		return true
 	})
 	switch {
 	case err != nil:
+	case rerr == syscall.EAGAIN:
+		err = errAgain
+	case rerr == syscall.EIO && o.pty:
+		// Linux returns EIO once the last process holding the terminal
+		// closed it: that is the end of the output.
+		err = io.EOF
 	case rerr != nil:
-		err = &os.PathError{Op: "read", Path: r.f.Name(), Err: rerr}
-	case n <= 0:
+		err = &os.PathError{Op: "read", Path: o.f.Name(), Err: rerr}
+	case n == 0:
 		err = io.EOF
 	}
-	if n <= 0 && buf != nil {
+	if n <= 0 {
 		copyBufs.Put(buf)
-		buf, n = nil, 0
+		return nil, 0, err
 	}
-	return buf, n, err
+	return buf, n, nil
 }
 
-// output is where a command's output comes from.
-type output interface {
-	next() (*[copyBufSize]byte, int, error)
+// commandExited starts the drain of a pty: once the output pauses for
+// ptyDrain, it ended. It runs on the poller's goroutine.
+func (o *output) commandExited() {
+	if !o.pty {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.done {
+		o.last = time.Now()
+		o.drain = time.AfterFunc(ptyDrain, o.drained)
+	}
 }
 
-// copyOut copies a command's output to its stream and half-closes the
-// stream. When the stream fails (the session is gone) it goes on draining
-// so that the command never blocks on a full pipe.
-func copyOut(dst *yamux.Stream, src output) {
-	failed := false
-	for {
-		buf, n, err := src.next()
-		if n > 0 && !failed {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				failed = true
-			}
-		}
-		if buf != nil {
-			copyBufs.Put(buf)
-		}
-		if err != nil {
-			break
-		}
+// drained ends a pty's output after the exit if it paused for ptyDrain.
+func (o *output) drained() {
+	o.mu.Lock()
+	if o.done {
+		o.mu.Unlock()
+		return
 	}
-	_ = dst.Close()
+	if quiet := time.Since(o.last); o.busy || quiet < ptyDrain {
+		wait := ptyDrain
+		if !o.busy {
+			wait -= quiet
+		}
+		o.drain.Reset(wait)
+		o.mu.Unlock()
+		return
+	}
+	o.done = true
+	o.mu.Unlock()
+	o.finish()
+}
+
+// finish ends the output, once done was set.
+func (o *output) finish() {
+	o.w.stop()
+	o.mu.Lock()
+	if o.drain != nil {
+		o.drain.Stop()
+	}
+	o.mu.Unlock()
+	_ = o.dst.Close()
+	o.ended()
 }
 
 // inputIdle is how long a client's input may pause before its stream gives

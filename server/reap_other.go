@@ -8,21 +8,33 @@ import (
 	"syscall"
 )
 
-// exitWaiter waits for a command's process to exit and reaps it, blocking
-// an OS thread meanwhile.
-type exitWaiter struct{ p *os.Process }
+// exitWatch reaps a command's process once it exits, with a goroutine
+// waiting for it (holding an OS thread).
+type exitWatch struct {
+	p    *os.Process
+	done chan struct{}
+}
 
-func newExitWaiter(p *os.Process) *exitWaiter { return &exitWaiter{p: p} }
+// watchExit starts waiting for p. Once p exited it reaps it and calls
+// reaped with its status, holding mu.
+func watchExit(_ *poller, p *os.Process, mu sync.Locker, reaped func(syscall.WaitStatus, error)) *exitWatch {
+	e := &exitWatch{p: p, done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		ps, err := p.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			reaped(0, err)
+			return
+		}
+		reaped(ps.Sys().(syscall.WaitStatus), nil)
+	}()
+	return e
+}
 
-// wait waits until the process exited and reaped, then calls reaped while
-// holding mu.
-func (w *exitWaiter) wait(mu sync.Locker, reaped func()) (syscall.WaitStatus, error) {
-	ps, err := w.p.Wait()
-	mu.Lock()
-	reaped()
-	mu.Unlock()
-	if err != nil {
-		return 0, err
-	}
-	return ps.Sys().(syscall.WaitStatus), nil
+// stop releases the watch, once reaped was called.
+func (e *exitWatch) stop() {
+	<-e.done
+	_ = e.p.Release()
 }

@@ -62,8 +62,9 @@ func (c *Config) withDefaults() Config {
 
 // Server serves resh sessions on one listener.
 type Server struct {
-	cfg Config
-	ln  *connection.Server
+	cfg    Config
+	ln     *connection.Server
+	poller *poller // waits on the sessions' pipes, ptys, processes and sockets
 
 	mu       sync.Mutex
 	closing  bool
@@ -83,7 +84,12 @@ func Listen(addr string, cfg *Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: listen on %s: %w", addr, err)
 	}
-	return &Server{cfg: c, ln: ln, sessions: map[*session]struct{}{}, done: make(chan struct{}), stopping: make(chan struct{})}, nil
+	pl, err := newPoller()
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	return &Server{cfg: c, ln: ln, poller: pl, sessions: map[*session]struct{}{}, done: make(chan struct{}), stopping: make(chan struct{})}, nil
 }
 
 // Addr returns the address the server listens on.
@@ -165,5 +171,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if serving {
 		<-s.done
 	}
+	s.poller.close()
 	return err
 }

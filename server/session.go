@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -54,6 +53,13 @@ type session struct {
 	pid    int  // the command's process (and process group) id, once started
 	exited bool // the command was reaped
 	hupped bool // hangup was called
+	// Once the command runs: what is still to come (its exit and each of
+	// its outputs' end), closing finished when nothing is; and how it
+	// exited.
+	pending  int
+	finished chan struct{}
+	status   syscall.WaitStatus
+	waitErr  error
 
 	wg sync.WaitGroup // the session's helper goroutines
 }
@@ -87,19 +93,30 @@ func (st *streams) closeAll() {
 func (ss *session) secure() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), ss.srv.cfg.HandshakeTimeout)
 	defer cancel()
+	// The handshake runs in a goroutine of its own: the deep stack it grows
+	// goes away with it, instead of staying with this goroutine, which
+	// lives as long as the session.
+	type result struct {
+		tc  *auth.Conn
+		err error
+	}
+	done := make(chan result, 1)
 	go func() {
-		select {
-		case <-ss.srv.stopping:
-			cancel()
-		case <-ctx.Done():
-		}
+		tc, err := auth.Server(ctx, ss.acc, ss.srv.cfg.TLS)
+		done <- result{tc, err}
 	}()
-	tc, err := auth.Server(ctx, ss.acc, ss.srv.cfg.TLS)
-	if err != nil {
-		ss.log.Info("reshd: TLS handshake failed", "err", err)
+	var r result
+	select {
+	case r = <-done:
+	case <-ss.srv.stopping:
+		cancel()
+		r = <-done
+	}
+	if r.err != nil {
+		ss.log.Info("reshd: TLS handshake failed", "err", r.err)
 		return false
 	}
-	ss.conn = tc
+	ss.conn = r.tc
 	return true
 }
 
@@ -150,9 +167,9 @@ func (ss *session) serve() {
 		ss.refuse(mux, err.Error())
 		return
 	}
-	ss.wg.Add(1)
-	go func() { defer ss.wg.Done(); b.serve() }()
+	stopBroker := ss.serveBroker(b)
 	defer b.close()
+	defer stopBroker()
 
 	exit, err := ss.run(mux, st, hello, b.path)
 	if err != nil {
@@ -248,6 +265,22 @@ func (ss *session) writeControl(t proto.Type, v any) {
 	}
 }
 
+// serveBroker accepts transfers on b's socket once the first one comes:
+// until then no goroutine waits on it. It returns what stops that, which
+// must be called before b closes.
+func (ss *session) serveBroker(b *broker) (stop func()) {
+	start := func() {
+		ss.wg.Add(1)
+		go func() { defer ss.wg.Done(); b.serve() }()
+	}
+	w, err := ss.srv.poller.watch(b.ln, func(*watch) { start() })
+	if err != nil {
+		start()
+		return func() {}
+	}
+	return w.stop
+}
+
 // run starts the command, serves its streams and control messages, and
 // returns how it ended once its output was copied. An error means it could
 // not start.
@@ -257,9 +290,8 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 		return proto.Exit{}, err
 	}
 	var (
-		outputs sync.WaitGroup // output copiers: Exit waits for them
-		master  *os.File       // the pty master, with TTY
-		ptyOut  *ptyReader
+		outs   []*output
+		master *os.File // the pty master, with TTY
 	)
 	ss.mu.Lock()
 	if ss.hupped {
@@ -272,13 +304,16 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 			ss.mu.Unlock()
 			return proto.Exit{}, fmt.Errorf("reshd: start %s in a pty: %w", cmd.Path, err)
 		}
+		o := ss.output(master, st.stdout, true)
+		if err := o.start(ss.srv.poller); err != nil {
+			ss.mu.Unlock()
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			_ = master.Close()
+			return proto.Exit{}, fmt.Errorf("reshd: start %s in a pty: %w", cmd.Path, err)
+		}
+		outs = append(outs, o)
 		_ = st.stderr.Close()
-		ptyOut = &ptyReader{pollReader: pollReader{f: master}, exited: make(chan struct{})}
-		outputs.Add(1)
-		go func() {
-			defer outputs.Done()
-			copyOut(st.stdout, ptyOut)
-		}()
 		ss.wg.Add(1)
 		go func() {
 			defer ss.wg.Done()
@@ -303,6 +338,12 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 				}
 			}
 		}
+		for _, o := range []*output{ss.output(outR, st.stdout, false), ss.output(errR, st.stderr, false)} {
+			if err == nil {
+				err = o.start(ss.srv.poller)
+				outs = append(outs, o)
+			}
+		}
 		if err == nil {
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -311,12 +352,14 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 		closeAll(files...)
 		if err != nil {
 			ss.mu.Unlock()
+			for _, o := range outs {
+				if o.w != nil {
+					o.w.stop()
+				}
+			}
 			closeAll(inW, outR, errR)
 			return proto.Exit{}, fmt.Errorf("reshd: start %s: %w", cmd.Path, err)
 		}
-		outputs.Add(2)
-		go func() { defer outputs.Done(); copyOut(st.stdout, &pollReader{f: outR}); _ = outR.Close() }()
-		go func() { defer outputs.Done(); copyOut(st.stderr, &pollReader{f: errR}); _ = errR.Close() }()
 		ss.wg.Add(1)
 		go func() {
 			defer ss.wg.Done()
@@ -325,99 +368,109 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 		}()
 	}
 	ss.pid = cmd.Process.Pid
+	ss.pending = len(outs) + 1
+	ss.finished = make(chan struct{})
 	ss.mu.Unlock()
 	ss.log.Info("reshd: session started", "pid", ss.pid)
 	ss.writeControl(proto.TypeStarted, proto.Started{PID: ss.pid})
 
-	exiting := newExitWaiter(cmd.Process)
-	waited := make(chan struct{})
-	ss.wg.Add(1)
-	go func() {
-		defer ss.wg.Done()
-		ss.readControl(master)
-		// The control stream ended: hang up once the session is gone.
-		select {
-		case <-mux.CloseChan():
-			ss.hangup()
-		case <-waited:
+	exit := watchExit(ss.srv.poller, cmd.Process, &ss.mu, func(ws syscall.WaitStatus, err error) {
+		ss.exited = true
+		ss.status, ss.waitErr = ws, err
+		for _, o := range outs {
+			o.commandExited()
 		}
-	}()
-
-	ws, err := exiting.wait(&ss.mu, func() { ss.exited = true })
-	close(waited)
-	if ptyOut != nil {
-		ptyOut.commandExited()
-	}
-	outputs.Wait()
-	if master != nil {
-		_ = master.Close()
-	}
-	return exitOf(ws, err), nil
-}
-
-// ptyDrain is how long the pty's output may pause, once the command
-// exited, before it counts as ended: a background process that keeps the
-// terminal open must not keep the session open.
-const ptyDrain = 100 * time.Millisecond
-
-// ptyReader reads a pty master. Linux returns EIO once the last process
-// holding the terminal closed it: that is the end of the output. Once the
-// command exited, a pause of ptyDrain also is.
-type ptyReader struct {
-	pollReader
-	exited chan struct{}
-}
-
-// commandExited starts the drain: a read waiting now, and every later one,
-// ends after ptyDrain without data.
-func (r *ptyReader) commandExited() {
-	close(r.exited)
-	_ = r.f.SetReadDeadline(time.Now().Add(ptyDrain))
-}
-
-func (r *ptyReader) next() (*[copyBufSize]byte, int, error) {
+		ss.doneLocked()
+	})
+	ss.serveControl(master)
+	// The control stream ended: hang up if the session is gone.
 	select {
-	case <-r.exited:
-		_ = r.f.SetReadDeadline(time.Now().Add(ptyDrain))
-	default:
+	case <-ss.finished:
+	case <-mux.CloseChan():
+		ss.hangup()
+		<-ss.finished
 	}
-	buf, n, err := r.pollReader.next()
-	if err != nil && (errors.Is(err, syscall.EIO) || errors.Is(err, os.ErrDeadlineExceeded)) {
-		err = io.EOF
+	exit.stop()
+	for _, o := range outs {
+		_ = o.f.Close()
 	}
-	return buf, n, err
+	return exitOf(ss.status, ss.waitErr), nil
 }
 
-// readControl serves Resize and Signal messages until the control stream
-// ends.
-func (ss *session) readControl(master *os.File) {
+// output prepares to copy f, one of the command's outputs, to dst.
+func (ss *session) output(f *os.File, dst *yamux.Stream, pty bool) *output {
+	return &output{
+		f:   f,
+		dst: dst,
+		pty: pty,
+		spawn: func(fn func()) {
+			ss.wg.Add(1)
+			go func() { defer ss.wg.Done(); fn() }()
+		},
+		ended: func() {
+			ss.mu.Lock()
+			defer ss.mu.Unlock()
+			ss.doneLocked()
+		},
+	}
+}
+
+// doneLocked counts one of the exit and the outputs' ends; once all came,
+// it wakes serveControl.
+func (ss *session) doneLocked() {
+	ss.pending--
+	if ss.pending == 0 {
+		close(ss.finished)
+		_ = ss.control.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// serveControl serves Resize and Signal messages until the command
+// finished (it exited and its output was copied), which wakes it with a
+// past read deadline, or until the control stream ends.
+func (ss *session) serveControl(master *os.File) {
+	cr := &controlReader{r: ss.control}
 	for {
-		t, body, err := proto.ReadMessage(ss.control)
+		_ = ss.control.SetReadDeadline(time.Time{})
+		select {
+		case <-ss.finished:
+			return
+		default:
+		}
+		t, body, err := cr.next()
+		if errors.Is(err, yamux.ErrTimeout) {
+			continue // woken: look again
+		}
 		if err != nil {
 			return
 		}
 		ss.control.Shrink()
-		switch t {
-		case proto.TypeResize:
-			var r proto.Resize
-			if proto.Decode(body, &r) != nil || master == nil {
-				continue
-			}
-			if err := setSize(master, r.Rows, r.Cols); err != nil {
-				ss.log.Debug("reshd: resize failed", "err", err)
-			}
-		case proto.TypeSignal:
-			var s proto.Signal
-			if err := proto.Decode(body, &s); err != nil {
-				continue
-			}
-			sig, ok := signals[s.Name]
-			if !ok {
-				ss.writeControl(proto.TypeError, proto.Error{Message: fmt.Sprintf("reshd: unknown signal %q", s.Name)})
-				continue
-			}
-			ss.signal(sig)
+		ss.handleControl(t, body, master)
+	}
+}
+
+// handleControl serves a Resize or Signal message.
+func (ss *session) handleControl(t proto.Type, body []byte, master *os.File) {
+	switch t {
+	case proto.TypeResize:
+		var r proto.Resize
+		if proto.Decode(body, &r) != nil || master == nil {
+			return
 		}
+		if err := setSize(master, r.Rows, r.Cols); err != nil {
+			ss.log.Debug("reshd: resize failed", "err", err)
+		}
+	case proto.TypeSignal:
+		var s proto.Signal
+		if err := proto.Decode(body, &s); err != nil {
+			return
+		}
+		sig, ok := signals[s.Name]
+		if !ok {
+			ss.writeControl(proto.TypeError, proto.Error{Message: fmt.Sprintf("reshd: unknown signal %q", s.Name)})
+			return
+		}
+		ss.signal(sig)
 	}
 }
 
