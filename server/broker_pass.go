@@ -17,9 +17,6 @@ import (
 	"resh/tee"
 )
 
-// noPipeTee turns tee(2) off, for benchmarks to compare.
-var noPipeTee bool
-
 // bufSize is the copy buffer of a transfer reshd does itself: a yamux
 // stream hands over at most its window (256 KiB) per read.
 const bufSize = 256 << 10
@@ -118,12 +115,7 @@ func (b *broker) pass(j *job, p proto.TransferPass, fds []int) {
 	if p.SIGPIPE {
 		onSIGPIPE = func() { done(proto.TransferDone{SIGPIPE: true}) }
 	}
-	var in io.Reader = files[0]
-	var out io.Writer = files[1]
-	if !noPipeTee {
-		in, out = newPipeTee(files[0], files[1])
-	}
-	msgs, piped := tee.Copy(j.ctx, in, out, sinks, onSIGPIPE)
+	msgs, piped := tee.Copy(j.ctx, files[0], files[1], sinks, onSIGPIPE)
 	if !piped {
 		done(proto.TransferDone{Errors: msgs})
 	}
