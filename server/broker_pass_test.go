@@ -462,3 +462,35 @@ func TestPassBrokerClose(t *testing.T) {
 		t.Errorf("stdout: %q, %v; want its end", b, err)
 	}
 }
+
+// A client that does not take chunks (an older resh) gets a passed write's
+// data raw, and its result reaches ltee.
+func TestPassOlderClient(t *testing.T) {
+	got := make(chan string, 1)
+	b := startBroker(t, func(st *yamux.Stream) {
+		var open proto.TransferOpen
+		if err := proto.Expect(st, proto.TypeTransferOpen, &open); err != nil {
+			return
+		}
+		_ = proto.WriteMessage(st, proto.TypeTransferReply, proto.TransferReply{OK: true})
+		data, _ := io.ReadAll(st)
+		got <- string(data)
+		_ = proto.WriteMessage(st, proto.TypeTransferResult, proto.TransferResult{Error: "f: disk full", Bytes: 1})
+	})
+	inR, inW := pipe(t)
+	outR, outW := pipe(t)
+	out := drain(outR)
+	data := text(1 << 20)
+	feed(inW, data)
+	var errb bytes.Buffer
+	code := tee.Remote(t.Context(), b.path, []string{"f"}, false, inR, outW, &errb)
+	_ = outW.Close()
+	<-out
+	if code != 1 || errb.String() != "ltee: f: disk full\n" {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+	if g := <-got; g != data {
+		t.Errorf("client got %d bytes, want %d raw", len(g), len(data))
+	}
+	counts(t, b, 1, 0)
+}
