@@ -52,12 +52,11 @@ type output struct {
 
 // start waits for the output with the poller.
 func (o *output) start(pl *poller) error {
+	o.mu.Lock() // ready waits for w
+	defer o.mu.Unlock()
 	w, err := pl.watch(o.f, o.ready)
-	if err != nil {
-		return err
-	}
 	o.w = w
-	return nil
+	return err
 }
 
 // ready runs on the poller's goroutine: bytes (or the end) are there.
