@@ -87,6 +87,10 @@ func BenchmarkTransfer(b *testing.B) {
 	}
 }
 
+// bufSize is the buffer of the benchmark's own copies, as large as the
+// tools'.
+const bufSize = 256 << 10
+
 // check makes sure the benchmark measured the mode it says.
 func check(b *testing.B, br *broker, mode string) {
 	if (mode == "pass") != (br.passed.Load() > 0) || (mode == "relay") != (br.relayed.Load() > 0) {

@@ -17,10 +17,6 @@ import (
 	"resh/tee"
 )
 
-// bufSize is the copy buffer of a transfer reshd does itself: a yamux
-// stream hands over at most its window (256 KiB) per read.
-const bufSize = 256 << 10
-
 // pass does a transfer in the tool's place (spec.md §3.3): lcat passed its
 // stdout, ltee its stdin and stdout. reshd opens a stream to the client for
 // each path, tells the tool the client's replies, copies, closes the
