@@ -148,34 +148,50 @@ func (ss *session) serve() {
 		return
 	}
 
-	st, hello, err := ss.open(mux)
+	var (
+		st    *streams
+		hello proto.Hello
+	)
+	aside(func() {
+		if st, hello, err = ss.open(mux); err == nil {
+			ss.log = ss.log.With("command", hello.Command, "tty", hello.TTY)
+		}
+	})
 	if err != nil {
 		ss.log.Warn("reshd: session setup failed", "err", err)
 		return
 	}
 	defer st.closeAll()
 	ss.control = st.control
-	ss.log = ss.log.With("command", hello.Command, "tty", hello.TTY)
 
 	if hello.Version != proto.Version {
 		ss.refuse(mux, fmt.Sprintf("reshd: protocol version mismatch: client speaks version %d, server speaks version %d", hello.Version, proto.Version))
 		return
 	}
 
-	b, err := newBroker(mux, ss.log)
+	var (
+		b          *broker
+		stopBroker func()
+	)
+	aside(func() {
+		if b, err = newBroker(mux, ss.log); err == nil {
+			stopBroker = ss.serveBroker(b)
+		}
+	})
 	if err != nil {
 		ss.refuse(mux, err.Error())
 		return
 	}
-	stopBroker := ss.serveBroker(b)
 	defer b.close()
 	defer stopBroker()
 
-	exit, err := ss.run(mux, st, hello, b.path)
+	var r *running
+	aside(func() { r, err = ss.startCommand(st, hello, b.path) })
 	if err != nil {
 		ss.refuse(mux, err.Error())
 		return
 	}
+	exit := ss.wait(mux, r)
 	ss.log.Info("reshd: session ended", "code", exit.Code, "signal", exit.Signal, "duration", time.Since(ss.start).Round(time.Millisecond))
 	ss.writeControl(proto.TypeExit, exit)
 	_ = st.control.Close()
@@ -281,28 +297,47 @@ func (ss *session) serveBroker(b *broker) (stop func()) {
 	return w.stop
 }
 
-// run starts the command, serves its streams and control messages, and
-// returns how it ended once its output was copied. An error means it could
-// not start.
-func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket string) (proto.Exit, error) {
+// aside runs fn in a goroutine of its own and waits for it: the deep stack
+// fn may need (TLS, JSON, starting a process) goes away with that
+// goroutine, instead of staying with the caller, the goroutine that lives
+// as long as the session.
+func aside(fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	<-done
+}
+
+// running is a command that runs.
+type running struct {
+	outs   []*output
+	master *os.File // the pty master, with TTY
+	exit   *exitWatch
+}
+
+// startCommand starts the command and the copying of its streams. An error means
+// it could not start.
+func (ss *session) startCommand(st *streams, h proto.Hello, socket string) (*running, error) {
 	cmd, err := command(h, socket)
 	if err != nil {
-		return proto.Exit{}, err
+		return nil, err
 	}
 	var (
 		outs   []*output
-		master *os.File // the pty master, with TTY
+		master *os.File
 	)
 	ss.mu.Lock()
 	if ss.hupped {
 		ss.mu.Unlock()
-		return proto.Exit{}, errors.New("reshd: the server is shutting down")
+		return nil, errors.New("reshd: the server is shutting down")
 	}
 	if h.TTY {
 		master, err = startPTY(cmd, h.Rows, h.Cols)
 		if err != nil {
 			ss.mu.Unlock()
-			return proto.Exit{}, fmt.Errorf("reshd: start %s in a pty: %w", cmd.Path, err)
+			return nil, fmt.Errorf("reshd: start %s in a pty: %w", cmd.Path, err)
 		}
 		o := ss.output(master, st.stdout, true)
 		if err := o.start(ss.srv.poller); err != nil {
@@ -310,7 +345,7 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 			_ = master.Close()
-			return proto.Exit{}, fmt.Errorf("reshd: start %s in a pty: %w", cmd.Path, err)
+			return nil, fmt.Errorf("reshd: start %s in a pty: %w", cmd.Path, err)
 		}
 		outs = append(outs, o)
 		_ = st.stderr.Close()
@@ -358,7 +393,7 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 				}
 			}
 			closeAll(inW, outR, errR)
-			return proto.Exit{}, fmt.Errorf("reshd: start %s: %w", cmd.Path, err)
+			return nil, fmt.Errorf("reshd: start %s: %w", cmd.Path, err)
 		}
 		ss.wg.Add(1)
 		go func() {
@@ -382,7 +417,13 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 		}
 		ss.doneLocked()
 	})
-	ss.serveControl(master)
+	return &running{outs: outs, master: master, exit: exit}, nil
+}
+
+// wait serves control messages until the command exited and its output
+// was copied, and returns how it ended.
+func (ss *session) wait(mux *yamux.Session, r *running) proto.Exit {
+	ss.serveControl(r.master)
 	// The control stream ended: hang up if the session is gone.
 	select {
 	case <-ss.finished:
@@ -390,11 +431,11 @@ func (ss *session) run(mux *yamux.Session, st *streams, h proto.Hello, socket st
 		ss.hangup()
 		<-ss.finished
 	}
-	exit.stop()
-	for _, o := range outs {
+	r.exit.stop()
+	for _, o := range r.outs {
 		_ = o.f.Close()
 	}
-	return exitOf(ss.status, ss.waitErr), nil
+	return exitOf(ss.status, ss.waitErr)
 }
 
 // output prepares to copy f, one of the command's outputs, to dst.
@@ -445,7 +486,7 @@ func (ss *session) serveControl(master *os.File) {
 			return
 		}
 		ss.control.Shrink()
-		ss.handleControl(t, body, master)
+		aside(func() { ss.handleControl(t, body, master) })
 	}
 }
 
