@@ -15,10 +15,19 @@ func Client(conn io.ReadWriteCloser) (*yamux.Session, error) {
 	return yamux.Client(coalesce(conn), MuxConfig())
 }
 
-// Server starts reshd's yamux server session over conn, as Client does.
+// Server starts reshd's yamux server session over conn, as Client does,
+// with an accept backlog of ServerAcceptBacklog.
 func Server(conn io.ReadWriteCloser) (*yamux.Session, error) {
-	return yamux.Server(coalesce(conn), MuxConfig())
+	c := MuxConfig()
+	c.AcceptBacklog = ServerAcceptBacklog
+	return yamux.Server(coalesce(conn), c)
 }
+
+// ServerAcceptBacklog is reshd's accept backlog (spec.md §1.2): the client
+// opens four streams, and reshd's own opens (one per transfer) beyond it
+// wait for the client's acknowledgements. yamux keeps a slot per backlog
+// entry for the session's whole life: 256 would cost 2 KiB per session.
+const ServerAcceptBacklog = 32
 
 // yamux's frame header: version(1) type(1) flags(2) stream(4) length(4).
 const (
