@@ -79,6 +79,14 @@ type streams struct {
 	control, stdin, stdout, stderr *yamux.Stream
 }
 
+// takeStdin hands the stdin stream to its copy, which closes it once the
+// client's input ended: then the session holds it no more.
+func (st *streams) takeStdin() *yamux.Stream {
+	in := st.stdin
+	st.stdin = nil
+	return in
+}
+
 func (st *streams) closeAll() {
 	for _, s := range []*yamux.Stream{st.control, st.stdin, st.stdout, st.stderr} {
 		if s != nil {
@@ -349,10 +357,12 @@ func (ss *session) startCommand(st *streams, h proto.Hello, socket string) (*run
 		}
 		outs = append(outs, o)
 		_ = st.stderr.Close()
+		in := st.takeStdin()
 		ss.wg.Add(1)
 		go func() {
 			defer ss.wg.Done()
-			copyIn(master, st.stdin)
+			copyIn(master, in)
+			_ = in.Close()
 		}()
 	} else {
 		var files []*os.File // the command's ends, closed once it started
@@ -395,11 +405,13 @@ func (ss *session) startCommand(st *streams, h proto.Hello, socket string) (*run
 			closeAll(inW, outR, errR)
 			return nil, fmt.Errorf("reshd: start %s: %w", cmd.Path, err)
 		}
+		in := st.takeStdin()
 		ss.wg.Add(1)
 		go func() {
 			defer ss.wg.Done()
-			copyIn(inW, st.stdin)
+			copyIn(inW, in)
 			_ = inW.Close()
+			_ = in.Close()
 		}()
 	}
 	ss.pid = cmd.Process.Pid
