@@ -272,6 +272,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 
 	// Transfers: every stream reshd opens.
+	var transfers sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -282,10 +283,12 @@ func (r *runner) run(ctx context.Context) (int, error) {
 				return
 			}
 			wg.Add(1)
+			transfers.Add(1)
 			go func() {
 				defer wg.Done()
+				defer transfers.Done()
 				defer r.guard()
-				serveTransfer(st, dirs, progress)
+				serveTransfer(st, dirs, progress, r.stderr)
 			}()
 		}
 	}()
@@ -379,8 +382,23 @@ func (r *runner) run(ctx context.Context) (int, error) {
 			return 0, errors.New("connection closed by escape")
 		}
 	}
+	// Transfers that ended with the command report their end on their
+	// own streams, maybe after Exit: give them a moment to be told.
+	tdone := make(chan struct{})
+	go func() { transfers.Wait(); close(tdone) }()
+	t := time.NewTimer(TransferGrace)
+	defer t.Stop()
+	select {
+	case <-tdone:
+	case <-t.C:
+	case <-escaped:
+	}
 	return exitStatus(end.exit), nil
 }
+
+// TransferGrace bounds how long resh waits, once the command has exited and
+// its output has ended, for lcat and ltee transfers still open to finish.
+const TransferGrace = 2 * time.Second
 
 // lost explains a session that ended early, with the connection's own
 // error when it has one.
@@ -549,7 +567,8 @@ func sentEnv(environ []string) map[string]string {
 }
 
 // serveTransfer serves one stream reshd opened for lcat or ltee.
-func serveTransfer(st *yamux.Stream, dirs *access.Dirs, progress Progress) {
+// An ltee file left incomplete is reported on warn: nobody else can.
+func serveTransfer(st *yamux.Stream, dirs *access.Dirs, progress Progress, warn *syncWriter) {
 	defer st.Close()
 	var open proto.TransferOpen
 	if err := proto.Expect(st, proto.TypeTransferOpen, &open); err != nil {
@@ -561,7 +580,9 @@ func serveTransfer(st *yamux.Stream, dirs *access.Dirs, progress Progress) {
 	case proto.OpRead:
 		_ = cat.ServeRead(st, open, dirs, meter.Update)
 	case proto.OpWrite, proto.OpAppend:
-		_ = tee.ServeWrite(st, open, dirs, meter.Update)
+		if err := tee.ServeWrite(st, open, dirs, meter.Update); errors.Is(err, tee.ErrIncomplete) {
+			warn.printf("resh: ltee: %s\n", strings.TrimPrefix(err.Error(), "tee: "))
+		}
 	default:
 		_ = proto.WriteMessage(st, proto.TypeTransferReply, proto.TransferReply{Error: fmt.Sprintf("unknown transfer operation %q", open.Op)})
 	}

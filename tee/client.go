@@ -10,6 +10,11 @@ import (
 	"resh/proto"
 )
 
+// ErrIncomplete is returned by ServeWrite when the remote side could not
+// send the whole stream (ltee was killed, its input failed): the file
+// holds only what arrived.
+var ErrIncomplete = errors.New("tee: file incomplete")
+
 // ServeWrite is the client's half of ltee: it creates (OpWrite) or appends
 // to (OpAppend) the file named by open, answers with a TransferReply (a
 // refusal carries the message for the user), writes every byte read from
@@ -90,10 +95,10 @@ func ServeWrite(stream io.ReadWriteCloser, open proto.TransferOpen, dirs *access
 		return fmt.Errorf("tee: write %s: %w", open.Path, werr)
 	}
 	if chunks != nil && !chunks.End.OK {
-		return fmt.Errorf("tee: %s is incomplete: %s", open.Path, chunks.End.Error)
+		return fmt.Errorf("%w: %s: %s", ErrIncomplete, open.Path, chunks.End.Error)
 	}
 	if chunks != nil && chunks.End.Bytes != got {
-		return fmt.Errorf("tee: %s: got %d bytes, reshd sent %d", open.Path, got, chunks.End.Bytes)
+		return fmt.Errorf("%w: %s: got %d bytes, reshd sent %d", ErrIncomplete, open.Path, got, chunks.End.Bytes)
 	}
 	return nil
 }

@@ -126,3 +126,18 @@ func TestLcatOutsideSession(t *testing.T) {
 		t.Fatalf("lcat outside a session: %+v", r)
 	}
 }
+
+// An ltee that dies before its input ended leaves a file holding only what
+// arrived; resh says so on its stderr, since nobody else can.
+func TestLteeIncompleteFileReported(t *testing.T) {
+	d := startReshd(t)
+	dir := t.TempDir()
+	r := resh(t, dir, "", d.addr, "yes | ltee out | head -c 100000 >/dev/null")
+	got, err := os.ReadFile(filepath.Join(dir, "out"))
+	if err != nil || len(got) < 100000 {
+		t.Fatalf("out: %d bytes, %v", len(got), err)
+	}
+	if want := "resh: ltee: file incomplete: out: "; !strings.HasPrefix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
+		t.Fatalf("stderr %q, want one line starting %q", r.stderr, want)
+	}
+}
