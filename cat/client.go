@@ -44,7 +44,10 @@ func ServeRead(stream io.ReadWriteCloser, open proto.TransferOpen, dirs *access.
 	if progress != nil {
 		w = &counter{w: stream, progress: progress}
 	}
-	if _, err := io.Copy(w, f); err != nil {
+	// Large reads: a yamux frame (and its TLS records) per read, and an
+	// *os.File would otherwise copy through its own 32 KiB buffer.
+	buf := make([]byte, readBuffer)
+	if _, err := io.CopyBuffer(w, onlyReader{f}, buf); err != nil {
 		return fmt.Errorf("cat: send %s: %w", open.Path, err)
 	}
 	if err := stream.Close(); err != nil && !errors.Is(err, io.EOF) {
@@ -52,6 +55,13 @@ func ServeRead(stream io.ReadWriteCloser, open proto.TransferOpen, dirs *access.
 	}
 	return nil
 }
+
+// readBuffer is the size of the reads of a client file sent to lcat.
+const readBuffer = 256 << 10
+
+// onlyReader hides a reader's WriteTo, so that io.CopyBuffer uses the
+// buffer it is given.
+type onlyReader struct{ io.Reader }
 
 // refuse sends a TransferReply carrying err's message.
 func refuse(stream io.Writer, err error) error {
