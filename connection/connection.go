@@ -86,6 +86,7 @@ type Connection struct {
 	detachTmr  *time.Timer
 	lastRecv   time.Time
 	lastSend   time.Time
+	lastWrite  time.Time // when Write last took bytes
 	laddr      net.Addr
 	raddr      net.Addr
 	onFinish   func()
@@ -255,11 +256,31 @@ func (c *Connection) recvFree() int {
 // releaseIdle gives back empty rings, so that idle and detached sessions
 // cost little; a busy session keeps them to avoid churn.
 func (c *Connection) releaseIdle() {
+	c.releaseSendRing()
+	c.releaseRecvRing()
+}
+
+func (c *Connection) releaseSendRing() {
 	if c.sndUna >= c.sEnd && c.pinned == 0 && !c.wcopy {
 		c.sring = nil
 	}
+}
+
+func (c *Connection) releaseRecvRing() {
 	if c.rhead == c.rcvData && !c.rcopy && !c.rread {
 		c.rring = nil
+	}
+}
+
+// readIdle is called, with c.mu held, when the reader finds that the peer
+// sent no data for a heartbeat interval: it gives back the receive ring,
+// and the send ring too if nothing was written for as long. The writer
+// does so when it sends a heartbeat, but a side whose peer pings first only
+// ever answers, and never sends one.
+func (c *Connection) readIdle() {
+	c.releaseRecvRing()
+	if time.Since(c.lastWrite) >= c.cfg.HeartbeatInterval {
+		c.releaseSendRing()
 	}
 }
 
@@ -357,6 +378,7 @@ func (c *Connection) Write(p []byte) (int, error) {
 				continue // CloseWrite or Close raced with this Write
 			}
 			c.sEnd += uint64(n)
+			c.lastWrite = time.Now()
 			written += n
 			c.kick()
 			continue
@@ -532,6 +554,7 @@ func (c *Connection) attach(tr net.Conn, dec *decoder, peerRcvNxt uint64, peerWn
 	}
 	c.gen++
 	a := &attachment{tr: tr, dec: dec, gen: c.gen, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	dec.idle = c.readIdle
 	_, a.vectored = tr.(*net.TCPConn)
 	c.att = a
 	c.laddr, c.raddr = tr.LocalAddr(), tr.RemoteAddr()

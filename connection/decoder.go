@@ -34,6 +34,8 @@ type decoder struct {
 	// which may block: the caller answers the frames handled so far (one
 	// ACK per burst of frames read together).
 	starving func()
+	// idle, if set, is called by shrink: the session's own idle release.
+	idle func()
 }
 
 const decoderMinBuf = 4 << 10
@@ -132,9 +134,12 @@ func (d *decoder) next() (frame, error) {
 // grows it again.
 const decoderIdleBuf = 256
 
-// shrink gives back the buffer once it is empty, down to decoderIdleBuf;
-// the reader calls it when the session has gone idle.
+// shrink gives back the buffer once it is empty, down to decoderIdleBuf,
+// and calls idle; the reader calls it when the session has gone idle.
 func (d *decoder) shrink() {
+	if d.idle != nil {
+		d.idle()
+	}
 	if d.start == d.end && len(d.buf) > decoderIdleBuf {
 		d.buf = make([]byte, decoderIdleBuf)
 		d.start, d.end = 0, 0
