@@ -171,8 +171,8 @@ func (w *watch) stop() {
 	if w.stopped.Swap(true) {
 		return
 	}
-	w.mu.Lock() // wait for a running fn
-	w.mu.Unlock()
+	w.mu.Lock() // after a running fn
+	defer w.mu.Unlock()
 	_ = w.ctl(unix.EPOLL_CTL_DEL)
 	w.p.mu.Lock()
 	delete(w.p.watches, w.id)
