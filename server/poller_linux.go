@@ -66,7 +66,7 @@ func (p *poller) loop() {
 				var err error
 				n, err = unix.EpollWait(int(fd), events[:], 0)
 				if err != unix.EINTR {
-					return n > 0 || err != nil
+					return n > 0 // on error, wait to be readable again
 				}
 			}
 		})

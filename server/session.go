@@ -394,17 +394,18 @@ func (ss *session) startCommand(st *streams, h proto.Hello, socket string) (*run
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			err = cmd.Start()
 		}
-		closeAll(files...)
 		if err != nil {
 			ss.mu.Unlock()
-			for _, o := range outs {
+			for _, o := range outs { // before the pipes' ends close
 				if o.w != nil {
 					o.w.stop()
 				}
 			}
+			closeAll(files...)
 			closeAll(inW, outR, errR)
 			return nil, fmt.Errorf("reshd: start %s: %w", cmd.Path, err)
 		}
+		closeAll(files...)
 		in := st.takeStdin()
 		ss.wg.Add(1)
 		go func() {
