@@ -331,24 +331,45 @@ func BenchmarkDamagedPath(b *testing.B) {
 }
 
 // BenchmarkIdleSessionMemory reports what reshd holds per idle session (a
-// remote `sleep` waiting with nothing to say, its client's stdin at EOF):
-// its resident memory (reshd-RSS-B/session), its goroutines
-// (goroutines/session, from the runtime's scheduler trace) and its OS
-// threads (threads/session, /proc/PID/status). Each is the growth from 40
-// idle sessions to 80, divided by 40: the first 40 also pay what reshd
-// grows once (the garbage collector's own structures, code paged in,
-// buffer pools), shown apart as first40-RSS-B/session (the growth from no
-// session to 40, divided by 40). With -v it logs what the goroutines wait
-// on.
+// remote `sleep` waiting with nothing to say): its resident memory
+// (reshd-RSS-B/session), its goroutines (goroutines/session, from the
+// runtime's scheduler trace) and its OS threads (threads/session,
+// /proc/PID/status). Each is the growth from 40 idle sessions to 80,
+// divided by 40: the first 40 also pay what reshd grows once (the garbage
+// collector's own structures, code paged in, buffer pools), shown apart as
+// first40-RSS-B/session (the growth from no session to 40, divided by 40).
+// The client's stdin is at its end (stdin=eof, `resh HOST cmd < /dev/null`),
+// or open and silent (stdin=open), or so in a pseudo-terminal (tty, `resh
+// -t`). With -v it logs what the goroutines wait on.
 func BenchmarkIdleSessionMemory(b *testing.B) {
+	for _, mode := range []string{"stdin=eof", "stdin=open", "tty"} {
+		b.Run(mode, func(b *testing.B) { benchIdleSessions(b, mode) })
+	}
+}
+
+func benchIdleSessions(b *testing.B, mode string) {
 	const n = 40
 	for range b.N {
 		d := startReshdAt(b, "127.0.0.1:0", []string{"GODEBUG=schedtrace=200,scheddetail=1"})
 		pid := d.cmd.Process.Pid
-		var cmds []*exec.Cmd
+		var (
+			cmds   []*exec.Cmd
+			stdins []io.Closer
+		)
 		open := func() (map[string]int64, []string) {
 			for range n {
-				cmd := exec.Command(filepath.Join(bin, "resh"), d.addr, "echo up; exec sleep 120")
+				args := []string{d.addr, "echo up; exec sleep 120"}
+				if mode == "tty" {
+					args = append([]string{"-t"}, args...)
+				}
+				cmd := exec.Command(filepath.Join(bin, "resh"), args...)
+				if mode != "stdin=eof" {
+					in, err := cmd.StdinPipe()
+					if err != nil {
+						b.Fatal(err)
+					}
+					stdins = append(stdins, in)
+				}
 				out, _ := cmd.StdoutPipe()
 				if err := cmd.Start(); err != nil {
 					b.Fatal(err)
@@ -383,6 +404,9 @@ func BenchmarkIdleSessionMemory(b *testing.B) {
 			}
 		}
 		b.Logf("reshd's goroutines by what they wait on, for %d more sessions: %v", n, waits)
+		for _, c := range stdins {
+			_ = c.Close()
+		}
 		for _, c := range cmds {
 			_ = c.Process.Kill()
 			_ = c.Wait()
