@@ -36,26 +36,35 @@ var errAgain = errors.New("server: nothing to read yet")
 // never blocks on a full pipe.
 type output struct {
 	f     *os.File // non-blocking
+	rc    syscall.RawConn
+	raw   rawRead // the read in progress (one copy at a time)
+	rawFn func(uintptr) bool
 	dst   *yamux.Stream
 	pty   bool         // EIO ends the output; after the exit, ptyDrain of silence does
 	spawn func(func()) // runs a function in a goroutine of the session
 	ended func()       // called once, after the stream was closed
 	w     *watch
+	// failed: the stream failed, drain to nowhere. Only the copy, one at
+	// a time, uses it.
+	failed bool
 
-	mu     sync.Mutex
-	busy   bool // a copy runs
-	done   bool
-	failed bool        // the stream failed: drain to nowhere
-	last   time.Time   // when bytes last came
-	drain  *time.Timer // after the exit, on a pty
+	mu    sync.Mutex
+	busy  bool // a copy runs
+	done  bool
+	last  time.Time   // when bytes last came
+	drain *time.Timer // after the exit, on a pty
 }
 
 // start waits for the output with the poller.
 func (o *output) start(pl *poller) error {
+	rc, err := o.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	o.rc, o.rawFn = rc, o.raw.read
 	o.mu.Lock() // ready waits for w
 	defer o.mu.Unlock()
-	w, err := pl.watch(o.f, o.ready)
-	o.w = w
+	o.w, err = pl.watch(o.f, o.ready)
 	return err
 }
 
@@ -104,23 +113,11 @@ func (o *output) copy() {
 // the caller gives back. It returns errAgain when there is nothing yet,
 // io.EOF at the end.
 func (o *output) read() (*[copyBufSize]byte, int, error) {
-	rc, err := o.f.SyscallConn()
-	if err != nil {
-		return nil, 0, err
-	}
-	var (
-		buf  = copyBufs.Get().(*[copyBufSize]byte)
-		n    int
-		rerr error
-	)
-	err = rc.Read(func(fd uintptr) bool {
-		for {
-			n, rerr = syscall.Read(int(fd), buf[:])
-			if rerr != syscall.EINTR {
-				return true
-			}
-		}
-	})
+	buf := copyBufs.Get().(*[copyBufSize]byte)
+	o.raw.buf = buf
+	err := o.rc.Read(o.rawFn)
+	n, rerr := o.raw.n, o.raw.err
+	o.raw = rawRead{}
 	switch {
 	case err != nil:
 	case rerr == syscall.EAGAIN:
@@ -139,6 +136,22 @@ func (o *output) read() (*[copyBufSize]byte, int, error) {
 		return nil, 0, err
 	}
 	return buf, n, nil
+}
+
+// rawRead is one read(2) of a descriptor into buf, never waiting.
+type rawRead struct {
+	buf *[copyBufSize]byte
+	n   int
+	err error
+}
+
+func (r *rawRead) read(fd uintptr) bool {
+	for {
+		r.n, r.err = syscall.Read(int(fd), r.buf[:])
+		if r.err != syscall.EINTR {
+			return true
+		}
+	}
 }
 
 // commandExited starts the drain of a pty: once the output pauses for

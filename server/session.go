@@ -325,8 +325,8 @@ type running struct {
 	exit   *exitWatch
 }
 
-// startCommand starts the command and the copying of its streams. An error means
-// it could not start.
+// startCommand starts the command and the copying of its streams. An
+// error means it could not start.
 func (ss *session) startCommand(st *streams, h proto.Hello, socket string) (*running, error) {
 	cmd, err := command(h, socket)
 	if err != nil {
