@@ -58,19 +58,21 @@ func newPoller() (*poller, error) {
 // loop dispatches events until close.
 func (p *poller) loop() {
 	defer close(p.done)
-	var events [64]unix.EpollEvent
-	for {
-		n := 0
-		err := p.rc.Read(func(fd uintptr) bool {
-			for {
-				var err error
-				n, err = unix.EpollWait(int(fd), events[:], 0)
-				if err != unix.EINTR {
-					return n > 0 // on error, wait to be readable again
-				}
+	var (
+		events [64]unix.EpollEvent
+		n      int
+	)
+	ready := func(fd uintptr) bool {
+		for {
+			var err error
+			n, err = unix.EpollWait(int(fd), events[:], 0)
+			if err != unix.EINTR {
+				return n > 0 // on error, wait to be readable again
 			}
-		})
-		if err != nil {
+		}
+	}
+	for {
+		if err := p.rc.Read(ready); err != nil {
 			return // closed
 		}
 		for _, ev := range events[:max(n, 0)] {
