@@ -580,8 +580,9 @@ func serveTransfer(st *yamux.Stream, dirs *access.Dirs, progress Progress, warn 
 	case proto.OpRead:
 		_ = cat.ServeRead(st, open, dirs, meter.Update)
 	case proto.OpWrite, proto.OpAppend:
-		if err := tee.ServeWrite(st, open, dirs, meter.Update); errors.Is(err, tee.ErrIncomplete) {
-			warn.printf("resh: ltee: %s\n", strings.TrimPrefix(err.Error(), "tee: "))
+		var inc *tee.IncompleteError
+		if err := tee.ServeWrite(st, open, dirs, meter.Update); errors.As(err, &inc) {
+			warn.printf("resh: ltee: %s is incomplete: %s\n", inc.Path, inc.Reason)
 		}
 	default:
 		_ = proto.WriteMessage(st, proto.TypeTransferReply, proto.TransferReply{Error: fmt.Sprintf("unknown transfer operation %q", open.Op)})

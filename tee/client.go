@@ -10,10 +10,17 @@ import (
 	"resh/proto"
 )
 
-// ErrIncomplete is returned by ServeWrite when the remote side could not
+// IncompleteError is returned by ServeWrite when the remote side could not
 // send the whole stream (ltee was killed, its input failed): the file
 // holds only what arrived.
-var ErrIncomplete = errors.New("tee: file incomplete")
+type IncompleteError struct {
+	Path   string // as ltee named it
+	Reason string
+}
+
+func (e *IncompleteError) Error() string {
+	return fmt.Sprintf("tee: %s is incomplete: %s", e.Path, e.Reason)
+}
 
 // ServeWrite is the client's half of ltee: it creates (OpWrite) or appends
 // to (OpAppend) the file named by open, answers with a TransferReply (a
@@ -95,10 +102,10 @@ func ServeWrite(stream io.ReadWriteCloser, open proto.TransferOpen, dirs *access
 		return fmt.Errorf("tee: write %s: %w", open.Path, werr)
 	}
 	if chunks != nil && !chunks.End.OK {
-		return fmt.Errorf("%w: %s: %s", ErrIncomplete, open.Path, chunks.End.Error)
+		return &IncompleteError{Path: open.Path, Reason: chunks.End.Error}
 	}
 	if chunks != nil && chunks.End.Bytes != got {
-		return fmt.Errorf("%w: %s: got %d bytes, reshd sent %d", ErrIncomplete, open.Path, got, chunks.End.Bytes)
+		return &IncompleteError{Path: open.Path, Reason: fmt.Sprintf("got %d bytes, reshd sent %d", got, chunks.End.Bytes)}
 	}
 	return nil
 }

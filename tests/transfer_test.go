@@ -137,7 +137,7 @@ func TestLteeIncompleteFileReported(t *testing.T) {
 	if err != nil || len(got) < 100000 {
 		t.Fatalf("out: %d bytes, %v", len(got), err)
 	}
-	if want := "resh: ltee: file incomplete: out: "; !strings.HasPrefix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
+	if want := "resh: ltee: out is incomplete: "; !strings.HasPrefix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
 		t.Fatalf("stderr %q, want one line starting %q", r.stderr, want)
 	}
 }
