@@ -53,7 +53,7 @@ func startFake(t *testing.T, handler func(s *fakeSession)) int {
 			return
 		}
 		defer acc.Close()
-		sess, err := yamux.Server(acc, proto.MuxConfig())
+		sess, err := proto.Server(acc)
 		if err != nil {
 			t.Error(err)
 			return

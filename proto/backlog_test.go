@@ -1,7 +1,6 @@
 package proto
 
 import (
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -11,17 +10,7 @@ import (
 // beyond it wait for the client's acknowledgements instead of failing, and
 // every stream arrives.
 func TestServerOpensBeyondBacklog(t *testing.T) {
-	a, b := net.Pipe()
-	cl, err := Client(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	srv, err := Server(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	cl, srv := sessions(t, nil)
 	const n = 3 * ServerAcceptBacklog
 	var wg sync.WaitGroup
 	errs := make(chan error, n)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/yamux"
 	"go.uber.org/goleak"
 )
 
@@ -95,18 +96,8 @@ func slicesEqual(a, b []int) bool {
 // Through real yamux sessions: the data arrive exact, and no data header
 // travels alone.
 func TestMuxSessionsCoalesce(t *testing.T) {
-	a, b := net.Pipe()
-	w := &writes{ReadWriteCloser: a}
-	cl, err := Client(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	srv, err := Server(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	var w *writes
+	cl, srv := sessions(t, func(c net.Conn) io.ReadWriteCloser { w = &writes{ReadWriteCloser: c}; return w })
 	data := bytes.Repeat([]byte("resh coalesces "), 100_000)
 	errc := make(chan error, 1)
 	go func() {
@@ -143,6 +134,27 @@ func TestMuxSessionsCoalesce(t *testing.T) {
 			t.Fatalf("write %d is a lone data header", i)
 		}
 	}
+}
+
+// sessions starts resh's yamux client and server over net.Pipe, the
+// client's end seen through wrap (nil: as is); both close with the test.
+func sessions(t *testing.T, wrap func(net.Conn) io.ReadWriteCloser) (cl, srv *yamux.Session) {
+	t.Helper()
+	a, b := net.Pipe()
+	var ca io.ReadWriteCloser = a
+	if wrap != nil {
+		ca = wrap(a)
+	}
+	cl, err := Client(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err = Server(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close(); srv.Close() })
+	return cl, srv
 }
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

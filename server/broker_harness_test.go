@@ -37,11 +37,11 @@ func startBroker(t testing.TB, serve func(*yamux.Stream)) *broker {
 			t.Fatal(err)
 		}
 	}
-	ss, err := yamux.Server(conns[0], proto.MuxConfig())
+	ss, err := proto.Server(conns[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := yamux.Client(conns[1], proto.MuxConfig())
+	cs, err := proto.Client(conns[1])
 	if err != nil {
 		t.Fatal(err)
 	}

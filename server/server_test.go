@@ -389,7 +389,7 @@ func TestUnknownStreamKind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux, err := yamux.Client(conn, proto.MuxConfig())
+	mux, err := proto.Client(conn)
 	if err != nil {
 		t.Fatal(err)
 	}

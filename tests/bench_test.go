@@ -169,6 +169,14 @@ func (m *cpuMeter) report(b *testing.B) {
 	b.ReportMetric(total.Seconds()/float64(b.N), "cpu-s/op")
 }
 
+// startMode starts reshd, with -insecure if insecure.
+func startMode(b *testing.B, insecure bool) *daemon {
+	if insecure {
+		return startReshd(b, "-insecure")
+	}
+	return startReshd(b)
+}
+
 // BenchmarkLcat sends a client file into a remote pipeline: `resh HOST
 // 'lcat big | wc -c'` against `ssh HOST wc -c < big`, and the local `wc -c
 // < big` as the raw baseline. cpu-s/op counts every process (resh, reshd,
@@ -189,12 +197,7 @@ func BenchmarkLcat(b *testing.B) {
 	})
 	for _, mode := range []string{"resh", "resh-insecure"} {
 		b.Run(mode, func(b *testing.B) {
-			var d *daemon
-			if mode == "resh" {
-				d = startReshd(b)
-			} else {
-				d = startReshd(b, "-insecure")
-			}
+			d := startMode(b, mode != "resh")
 			b.SetBytes(size)
 			m := newCPUMeter(b, d.cmd.Process.Pid)
 			b.ResetTimer()
@@ -243,12 +246,7 @@ func BenchmarkLtee(b *testing.B) {
 	})
 	for _, mode := range []string{"resh", "resh-insecure"} {
 		b.Run(mode, func(b *testing.B) {
-			var d *daemon
-			if mode == "resh" {
-				d = startReshd(b)
-			} else {
-				d = startReshd(b, "-insecure")
-			}
+			d := startMode(b, mode != "resh")
 			b.SetBytes(size)
 			m := newCPUMeter(b, d.cmd.Process.Pid)
 			b.ResetTimer()
@@ -293,12 +291,7 @@ func BenchmarkDamagedPath(b *testing.B) {
 	}{{"2e-5", 2e-5}, {"1e-4", 1e-4}} {
 		for _, mode := range []string{"tls", "insecure"} {
 			b.Run(rc.name+"/"+mode, func(b *testing.B) {
-				var d *daemon
-				if mode == "tls" {
-					d = startReshd(b)
-				} else {
-					d = startReshd(b, "-insecure")
-				}
+				d := startMode(b, mode != "tls")
 				damage := mitm.Faults{Corrupt: rc.rate}
 				p, err := mitm.Start("127.0.0.1:0", mitm.Config{Target: d.addr, Up: damage, Down: damage, Seed: 17})
 				if err != nil {

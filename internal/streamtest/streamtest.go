@@ -18,11 +18,11 @@ import (
 func Pair(t testing.TB) (client, tool *yamux.Stream) {
 	t.Helper()
 	a, b := net.Pipe()
-	cs, err := yamux.Client(a, proto.MuxConfig())
+	cs, err := proto.Client(a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss, err := yamux.Server(b, proto.MuxConfig())
+	ss, err := proto.Server(b)
 	if err != nil {
 		t.Fatal(err)
 	}
