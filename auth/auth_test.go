@@ -193,50 +193,108 @@ func TestKnownHosts(t *testing.T) {
 	}
 }
 
-func TestLimiterDelays(t *testing.T) {
+func TestLimiterTarpit(t *testing.T) {
 	now := time.Unix(1000, 0)
 	l := NewLimiter()
 	l.now = func() time.Time { return now }
-	if d := l.Delay("10.0.0.1"); d != 0 {
-		t.Fatalf("fresh address delayed %v", d)
+	l.after = func(time.Duration, func()) *time.Timer { return time.NewTimer(time.Hour) }
+	refuse := func(host string) time.Duration {
+		d, _ := l.fail(host, "SHA256:k")
+		if d > 0 {
+			l.untarpit(host)
+		}
+		return d
 	}
-	wants := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond, 3200 * time.Millisecond, 5 * time.Second, 5 * time.Second}
+	wants := []time.Duration{0, 100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond, 3200 * time.Millisecond, 5 * time.Second, 5 * time.Second}
 	for i, want := range wants {
-		l.Fail("10.0.0.1")
-		if d := l.Delay("10.0.0.1"); d != want {
-			t.Fatalf("after %d failures: delay %v, want %v", i+1, d, want)
+		if d := refuse("10.0.0.1"); d != want {
+			t.Fatalf("refusal %d: delay %v, want %v", i+1, d, want)
 		}
 	}
-	if d := l.Delay("10.0.0.2"); d != 0 {
-		t.Fatalf("another address delayed %v", d)
+	if d := refuse("10.0.0.2"); d != 0 {
+		t.Fatalf("another address's first refusal delayed %v", d)
 	}
 	now = now.Add(59 * time.Second)
-	if d := l.Delay("10.0.0.1"); d != 5*time.Second {
+	if d := refuse("10.0.0.1"); d != 5*time.Second {
 		t.Fatalf("59s later: %v", d)
 	}
-	now = now.Add(time.Second)
-	if d := l.Delay("10.0.0.1"); d != 0 {
+	now = now.Add(time.Minute)
+	if d := refuse("10.0.0.1"); d != 0 {
 		t.Fatalf("a minute after the last failure: still %v", d)
 	}
-	l.Fail("10.0.0.1")
-	if d := l.Delay("10.0.0.1"); d != 100*time.Millisecond {
-		t.Fatalf("forgiven, then one failure: %v", d)
+	// At most limitTarpits refusals of one address wait at once; the
+	// others are refused at once.
+	waiting := 0
+	for range 3 * limitTarpits {
+		if d, _ := l.fail("10.0.0.1", "SHA256:k"); d > 0 {
+			waiting++
+		}
 	}
-	l.Succeed("10.0.0.1")
-	if d := l.Delay("10.0.0.1"); d != 0 {
-		t.Fatalf("after a success: %v", d)
+	if waiting != limitTarpits {
+		t.Fatalf("%d refusals waiting at once, want %d", waiting, limitTarpits)
+	}
+	for range waiting {
+		l.untarpit("10.0.0.1")
+	}
+	if d := refuse("10.0.0.1"); d != limitMax {
+		t.Fatalf("after the waits ended: %v", d)
+	}
+	if l.tarpits != 0 {
+		t.Fatalf("%d tarpits counted after all ended", l.tarpits)
 	}
 	// The map is pruned and bounded.
 	for i := range limitEntries + 10 {
-		l.Fail(net.IPv4(10, 1, byte(i>>8), byte(i)).String())
+		refuse(net.IPv4(10, 1, byte(i>>8), byte(i)).String())
 	}
 	if n := l.size(); n > limitEntries {
 		t.Fatalf("%d entries, want at most %d", n, limitEntries)
 	}
+	l.flush()
 	now = now.Add(2 * time.Minute)
-	l.Fail("10.0.0.3")
+	refuse("10.0.0.3")
 	if n := l.size(); n != 1 {
 		t.Fatalf("%d entries after they all expired, want 1", n)
+	}
+}
+
+// Refusals are logged once per key and address, then summed up: a stranger
+// hammering does not flood the log.
+func TestLimiterLogsWithoutFlooding(t *testing.T) {
+	var logs bytes.Buffer
+	l := NewLimiter()
+	l.setLogger(slog.New(slog.NewTextHandler(&logs, nil)))
+	var summary func()
+	l.after = func(d time.Duration, f func()) *time.Timer {
+		if d != limitSummary {
+			t.Errorf("summary after %v", d)
+		}
+		summary = f
+		return time.NewTimer(time.Hour)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // no waiting in this test
+	for i := range 1000 {
+		l.refuse(ctx, "10.0.0.1", "SHA256:a", "refused", "i", i)
+		l.refuse(ctx, "10.0.0.1", "SHA256:b", "refused", "i", i)
+		l.refuse(ctx, "10.0.0.2", "SHA256:a", "refused", "i", i)
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 3 {
+		t.Fatalf("%d lines for 3 keys and addresses:\n%s", n, logs.String())
+	}
+	if summary == nil {
+		t.Fatal("no summary scheduled")
+	}
+	logs.Reset()
+	summary()
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "host=10.0.0.1 refusals=1998 keys=2") || !strings.Contains(lines[1], "host=10.0.0.2 refusals=999 keys=1") {
+		t.Fatalf("summary:\n%s", logs.String())
+	}
+	logs.Reset()
+	summary = nil
+	l.refuse(ctx, "10.0.0.1", "SHA256:a", "refused")
+	if logs.Len() != 0 || summary == nil {
+		t.Fatalf("a known key logged again (%q) or not counted", logs.String())
 	}
 }
 
@@ -335,6 +393,11 @@ func (p *tlsPair) exchange(t *testing.T, hostKey ed25519.PrivateKey, strict bool
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := conn.Write([]byte("ping")); err != nil {
+		// A refusal may close the session before the write: its alert
+		// waits to be read.
+		if _, rerr := conn.Read(make([]byte, 1)); rerr != nil && Refusal(rerr, p.clientKey) != nil {
+			err = rerr
+		}
 		return err, <-srvDone
 	}
 	buf := make([]byte, 4)
@@ -377,22 +440,31 @@ func TestTLSStrangerRefused(t *testing.T) {
 	if !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, Fingerprint(PublicKey(p.clientKey))) || !strings.Contains(logs, "addr=127.0.0.1:") {
 		t.Fatalf("server log %q lacks the fingerprint and address", logs)
 	}
-	if d := p.limiter.Delay("127.0.0.1"); d != limitBase {
-		t.Fatalf("limiter delay after a refusal: %v", d)
+	// The next refusal from that address waits; an authorized key from
+	// the same address does not, however many failed there.
+	start := time.Now()
+	if cerr, _ := p.exchange(t, p.hostKey, false, io.Discard); Refusal(cerr, p.clientKey) == nil {
+		t.Fatalf("second attempt: %v", cerr)
+	}
+	if time.Since(start) < limitBase {
+		t.Fatal("the second refusal from the address was not delayed")
+	}
+	for range 6 {
+		p.limiter.fail("127.0.0.1", "SHA256:other")
+	}
+	if n := strings.Count(p.log(), "level=WARN"); n != 1 {
+		t.Fatalf("%d Warn lines for two refusals of one key:\n%s", n, p.log())
 	}
 	// authorized_keys is read afresh: once listed, the key gets in.
 	f, _ := os.OpenFile(filepath.Join(p.dir, AuthorizedKeysFile), os.O_APPEND|os.O_WRONLY, 0)
 	_, _ = f.Write(AuthorizedLine(PublicKey(p.clientKey), "now allowed"))
 	_ = f.Close()
-	start := time.Now()
+	start = time.Now()
 	if cerr, serr := p.exchange(t, p.hostKey, false, io.Discard); cerr != nil || serr != nil {
 		t.Fatalf("after listing the key: client %v, server %v", cerr, serr)
 	}
-	if time.Since(start) < limitBase {
-		t.Fatal("the handshake after a failure was not slowed down")
-	}
-	if d := p.limiter.Delay("127.0.0.1"); d != 0 {
-		t.Fatalf("limiter delay after a success: %v", d)
+	if took := time.Since(start); took >= tarpit(8) {
+		t.Fatalf("an authorized key took %v after its address's failures: delayed", took)
 	}
 	if Refusal(errors.New("other"), p.clientKey) != nil || Refusal(nil, p.clientKey) != nil {
 		t.Fatal("Refusal of an unrelated error")

@@ -71,9 +71,11 @@ func peerKey(rawCerts [][]byte) (ssh.PublicKey, error) {
 
 // ServerTLS is reshd's TLS configuration: TLS 1.3 only, hostKey presented,
 // and a client admitted only if its key is in the authorized_keys file at
-// authorizedKeysPath, re-read on every connection. A refusal is logged at
-// Warn with the key's fingerprint and the client's address, and counted by
-// limiter (may be nil), which then slows that address's next handshakes.
+// authorizedKeysPath, re-read on every connection. A refusal goes through
+// limiter (may be nil): logged at Warn with the key's fingerprint and the
+// client's address (the first of each key from each address; then counted
+// in a summary line), and delayed when that address failed recently. No
+// handshake is ever delayed before its key is known to be refused.
 func ServerTLS(hostKey ed25519.PrivateKey, authorizedKeysPath string, logger *slog.Logger, limiter *Limiter) (*tls.Config, error) {
 	cert, err := certificate(hostKey)
 	if err != nil {
@@ -82,6 +84,7 @@ func ServerTLS(hostKey ed25519.PrivateKey, authorizedKeysPath string, logger *sl
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	limiter.setLogger(logger)
 	base := &tls.Config{
 		Certificates: []tls.Certificate{cert},
 		MinVersion:   tls.VersionTLS13,
@@ -94,21 +97,12 @@ func ServerTLS(hostKey ed25519.PrivateKey, authorizedKeysPath string, logger *sl
 		if h, _, err := net.SplitHostPort(addr); err == nil {
 			host = h
 		}
-		if d := limiter.Delay(host); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-hi.Context().Done():
-				t.Stop()
-				return nil, hi.Context().Err()
-			}
-		}
+		ctx := hi.Context()
 		c := base.Clone()
 		c.VerifyPeerCertificate = func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
 			key, err := peerKey(rawCerts)
 			if err != nil {
-				limiter.Fail(host)
-				logger.Warn("auth: refused a client without an ed25519 key", "addr", addr, "err", err)
+				limiter.refuse(ctx, host, "no ed25519 key", "auth: refused a client without an ed25519 key", "addr", addr, "err", err)
 				return err
 			}
 			fp := Fingerprint(key)
@@ -121,13 +115,11 @@ func ServerTLS(hostKey ed25519.PrivateKey, authorizedKeysPath string, logger *sl
 			}
 			for _, k := range keys {
 				if bytes.Equal(k.Marshal(), key.Marshal()) {
-					limiter.Succeed(host)
 					logger.Debug("auth: client key accepted", "fingerprint", fp, "addr", addr)
 					return nil
 				}
 			}
-			limiter.Fail(host)
-			logger.Warn("auth: refused a client whose key is not in authorized_keys", "fingerprint", fp, "addr", addr)
+			limiter.refuse(ctx, host, fp, "auth: refused a client whose key is not in authorized_keys", "fingerprint", fp, "addr", addr)
 			return fmt.Errorf("auth: key %s is not authorized", fp)
 		}
 		return c, nil
