@@ -2,9 +2,11 @@ package connection
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -75,9 +77,10 @@ func TestCloseDrainsAcrossResume(t *testing.T) {
 	acc.Close()
 }
 
-// A peer that can never be reached again makes Close give up after the
-// drain timeout, with an error that says so.
-func TestCloseDrainTimeout(t *testing.T) {
+// A peer that can never be reached again: Close waits while the session is
+// kept (the client's resume timeout), then gives up with an error that says
+// the bytes were not acknowledged; the drain timeout alone does not end it.
+func TestCloseGivesUpWithTheSession(t *testing.T) {
 	d := &refusingDialer{faultyDialer{plan: func(i int) faults {
 		f := clean()
 		f.stallAfter = 10 << 10
@@ -86,18 +89,115 @@ func TestCloseDrainTimeout(t *testing.T) {
 	cfg := fastConfig()
 	ccfg := fastConfig()
 	ccfg.Dial = d.dial
-	ccfg.DrainTimeout = 300 * time.Millisecond
+	ccfg.DrainTimeout = time.Second // longer than DeadTimeout: the stall is noticed first
+	ccfg.ResumeTimeout = 1500 * time.Millisecond
 	_, cl, _ := pairWith(t, cfg, ccfg)
 	if _, err := cl.Write(randomBytesN(100<<10, 42)); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
 	err := cl.Close()
+	if err == nil || !strings.Contains(err.Error(), "unacknowledged") {
+		t.Fatalf("close: %v, want bytes reported unacknowledged", err)
+	}
+	if !errors.Is(err, ErrResumeTimeout) {
+		t.Fatalf("close: %v, want the resume timeout as the cause", err)
+	}
+	if el := time.Since(start); el < ccfg.ResumeTimeout {
+		t.Fatalf("Close gave up after %v, before the session was given up (%v)", el, ccfg.ResumeTimeout)
+	}
+}
+
+// A peer that stays attached but acknowledges nothing (it reads nothing and
+// its buffer is full) makes Close give up after the drain timeout, with an
+// error that says so, and the server does not remember that session as
+// cleanly closed: the client is told it is unknown, not closed.
+func TestCloseDrainTimeout(t *testing.T) {
+	scfg := fastConfig()
+	scfg.DrainTimeout = 300 * time.Millisecond
+	_, cl, acc := pairWith(t, scfg, fastConfig())
+	// The client reads nothing: its receive buffer fills, and the rest
+	// stays in the server's send buffer, unacknowledged.
+	// Default buffers: 512 KiB on each side.
+	if _, err := acc.Write(randomBytesN(1<<20, 42)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err := acc.Close()
 	if !errors.Is(err, ErrDrainTimeout) {
 		t.Fatalf("close: %v, want ErrDrainTimeout", err)
 	}
-	if el := time.Since(start); el < ccfg.DrainTimeout {
+	if el := time.Since(start); el < scfg.DrainTimeout {
 		t.Fatalf("Close gave up after %v, before the drain timeout", el)
+	}
+	// The client reads what it was given, then learns that the session is
+	// gone without a clean close.
+	_, err = io.Copy(io.Discard, cl)
+	if err == nil || errors.Is(err, ErrPeerClosed) {
+		t.Fatalf("client read ended with %v, want an error that is not a clean close", err)
+	}
+	if !errors.Is(err, ErrUnknownSession) {
+		t.Fatalf("client read ended with %v, want ErrUnknownSession", err)
+	}
+}
+
+// The transport is lost after the server wrote its last bytes and closed,
+// for longer than the drain timeout: Close keeps the session for the whole
+// detach timeout, and the client that comes back gets every byte and a
+// clean end.
+func TestCloseWaitsForADetachedClient(t *testing.T) {
+	down := make(chan struct{})
+	up := make(chan struct{})
+	d := &faultyDialer{plan: func(i int) faults { return clean() }}
+	ccfg := fastConfig()
+	ccfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		select {
+		case <-down:
+			select {
+			case <-up:
+			default:
+				return nil, errors.New("test: network down")
+			}
+		default:
+		}
+		return d.dial(ctx, network, addr)
+	}
+	scfg := fastConfig()
+	scfg.DrainTimeout = 200 * time.Millisecond
+	scfg.DetachTimeout = 30 * time.Second
+	_, cl, acc := pairWith(t, scfg, ccfg)
+	data := randomBytesN(200<<10, 43)
+	close(down)
+	d.killCurrent()
+	if _, err := acc.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- acc.Close() }()
+	// The outage lasts several drain timeouts.
+	select {
+	case err := <-closed:
+		t.Fatalf("server Close returned during the outage: %v", err)
+	case <-time.After(5 * scfg.DrainTimeout):
+	}
+	close(up)
+	got, err := io.ReadAll(cl)
+	if err != nil {
+		t.Fatalf("client read: %v", err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("client read %d bytes, want %d", len(got), len(data))
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("server close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("server Close did not return after the client came back")
+	}
+	if err := cl.Close(); err != nil {
+		t.Fatalf("client close: %v", err)
 	}
 }
 

@@ -75,8 +75,11 @@ type Config struct {
 	// DialAttempts is how many times Dial tries the first handshake when the
 	// transport fails or is damaged during it. Default 3.
 	DialAttempts int
-	// DrainTimeout bounds Close's wait for the peer to acknowledge every
-	// byte written before it. Default 30s.
+	// DrainTimeout bounds how long Close waits, while attached, for a peer
+	// that acknowledges nothing of what was written before it. Time spent
+	// without a transport does not count: the session is then kept for
+	// DetachTimeout (Server) or ResumeTimeout (Client). Default:
+	// DetachTimeout.
 	DrainTimeout time.Duration
 	// Backlog is how many new sessions a Server holds for Accept. Default 128.
 	Backlog int
@@ -148,7 +151,7 @@ func (c *Config) setDefaults() {
 	setDefault(&c.RedialMax, 5*time.Second)
 	setDefault(&c.RedialInterval, 100*time.Millisecond)
 	setDefault(&c.DialAttempts, 3)
-	setDefault(&c.DrainTimeout, 30*time.Second)
+	setDefault(&c.DrainTimeout, c.DetachTimeout)
 	setDefault(&c.Backlog, 128)
 	if c.Dial == nil {
 		var d net.Dialer

@@ -410,8 +410,12 @@ func (c *Connection) queueFin() {
 
 // Close ends the session. It returns once every byte written before it has
 // been acknowledged by the peer, then tells the peer, which reads io.EOF
-// after those bytes. If the peer does not acknowledge them within
-// Config.DrainTimeout, Close gives up and returns ErrDrainTimeout.
+// after those bytes. While the transport is lost, Close keeps waiting for as
+// long as the session is kept (Config.DetachTimeout on a Server,
+// Config.ResumeTimeout on a Client). If the peer stays attached but
+// acknowledges nothing for Config.DrainTimeout, Close gives up and returns
+// ErrDrainTimeout; a Close that gave up is not a clean close, and a Server
+// answers a later resume of that session as unknown, not as closed.
 func (c *Connection) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -423,23 +427,13 @@ func (c *Connection) Close() error {
 	c.rhead, c.rtail = c.rcvData, c.rcvData // never read now; new bytes are acknowledged and dropped
 	c.releaseIdle()
 	c.broadcast()
-	deadline := time.Now().Add(c.cfg.DrainTimeout)
-	var err error
-	for !c.done && c.sndUna <= c.finSeq {
-		if !c.wait(deadline) {
-			err = fmt.Errorf("%w: %d bytes unacknowledged after %v", ErrDrainTimeout, c.finSeq-c.sndUna, c.cfg.DrainTimeout)
-			break
-		}
-	}
+	err := c.drainLocked()
 	if err == nil && !c.done {
 		// Drained: tell the peer, and wait a little for its answer so that
 		// it can drop the session at once. Losing the answer loses nothing.
 		c.closing = true
 		c.kick()
 		linger := time.Now().Add(2 * c.cfg.MaxRTO)
-		if deadline.Before(linger) {
-			linger = deadline
-		}
 		for !c.done && c.att != nil && c.wait(linger) {
 		}
 	}
@@ -449,10 +443,36 @@ func (c *Connection) Close() error {
 			err = fmt.Errorf("connection: close: %d bytes unacknowledged: %w", c.finSeq-c.sndUna, ErrPeerClosed)
 		}
 	}
-	c.finishLocked(nil)
+	// A drain that gave up is not a clean close: the Server must not tell
+	// a returning client that the session closed normally.
+	c.finishLocked(err)
 	c.mu.Unlock()
 	c.wg.Wait()
 	return err
+}
+
+// drainLocked waits until the peer has acknowledged every byte up to and
+// including the FIN, or the session ended. Only time spent attached without
+// progress counts towards Config.DrainTimeout: while the transport is lost,
+// the session is kept for as long as it would be without Close (the
+// Server's DetachTimeout, the Client's ResumeTimeout), so that a peer that
+// comes back still gets everything.
+func (c *Connection) drainLocked() error {
+	una, since := c.sndUna, time.Now()
+	for !c.done && c.sndUna <= c.finSeq {
+		if c.att == nil {
+			c.wait(time.Time{}) // attach, or the end of the session, wakes us
+			una, since = c.sndUna, time.Now()
+			continue
+		}
+		if c.sndUna != una {
+			una, since = c.sndUna, time.Now()
+		}
+		if !c.wait(since.Add(c.cfg.DrainTimeout)) && c.att != nil && c.sndUna == una {
+			return fmt.Errorf("%w: %d bytes unacknowledged after %v without progress", ErrDrainTimeout, c.finSeq-c.sndUna, c.cfg.DrainTimeout)
+		}
+	}
+	return nil
 }
 
 // finishLocked ends the session: no transport any more, every waiter woken.

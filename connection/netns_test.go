@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"resh/internal/netnstest"
 )
 
 // These tests cut a real network: a client in one network namespace, a
@@ -38,18 +40,7 @@ const (
 
 // netnsRequired fails tb when network namespaces cannot be used, unless
 // RESH_NO_NETNS=1.
-func netnsRequired(tb testing.TB) {
-	tb.Helper()
-	if os.Getenv("RESH_NO_NETNS") == "1" {
-		tb.Skip("RESH_NO_NETNS=1: network namespace tests skipped")
-	}
-	if os.Geteuid() != 0 {
-		tb.Fatal("network namespace tests need root (set RESH_NO_NETNS=1 to skip them)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		tb.Fatal("network namespace tests need ip from iproute2 (set RESH_NO_NETNS=1 to skip them)")
-	}
-}
+func netnsRequired(tb testing.TB) { tb.Helper(); netnstest.Required(tb) }
 
 var netnsLabs atomic.Int32
 

@@ -139,11 +139,19 @@ func startReshd(t testing.TB, flags ...string) *daemon {
 // environment.
 func startReshdAt(t testing.TB, addr string, env []string, flags ...string) *daemon {
 	t.Helper()
+	return startReshdVia(t, nil, addr, env, flags...)
+}
+
+// startReshdVia is startReshdAt with reshd run through the command wrap
+// (for example ip netns exec NS), which must exec it.
+func startReshdVia(t testing.TB, wrap []string, addr string, env []string, flags ...string) *daemon {
+	t.Helper()
 	home := t.TempDir()
 	if insecureMode && !slices.Contains(flags, "-insecure") {
 		flags = append(flags, "-insecure")
 	}
-	cmd := exec.Command(filepath.Join(bin, "reshd"), append([]string{"-listen", addr}, flags...)...)
+	argv := append(append(slices.Clone(wrap), filepath.Join(bin, "reshd"), "-listen", addr), flags...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(append(os.Environ(), "HOME="+home), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
