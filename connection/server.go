@@ -2,11 +2,9 @@ package connection
 
 import (
 	"crypto/hmac"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -21,6 +19,7 @@ type Server struct {
 	closedAt map[sessionID]time.Time // sessions closed cleanly, for honest refusals
 	pending  map[net.Conn]struct{}   // transports in handshake
 	closed   bool
+	adm      *admission // bounds unfinished handshakes (admission.go)
 
 	acceptCh chan *Accepted
 	done     chan struct{}
@@ -32,7 +31,8 @@ type Server struct {
 // Accepted is the server's end of a session, returned by Server.Accept.
 type Accepted struct {
 	*Connection
-	srv *Server
+	srv    *Server
+	ticket *ticket // its admission, until SetResumeKey (admission.go)
 }
 
 // Listen listens on the address and serves sessions on it.
@@ -66,6 +66,7 @@ func newServer(l net.Listener, cfg *Config) *Server {
 		sessions: make(map[sessionID]*Accepted),
 		closedAt: make(map[sessionID]time.Time),
 		pending:  make(map[net.Conn]struct{}),
+		adm:      newAdmission(admitMax, admitPerHost),
 		acceptCh: make(chan *Accepted, cfg.Backlog),
 		done:     make(chan struct{}),
 		failed:   make(chan struct{}),
@@ -138,7 +139,7 @@ func (s *Server) Close() error {
 
 func (s *Server) serve() {
 	defer s.wg.Done()
-	var delay time.Duration
+	var b acceptBackoff
 	for {
 		tr, err := s.l.Accept()
 		if err != nil {
@@ -147,12 +148,9 @@ func (s *Server) serve() {
 				return
 			default:
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.cfg.Logger.Warn("connection: accept", "err", err, "retry_in", delay)
+			if d, ok := b.failed(err, s.adm, s.cfg.Logger); ok {
 				select {
-				case <-time.After(delay):
+				case <-time.After(d):
 					continue
 				case <-s.done:
 					return
@@ -161,7 +159,7 @@ func (s *Server) serve() {
 			s.fail(fmt.Errorf("connection: accept: %w", err))
 			return
 		}
-		delay = 0
+		b.accepted(s.cfg.Logger)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -171,12 +169,14 @@ func (s *Server) serve() {
 		s.pending[tr] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.handshake(tr)
+		t := s.adm.admit(hostOf(tr.RemoteAddr()), func() { tr.Close() })
+		go s.handshake(tr, t)
 	}
 }
 
-// handshake runs the server side of the handshake on a new transport.
-func (s *Server) handshake(tr net.Conn) {
+// handshake runs the server side of the handshake on a new transport,
+// admitted with t.
+func (s *Server) handshake(tr net.Conn, t *ticket) {
 	defer s.wg.Done()
 	ok := false
 	defer func() {
@@ -184,11 +184,15 @@ func (s *Server) handshake(tr net.Conn) {
 		delete(s.pending, tr)
 		s.mu.Unlock()
 		if !ok {
+			s.adm.release(t)
 			tr.Close()
+		} else {
+			s.adm.endHandshake(t)
 		}
 	}()
 	log := s.cfg.Logger.With("remote", tr.RemoteAddr().String())
-	_ = tr.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	deadline := time.Now().Add(s.cfg.HandshakeTimeout)
+	_ = tr.SetDeadline(time.Now().Add(min(s.cfg.HandshakeTimeout, helloTimeout)))
 	var nonce [nonceLen]byte
 	randomBytes(nonce[:])
 	wnd := uint32(s.cfg.RecvBuffer)
@@ -203,6 +207,7 @@ func (s *Server) handshake(tr net.Conn) {
 		log.Info("connection: handshake failed", "err", err)
 		return
 	}
+	_ = tr.SetDeadline(deadline)
 	h, err := parseHello(f.payload)
 	switch {
 	case err != nil:
@@ -215,7 +220,7 @@ func (s *Server) handshake(tr net.Conn) {
 		return
 	}
 	if h.kind == kindNew {
-		ok = s.newSession(tr, d, f.wnd, log)
+		ok = s.newSession(tr, d, f.wnd, t, log)
 		return
 	}
 	s.mu.Lock()
@@ -259,7 +264,7 @@ func (s *Server) handshake(tr net.Conn) {
 	}
 }
 
-func (s *Server) newSession(tr net.Conn, d *decoder, peerWnd uint32, log interface {
+func (s *Server) newSession(tr net.Conn, d *decoder, peerWnd uint32, t *ticket, log interface {
 	Debug(string, ...any)
 }) bool {
 	if len(s.acceptCh) == cap(s.acceptCh) {
@@ -280,8 +285,12 @@ func (s *Server) newSession(tr net.Conn, d *decoder, peerWnd uint32, log interfa
 	_ = tr.SetDeadline(time.Time{})
 	d.strict = false
 	c := newConnection(s.cfg, "server", id, secret)
-	a := &Accepted{Connection: c, srv: s}
-	c.onFinish = func() { s.forget(a) }
+	a := &Accepted{Connection: c, srv: s, ticket: t}
+	c.onFinish = func() { s.adm.release(t); s.forget(a) }
+	if s.cfg.SecureAbove {
+		// Admitted until the layer above is done (SetResumeKey).
+		s.adm.handOver(t, func() { a.finish(errEvicted) })
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

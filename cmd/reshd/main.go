@@ -85,6 +85,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	server.RaiseFileLimit(log)
 	cfg := &server.Config{DetachTimeout: o.detachTimeout, Logger: log}
 	if !o.insecure {
 		tcfg, err := secure(log)
