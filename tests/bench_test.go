@@ -410,7 +410,7 @@ func benchIdleSessions(b *testing.B, mode string) {
 
 // procStatus returns a process's VmRSS (in bytes) and Threads from
 // /proc/PID/status.
-func procStatus(b *testing.B, pid int) map[string]int64 {
+func procStatus(b testing.TB, pid int) map[string]int64 {
 	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)
