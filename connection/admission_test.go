@@ -157,22 +157,7 @@ func (a *admission) contains(t *ticket) bool {
 func TestAdmissionEvictsUnkeyedSession(t *testing.T) {
 	cfg := fastConfig()
 	cfg.SecureAbove = true
-	srv, err := Listen("tcp", "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	cl, err := Dial(ctx, "tcp", srv.Addr().String(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.abort()
-	acc, err := srv.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, _, acc := pair(t, cfg)
 	holdSilent(t, srv, admitPerHost)
 	select {
 	case <-acc.finishedCh:
