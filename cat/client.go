@@ -1,20 +1,49 @@
 package cat
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"resh/access"
 	"resh/proto"
 )
 
+// Meter follows one transfer for the user; ServeRead and tee.ServeWrite
+// take one (nil for none).
+type Meter interface {
+	// Opened says that the file is open; size is its size, -1 if it is not
+	// a regular file.
+	Opened(size int64)
+	// Update reports the bytes transferred so far.
+	Update(n int64)
+}
+
+// StoppedError is ServeRead's error when reshd ended the transfer before
+// the file's end: lcat, or the reader of its output, is gone (spec.md
+// §3.1). The client stopped reading the file at once.
+type StoppedError struct {
+	Path string
+	Sent int64 // bytes sent before the stop
+}
+
+func (e *StoppedError) Error() string {
+	return fmt.Sprintf("cat: %s: stopped after %d bytes: the reader went away", e.Path, e.Sent)
+}
+
 // ServeRead is the client's half of lcat: it serves the file named by open
 // (an OpRead) on stream, which the remote lcat reads. It replies with a
-// TransferReply (a refusal carries the message for the user), then sends the
-// file's bytes and closes stream (a half-close on a yamux stream). progress,
-// if not nil, is called with the number of bytes sent so far.
-func ServeRead(stream io.ReadWriteCloser, open proto.TransferOpen, dirs *access.Dirs, progress func(n int64)) error {
+// TransferReply (a refusal carries the message for the user), then sends
+// the file's bytes and closes stream (a half-close on a yamux stream).
+//
+// reshd sends nothing on a read's stream after its TransferOpen: its end of
+// the stream, the stream's failure or ctx's end stop the transfer at once,
+// and ServeRead returns a *StoppedError.
+func ServeRead(ctx context.Context, stream io.ReadWriteCloser, open proto.TransferOpen, dirs *access.Dirs, m Meter) error {
 	defer stream.Close()
 	if open.Op != proto.OpRead {
 		msg := fmt.Sprintf("lcat: unsupported operation %q", open.Op)
@@ -37,17 +66,50 @@ func ServeRead(stream io.ReadWriteCloser, open proto.TransferOpen, dirs *access.
 	if st.Mode().IsRegular() {
 		size = st.Size()
 	}
+	if m != nil {
+		m.Opened(size)
+	}
 	if err := proto.WriteMessage(stream, proto.TypeTransferReply, proto.TransferReply{OK: true, Size: size}); err != nil {
 		return fmt.Errorf("cat: reply: %w", err)
 	}
-	var w io.Writer = stream
-	if progress != nil {
-		w = &counter{w: stream, progress: progress}
-	}
+
+	// Stop at once when reshd's side ends: close the file (a read of a
+	// FIFO waiting for data ends) and unblock a write waiting for window.
+	var stopped, finished atomic.Bool
+	stop := sync.OnceFunc(func() {
+		if finished.Load() {
+			return
+		}
+		stopped.Store(true)
+		_ = f.Close()
+		if d, ok := stream.(interface{ SetWriteDeadline(time.Time) error }); ok {
+			_ = d.SetWriteDeadline(time.Now())
+		}
+	})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		_, _ = io.Copy(io.Discard, stream)
+		stop()
+	}()
+	defer context.AfterFunc(ctx, stop)()
+	defer func() {
+		finished.Store(true)
+		if d, ok := stream.(interface{ SetReadDeadline(time.Time) error }); ok {
+			_ = d.SetReadDeadline(time.Now())
+			<-watched
+		}
+	}()
+
+	c := &counter{w: stream, m: m}
 	// Large reads: a yamux frame (and its TLS records) per read, and an
 	// *os.File would otherwise copy through its own 32 KiB buffer.
 	buf := make([]byte, readBuffer)
-	if _, err := io.CopyBuffer(w, onlyReader{f}, buf); err != nil {
+	_, err = io.CopyBuffer(c, onlyReader{f}, buf)
+	if stopped.Load() {
+		return &StoppedError{Path: open.Path, Sent: c.n}
+	}
+	if err != nil {
 		return fmt.Errorf("cat: send %s: %w", open.Path, err)
 	}
 	if err := stream.Close(); err != nil && !errors.Is(err, io.EOF) {
@@ -71,16 +133,19 @@ func refuse(stream io.Writer, err error) error {
 	return fmt.Errorf("cat: %w", err)
 }
 
-// counter reports the running total of bytes written through it.
+// counter counts the bytes written through it and reports the running
+// total to m.
 type counter struct {
-	w        io.Writer
-	n        int64
-	progress func(int64)
+	w io.Writer
+	n int64
+	m Meter
 }
 
 func (c *counter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
-	c.progress(c.n)
+	if c.m != nil {
+		c.m.Update(c.n)
+	}
 	return n, err
 }

@@ -25,12 +25,9 @@ import (
 	"github.com/hashicorp/yamux"
 	"golang.org/x/term"
 
-	"resh/access"
 	"resh/auth"
-	"resh/cat"
 	"resh/connection"
 	"resh/proto"
-	"resh/tee"
 )
 
 // Timeouts of resh itself.
@@ -120,14 +117,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	_, stderrTerm := terminalFD(r.env.Stderr)
 	tty := r.o.WantTTY(stdinTerm)
 
-	dir := r.env.Dir
-	if dir == "" {
-		var err error
-		if dir, err = os.Getwd(); err != nil {
-			return 0, fmt.Errorf("working directory: %w", err)
-		}
-	}
-	dirs, err := access.New(dir, r.o.Allow)
+	dirs, err := r.clientDirs()
 	if err != nil {
 		return 0, err
 	}
@@ -271,27 +261,9 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		progress = &lineProgress{mu: &r.stderr.mu, w: r.stderr.w, now: time.Now, eol: r.eol}
 	}
 
-	// Transfers: every stream reshd opens.
-	var transfers sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer r.guard()
-		for {
-			st, err := sess.AcceptStream()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			transfers.Add(1)
-			go func() {
-				defer wg.Done()
-				defer transfers.Done()
-				defer r.guard()
-				serveTransfer(st, dirs, progress, r.stderr)
-			}()
-		}
-	}()
+	// Transfers: every stream reshd opens. The session's end stops them.
+	transfers := r.serveTransfers(sess, &wg, dirs, progress, stderrTerm)
+	defer transfers.stop()
 
 	// Output: stdout and stderr kept apart, each until its EOF.
 	outDone := make(chan struct{}, 2)
@@ -384,15 +356,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 	// Transfers that ended with the command report their end on their
 	// own streams, maybe after Exit: give them a moment to be told.
-	tdone := make(chan struct{})
-	go func() { transfers.Wait(); close(tdone) }()
-	t := time.NewTimer(TransferGrace)
-	defer t.Stop()
-	select {
-	case <-tdone:
-	case <-t.C:
-	case <-escaped:
-	}
+	transfers.wait(TransferGrace, escaped)
 	return exitStatus(end.exit), nil
 }
 
@@ -564,29 +528,6 @@ func sentEnv(environ []string) map[string]string {
 		}
 	}
 	return env
-}
-
-// serveTransfer serves one stream reshd opened for lcat or ltee.
-// An ltee file left incomplete is reported on warn: nobody else can.
-func serveTransfer(st *yamux.Stream, dirs *access.Dirs, progress Progress, warn *syncWriter) {
-	defer st.Close()
-	var open proto.TransferOpen
-	if err := proto.Expect(st, proto.TypeTransferOpen, &open); err != nil {
-		return
-	}
-	meter := progress.Start(open.Tool, open.Path)
-	defer meter.Done()
-	switch open.Op {
-	case proto.OpRead:
-		_ = cat.ServeRead(st, open, dirs, meter.Update)
-	case proto.OpWrite, proto.OpAppend:
-		var inc *tee.IncompleteError
-		if err := tee.ServeWrite(st, open, dirs, meter.Update); errors.As(err, &inc) {
-			warn.printf("resh: ltee: %s is incomplete: %s\n", inc.Path, inc.Reason)
-		}
-	default:
-		_ = proto.WriteMessage(st, proto.TypeTransferReply, proto.TransferReply{Error: fmt.Sprintf("unknown transfer operation %q", open.Op)})
-	}
 }
 
 // terminalFD returns the file descriptor of v when it is a terminal.

@@ -14,7 +14,7 @@ import (
 const DefaultPort = 4200
 
 // Usage is resh's one-line usage.
-const Usage = "usage: resh [-p PORT] [-t | -T] [-allow DIR]... [-i FILE] [-known-only] [-insecure] HOST[:PORT] [COMMAND [ARG...]]"
+const Usage = "usage: resh [-p PORT] [-t | -T] [-allow PATH]... [-no-files] [-v] [-i FILE] [-known-only] [-insecure] HOST[:PORT] [COMMAND [ARG...]]"
 
 // UsageError is Parse's error: bad flags, no host, a bad port. Its message
 // is one line without a prefix.
@@ -35,8 +35,10 @@ type Options struct {
 	// ForceTTY (-t) asks for a pseudo-terminal even with a command; NoTTY
 	// (-T) never asks for one.
 	ForceTTY, NoTTY bool
-	// Allow lists the client directories, besides the working directory,
-	// that lcat and ltee may reach (-allow, repeatable).
+	// Allow lists the client paths, besides the working directory, that
+	// lcat and ltee may reach (-allow, repeatable): directories, or single
+	// files; see package access for what it takes to reach a hidden file,
+	// a key or a FIFO.
 	Allow []string
 	// Identity (-i) is the private key file to present, an OpenSSH
 	// ed25519 key; empty means RESH_HOME/id_ed25519, created if missing.
@@ -47,6 +49,12 @@ type Options struct {
 	// Insecure (-insecure) speaks plain TCP, without TLS or keys, to a
 	// reshd -insecure.
 	Insecure bool
+	// NoFiles (-no-files) refuses every lcat and ltee transfer: the
+	// server reaches no client file at all.
+	NoFiles bool
+	// Verbose (-v) announces every lcat and ltee transfer on stderr even
+	// when it is not a terminal, and says when a read stopped early.
+	Verbose bool
 	// Command is the remote command, its arguments joined with single
 	// spaces as ssh does; empty asks for a login shell.
 	Command string
@@ -84,10 +92,12 @@ func Parse(args []string) (*Options, error) {
 	port := fs.Int("p", DefaultPort, "`PORT` of reshd on HOST")
 	fs.BoolVar(&o.ForceTTY, "t", false, "force a pseudo-terminal")
 	fs.BoolVar(&o.NoTTY, "T", false, "never a pseudo-terminal")
-	fs.Var((*dirList)(&o.Allow), "allow", "a client `DIR`ectory lcat and ltee may reach (repeatable)")
+	fs.Var((*dirList)(&o.Allow), "allow", "a client `PATH` (directory or file) lcat and ltee may reach (repeatable)")
 	fs.StringVar(&o.Identity, "i", "", "private key `FILE` (OpenSSH ed25519) instead of RESH_HOME/id_ed25519")
 	fs.BoolVar(&o.KnownOnly, "known-only", false, "refuse a server whose host key is not in known_hosts yet")
 	fs.BoolVar(&o.Insecure, "insecure", false, "no TLS and no keys (only to a reshd -insecure)")
+	fs.BoolVar(&o.NoFiles, "no-files", false, "refuse every lcat and ltee transfer")
+	fs.BoolVar(&o.Verbose, "v", false, "verbose: announce every lcat and ltee transfer")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err

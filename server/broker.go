@@ -231,8 +231,10 @@ func (b *broker) relay(j *job, open proto.TransferOpen) {
 	go func() { // client → tool
 		defer wg.Done()
 		if _, err := io.Copy(c, st); err != nil && !errors.Is(err, io.EOF) {
-			// The tool went away: keep reading so the client is never stuck
-			// on a full window.
+			// The tool went away. Our end of the stream tells the client
+			// to stop (spec.md §3.1); keep reading what is under way so
+			// that it is never stuck on a full window.
+			_ = st.Close()
 			_, _ = io.Copy(io.Discard, st)
 			return
 		}

@@ -101,9 +101,9 @@ func realClient(t testing.TB, dir string) (func(*yamux.Stream), <-chan served) {
 		}
 		var err error
 		if open.Op == proto.OpRead {
-			err = cat.ServeRead(st, open, dirs, nil)
+			err = cat.ServeRead(t.Context(), st, open, dirs, nil)
 		} else {
-			err = tee.ServeWrite(st, open, dirs, nil)
+			err = tee.ServeWrite(t.Context(), st, open, dirs, nil)
 		}
 		results <- served{open: open, err: err}
 	}, results

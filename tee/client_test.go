@@ -18,10 +18,10 @@ import (
 func transfer(t *testing.T, dirs *access.Dirs, op, path, data string) (proto.TransferReply, proto.TransferResult, error) {
 	t.Helper()
 	client, tool := streamtest.Pair(t)
-	var last int64
+	m := &meter{}
 	done := make(chan error, 1)
 	go func() {
-		done <- ServeWrite(client, proto.TransferOpen{Op: op, Path: path, Tool: "ltee"}, dirs, func(n int64) { last = n })
+		done <- ServeWrite(t.Context(), client, proto.TransferOpen{Op: op, Path: path, Tool: "ltee"}, dirs, m)
 	}()
 	var reply proto.TransferReply
 	var res proto.TransferResult
@@ -42,8 +42,8 @@ func transfer(t *testing.T, dirs *access.Dirs, op, path, data string) (proto.Tra
 	}
 	tool.Close()
 	err := <-done
-	if res.OK && last != int64(len(data)) {
-		t.Fatalf("progress ended at %d, want %d", last, len(data))
+	if res.OK && m.n != int64(len(data)) {
+		t.Fatalf("progress ended at %d, want %d", m.n, len(data))
 	}
 	return reply, res, err
 }
@@ -113,7 +113,7 @@ func TestClientServeWriteDiskError(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full")
 	}
-	dirs, err := access.New("/dev", nil)
+	dirs, err := access.New("/dev", []string{"/dev/full"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,3 +123,9 @@ func TestClientServeWriteDiskError(t *testing.T) {
 		t.Fatalf("writing /dev/full: reply %+v result %+v err %v; want a result with the write error", reply, res, err)
 	}
 }
+
+// meter records what ServeWrite reports.
+type meter struct{ size, n int64 }
+
+func (m *meter) Opened(size int64) { m.size = size }
+func (m *meter) Update(n int64)    { m.n = n }

@@ -3,6 +3,7 @@ package tee
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -162,7 +163,7 @@ func serveChunked(t *testing.T, dirs *access.Dirs, path string) (io.ReadWriteClo
 	client, tool := streamtest.Pair(t)
 	done := make(chan error, 1)
 	go func() {
-		done <- ServeWrite(client, proto.TransferOpen{Op: proto.OpWrite, Path: path, Tool: "ltee", Chunks: true}, dirs, nil)
+		done <- ServeWrite(t.Context(), client, proto.TransferOpen{Op: proto.OpWrite, Path: path, Tool: "ltee", Chunks: true}, dirs, nil)
 	}()
 	var reply proto.TransferReply
 	if err := proto.Expect(tool, proto.TypeTransferReply, &reply); err != nil || !reply.OK || !reply.Chunks {
@@ -195,9 +196,10 @@ func TestServeWriteChunks(t *testing.T) {
 		result  bool
 	}{
 		{"complete", &proto.TransferEnd{OK: true, Bytes: int64(len(big) + 4)}, "", true},
-		{"incomplete", &proto.TransferEnd{Error: "ltee ended before its input did", Bytes: int64(len(big) + 4)}, "incomplete: ltee ended before its input did", true},
-		{"miscounted", &proto.TransferEnd{OK: true, Bytes: 3}, "reshd sent 3", true},
-		{"no end", nil, "unexpected EOF", false},
+		{"incomplete", &proto.TransferEnd{Error: "ltee ended before its input did", Bytes: int64(len(big) + 4)},
+			"incomplete was cut after 307204 bytes (ltee ended before its input did): kept as incomplete.partial", true},
+		{"miscounted", &proto.TransferEnd{OK: true, Bytes: 3}, "miscounted was cut after 307204 bytes (got 307204 bytes, reshd sent 3): kept as miscounted.partial", true},
+		{"no end", nil, "no end was cut after 307204 bytes (the data ended without its end mark: ltee or reshd was killed): kept as no end.partial", false},
 	}
 	for _, c := range cases {
 		tool, done := serveChunked(t, dirs, c.name)
@@ -214,12 +216,45 @@ func TestServeWriteChunks(t *testing.T) {
 			t.Errorf("%s: result %+v, %v", c.name, res, err)
 		}
 		err := <-done
-		if c.wantErr == "" && err != nil || c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
+		var inc *IncompleteError
+		if c.wantErr == "" && err != nil || c.wantErr != "" && (!errors.As(err, &inc) || inc.Message() != c.wantErr) {
 			t.Errorf("%s: ServeWrite: %v, want %q", c.name, err, c.wantErr)
 		}
-		if got, _ := os.ReadFile(filepath.Join(dir, c.name)); string(got) != big+"tail" {
-			t.Errorf("%s: file has %d bytes, want all %d that came", c.name, len(got), len(big)+4)
+		name := c.name
+		if c.wantErr != "" {
+			name += PartialSuffix
+			if _, err := os.Lstat(filepath.Join(dir, c.name)); !os.IsNotExist(err) {
+				t.Errorf("%s: still there under its name (%v)", c.name, err)
+			}
 		}
+		if got, _ := os.ReadFile(filepath.Join(dir, name)); string(got) != big+"tail" {
+			t.Errorf("%s: file has %d bytes, want all %d that came", name, len(got), len(big)+4)
+		}
+	}
+
+	// An append cut stays in place.
+	writeTo := filepath.Join(dir, "log")
+	if err := os.WriteFile(writeTo, []byte("0123456789"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	client, tool := streamtest.Pair(t)
+	done := make(chan error, 1)
+	go func() {
+		done <- ServeWrite(t.Context(), client, proto.TransferOpen{Op: proto.OpAppend, Path: "log", Chunks: true}, dirs, nil)
+	}()
+	var reply proto.TransferReply
+	if err := proto.Expect(tool, proto.TypeTransferReply, &reply); err != nil || !reply.Chunks {
+		t.Fatalf("reply %+v, %v", reply, err)
+	}
+	chunk(tool, "abc")
+	_ = tool.Close()
+	want := "log was cut after 3 bytes (the data ended without its end mark: ltee or reshd was killed): the append at offset 10 is incomplete from offset 13"
+	var inc *IncompleteError
+	if err := <-done; !errors.As(err, &inc) || inc.Message() != want {
+		t.Errorf("append: %v, want %q", err, want)
+	}
+	if got, _ := os.ReadFile(writeTo); string(got) != "0123456789abc" {
+		t.Errorf("log: %q", got)
 	}
 }
 

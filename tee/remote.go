@@ -57,14 +57,19 @@ func Remote(ctx context.Context, socket string, files []string, appendMode bool,
 	}
 
 	// Open every transfer at once, then report refusals in order.
+	// Chunks are offered, so that a client can tell this ltee killed from
+	// one that finished (spec.md §3.4).
 	conns := make([]*net.UnixConn, len(files))
+	chunked := make([]bool, len(files))
 	errs := make([]error, len(files))
 	var wg sync.WaitGroup
 	for i, name := range files {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			conns[i], _, errs[i] = proto.OpenTransfer(ctx, socket, proto.TransferOpen{Op: op, Path: name, Tool: "ltee"})
+			var reply proto.TransferReply
+			conns[i], reply, errs[i] = proto.OpenTransfer(ctx, socket, proto.TransferOpen{Op: op, Path: name, Tool: "ltee", Chunks: true})
+			chunked[i] = reply.Chunks
 		}()
 	}
 	wg.Wait()
@@ -78,7 +83,7 @@ func Remote(ctx context.Context, socket string, files []string, appendMode bool,
 			}
 			continue
 		}
-		sinks = append(sinks, NewSink(files[i], conns[i], false))
+		sinks = append(sinks, NewSink(files[i], conns[i], chunked[i]))
 	}
 	stop := context.AfterFunc(ctx, func() { closeConns(conns) })
 	defer stop()
