@@ -68,7 +68,7 @@ type Error struct {
 func (e *Error) Error() string {
 	switch {
 	case errors.Is(e.Err, ErrNoFiles):
-		return fmt.Sprintf("refused: %s: resh serves no files in this session (-no-files)", e.Path)
+		return "refused: resh serves no files in this session (resh -no-files)"
 	case errors.Is(e.Err, ErrOutside):
 		return fmt.Sprintf("permission denied: %s is outside the directories resh allows (add one with -allow)", e.Path)
 	case errors.Is(e.Err, ErrProtected) && e.Real != "":

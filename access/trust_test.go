@@ -250,7 +250,7 @@ func TestNone(t *testing.T) {
 	d := None()
 	defer d.Close()
 	_, err := d.Open("a")
-	if want := "refused: a: resh serves no files in this session (-no-files)"; err == nil || err.Error() != want {
+	if want := "refused: resh serves no files in this session (resh -no-files)"; err == nil || err.Error() != want {
 		t.Errorf("Open: %v, want %q", err, want)
 	}
 	if _, err := d.Create("b", false); !errors.Is(err, ErrNoFiles) {

@@ -75,7 +75,9 @@ func TestClientServeReadRefused(t *testing.T) {
 	} {
 		client, tool := streamtest.Pair(t)
 		done := make(chan error, 1)
-		go func() { done <- ServeRead(t.Context(), client, proto.TransferOpen{Op: proto.OpRead, Path: c.path}, dirs, nil) }()
+		go func() {
+			done <- ServeRead(t.Context(), client, proto.TransferOpen{Op: proto.OpRead, Path: c.path}, dirs, nil)
+		}()
 		var reply proto.TransferReply
 		if err := proto.Expect(tool, proto.TypeTransferReply, &reply); err != nil {
 			t.Fatal(err)
@@ -118,7 +120,9 @@ func TestClientServeReadStopped(t *testing.T) {
 		client, tool := streamtest.Pair(t)
 		m := &meter{}
 		done := make(chan error, 1)
-		go func() { done <- ServeRead(t.Context(), client, proto.TransferOpen{Op: proto.OpRead, Path: path}, dirs, m) }()
+		go func() {
+			done <- ServeRead(t.Context(), client, proto.TransferOpen{Op: proto.OpRead, Path: path}, dirs, m)
+		}()
 		var reply proto.TransferReply
 		if err := proto.Expect(tool, proto.TypeTransferReply, &reply); err != nil || !reply.OK {
 			t.Fatalf("%s: reply %+v, %v", path, reply, err)

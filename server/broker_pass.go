@@ -51,10 +51,14 @@ func (b *broker) pass(j *job, p proto.TransferPass, fds []int) {
 		_ = c.Close()
 		<-watched
 	}()
+	// Gone, the tool no longer needs its descriptors: let go of them at
+	// once (the command's output they may be ends), whatever the copy
+	// waits for.
 	cut := context.AfterFunc(j.ctx, func() {
 		for _, f := range files {
 			_ = f.SetDeadline(time.Now())
 		}
+		closeFiles()
 	})
 	defer cut()
 
@@ -79,7 +83,11 @@ func (b *broker) pass(j *job, p proto.TransferPass, fds []int) {
 		if st == nil {
 			return // refused: the tool has its answer
 		}
+		// A copy waiting for the client (a FIFO there that delivers
+		// nothing) ends when the tool is gone.
+		wake := context.AfterFunc(j.ctx, func() { _ = st.SetReadDeadline(time.Now()) })
 		err := cat.Copy(j.ctx, files[0], st, p.Paths[0], replies[0].Size)
+		wake()
 		var d proto.TransferDone
 		var we *cat.WriteError
 		switch {
@@ -93,9 +101,11 @@ func (b *broker) pass(j *job, p proto.TransferPass, fds []int) {
 		}
 		done(d)
 		if err != nil {
-			// The client sends the whole file: read it, so that it is
-			// never stuck on a full window.
+			// Our end of the stream tells the client to stop (spec.md
+			// §3.1): read what is under way, so that it is never stuck on
+			// a full window.
 			_ = st.Close()
+			_ = st.SetReadDeadline(time.Time{})
 			_, _ = io.Copy(io.Discard, st)
 		}
 		return

@@ -21,7 +21,7 @@ func TestTransferBrokenPipe(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "lcat 141\n") || !strings.Contains(r.stderr, "ltee 141\n") {
 		t.Fatalf("%+v", r)
 	}
-	if st, err := os.Stat(filepath.Join(dir, "copy")); err != nil || st.Size() >= 16000000 {
+	if st, err := os.Stat(filepath.Join(dir, "copy.partial")); err != nil || st.Size() >= 16000000 {
 		t.Errorf("copy: %v, %v; want what ltee read before it died", st, err)
 	}
 }
