@@ -132,6 +132,16 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return n, c.check(err)
 }
 
+// Abort ends the session at once without draining, when the connection
+// below can (connection.Connection.Abort): for a user who leaves while the
+// network is down. It closes the TLS session too.
+func (c *Conn) Abort() {
+	if a, ok := c.NetConn().(interface{ Abort() }); ok {
+		a.Abort()
+	}
+	_ = c.Conn.Close()
+}
+
 // Tampered returns the ErrTampered error the session ended with, or nil.
 func (c *Conn) Tampered() error {
 	c.mu.Lock()

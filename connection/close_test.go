@@ -326,3 +326,41 @@ func TestDeadlines(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Abort while the transport is lost returns at once, where Close would keep
+// waiting for the peer: the user is leaving.
+func TestAbortWhileDetached(t *testing.T) {
+	d := &refusingDialer{faultyDialer{plan: func(i int) faults { return clean() }}}
+	ccfg := fastConfig()
+	ccfg.Dial = d.dial
+	lost := make(chan struct{})
+	var once sync.Once
+	ccfg.OnState = func(ev StateEvent) {
+		if !ev.Connected {
+			once.Do(func() { close(lost) })
+		}
+	}
+	_, cl, _ := pairWith(t, fastConfig(), ccfg)
+	if _, err := cl.Write([]byte("never acknowledged")); err != nil {
+		t.Fatal(err)
+	}
+	d.killCurrent()
+	select {
+	case <-lost:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client did not notice the lost transport")
+	}
+	aborted := make(chan struct{})
+	go func() { cl.Abort(); close(aborted) }()
+	select {
+	case <-aborted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Abort did not return while the transport was lost")
+	}
+	if _, err := cl.Write([]byte("x")); !errors.Is(err, ErrAborted) {
+		t.Fatalf("write after Abort: %v, want ErrAborted", err)
+	}
+	if _, err := cl.Read(make([]byte, 1)); !errors.Is(err, ErrAborted) {
+		t.Fatalf("read after Abort: %v, want ErrAborted", err)
+	}
+}

@@ -475,6 +475,16 @@ func (c *Connection) drainLocked() error {
 	return nil
 }
 
+// Abort ends the session at once, without draining: bytes written and not
+// yet acknowledged are lost, and the peer only sees its transport go (a
+// Server then keeps the session for its detach timeout). It is for a user
+// who leaves while the network is down; Close is the way to end a session
+// that delivers everything. Reads and writes then fail with ErrAborted.
+func (c *Connection) Abort() {
+	c.finish(ErrAborted)
+	c.wg.Wait()
+}
+
 // finishLocked ends the session: no transport any more, every waiter woken.
 func (c *Connection) finishLocked(err error) {
 	if c.done {

@@ -43,6 +43,9 @@ var (
 	// not all acknowledged by the peer within Config.DrainTimeout.
 	ErrDrainTimeout = errors.New("connection: close: peer did not acknowledge every byte in time")
 
+	// ErrAborted is returned by Read and Write after Abort.
+	ErrAborted = errors.New("connection: session abandoned by this side")
+
 	// ErrWriteAfterCloseWrite is returned by Write after CloseWrite.
 	ErrWriteAfterCloseWrite = errors.New("connection: write after CloseWrite")
 
