@@ -37,6 +37,7 @@ const (
 	TypeTransferOpen   Type = 8  // TransferOpen: first message of a transfer stream
 	TypeTransferReply  Type = 9  // TransferReply: the client accepts or refuses a transfer
 	TypeTransferResult Type = 10 // TransferResult: the client finished writing a file
+	TypeOutputClosed   Type = 20 // OutputClosed: the reader of the client's stdout or stderr is gone
 )
 
 // Stream kinds, in Open.Kind.
@@ -92,6 +93,14 @@ type Exit struct {
 	Code   int  `json:"code"`
 	Signal int  `json:"signal,omitempty"`
 	Core   bool `json:"core,omitempty"`
+}
+
+// OutputClosed tells the server that the reader of the client's stdout or
+// stderr (Stream: KindStdout or KindStderr) went away: the command's writes
+// to that output must fail from now on, as a write to a pipe whose reader
+// exited does (spec.md §2).
+type OutputClosed struct {
+	Stream string `json:"stream"`
 }
 
 // Transfer operations.

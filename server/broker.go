@@ -84,7 +84,7 @@ func newBroker(mux *yamux.Session, log *slog.Logger) (*broker, error) {
 	if len(base) > 64 {
 		base = "/tmp"
 	}
-	dir, err := os.MkdirTemp(base, "resh-")
+	dir, err := os.MkdirTemp(base, socketDirPattern())
 	if err != nil {
 		return nil, fmt.Errorf("reshd: transfer socket: %w", err)
 	}

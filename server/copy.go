@@ -96,6 +96,11 @@ func (o *output) copy() {
 			continue
 		}
 		o.mu.Lock()
+		if o.done { // shut meanwhile, which finished the output
+			o.busy = false
+			o.mu.Unlock()
+			return
+		}
 		if err == errAgain {
 			o.busy = false
 			o.mu.Unlock()
@@ -187,6 +192,25 @@ func (o *output) drained() {
 	o.done = true
 	o.mu.Unlock()
 	o.finish()
+}
+
+// shut ends a pipe's output because its reader on the client went away
+// (proto.OutputClosed): the stream is closed, and so is reshd's read end of
+// the pipe, the only one, so that the command's next write to it fails
+// (EPIPE, or SIGPIPE) as it would have with the client's reader on the
+// pipe itself. A copy running meanwhile notices done and stops.
+func (o *output) shut() {
+	o.mu.Lock()
+	if o.done {
+		o.mu.Unlock()
+		return
+	}
+	o.done = true
+	o.mu.Unlock()
+	o.finish()
+	// A read in progress holds the descriptor: it is closed once the
+	// read returns.
+	_ = o.f.Close()
 }
 
 // finish ends the output, once done was set.

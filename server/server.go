@@ -38,6 +38,9 @@ type Config struct {
 	TLS *tls.Config
 	// HandshakeTimeout bounds a new session's TLS handshake. Default 10s.
 	HandshakeTimeout time.Duration
+	// Guard, if not nil, is told each session's process group, to hang
+	// them up if the process dies without ending them (StartGuard).
+	Guard *Guard
 }
 
 func (c *Config) withDefaults() Config {
@@ -64,7 +67,8 @@ func (c *Config) withDefaults() Config {
 type Server struct {
 	cfg    Config
 	ln     *connection.Server
-	poller *poller // waits on the sessions' pipes, ptys, processes and sockets
+	poller *poller  // waits on the sessions' pipes, ptys, processes and sockets
+	spawn  *spawner // starts the commands, from one thread
 
 	mu       sync.Mutex
 	closing  bool
@@ -77,8 +81,17 @@ type Server struct {
 
 // Listen listens on the TCP address addr (host:port; port 0 picks one),
 // with TLS above each connection session if Config.TLS is set.
+//
+// Commands start with every signal at its default action and none blocked,
+// whatever this process inherited: a signal it was started with ignored
+// (SIGHUP under nohup) is caught by a handler that drops it from then on,
+// so the process still ignores it and exec gives the commands the default.
+// Listen also removes the transfer socket directories left by dead
+// processes of this user (a reshd killed with -9).
 func Listen(addr string, cfg *Config) (*Server, error) {
 	c := cfg.withDefaults()
+	defaultSignalsForCommands()
+	removeStaleSocketDirs(c.Logger)
 	ccfg := &connection.Config{DetachTimeout: c.DetachTimeout, SecureAbove: c.TLS != nil}
 	ln, err := connection.Listen("tcp", addr, ccfg)
 	if err != nil {
@@ -89,7 +102,7 @@ func Listen(addr string, cfg *Config) (*Server, error) {
 		_ = ln.Close()
 		return nil, err
 	}
-	return &Server{cfg: c, ln: ln, poller: pl, sessions: map[*session]struct{}{}, done: make(chan struct{}), stopping: make(chan struct{})}, nil
+	return &Server{cfg: c, ln: ln, poller: pl, spawn: newSpawner(), sessions: map[*session]struct{}{}, done: make(chan struct{}), stopping: make(chan struct{})}, nil
 }
 
 // Addr returns the address the server listens on.
@@ -172,5 +185,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-s.done
 	}
 	s.poller.close()
+	s.spawn.close()
 	return err
 }

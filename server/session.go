@@ -199,6 +199,7 @@ func (ss *session) serve() {
 		ss.refuse(mux, err.Error())
 		return
 	}
+	defer ss.srv.cfg.Guard.remove(ss.pid)
 	exit := ss.wait(mux, r)
 	ss.log.Info("reshd: session ended", "code", exit.Code, "signal", exit.Signal, "duration", time.Since(ss.start).Round(time.Millisecond))
 	ss.writeControl(proto.TypeExit, exit)
@@ -341,8 +342,11 @@ func (ss *session) startCommand(st *streams, h proto.Hello, socket string) (*run
 		ss.mu.Unlock()
 		return nil, errors.New("reshd: the server is shutting down")
 	}
+	// The leader gets SIGHUP if reshd dies (with its thread, the
+	// spawner's).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: pdeathsig}
 	if h.TTY {
-		master, err = startPTY(cmd, h.Rows, h.Cols)
+		ss.srv.spawn.run(func() { master, err = startPTY(cmd, h.Rows, h.Cols) })
 		if err != nil {
 			ss.mu.Unlock()
 			return nil, fmt.Errorf("reshd: start %s in a pty: %w", cmd.Path, err)
@@ -391,8 +395,8 @@ func (ss *session) startCommand(st *streams, h proto.Hello, socket string) (*run
 		}
 		if err == nil {
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			err = cmd.Start()
+			cmd.SysProcAttr.Setpgid = true
+			ss.srv.spawn.run(func() { err = cmd.Start() })
 		}
 		if err != nil {
 			ss.mu.Unlock()
@@ -416,6 +420,7 @@ func (ss *session) startCommand(st *streams, h proto.Hello, socket string) (*run
 		}()
 	}
 	ss.pid = cmd.Process.Pid
+	ss.srv.cfg.Guard.add(ss.pid)
 	ss.pending = len(outs) + 1
 	ss.finished = make(chan struct{})
 	ss.mu.Unlock()
@@ -436,7 +441,7 @@ func (ss *session) startCommand(st *streams, h proto.Hello, socket string) (*run
 // wait serves control messages until the command exited and its output
 // was copied, and returns how it ended.
 func (ss *session) wait(mux *yamux.Session, r *running) proto.Exit {
-	ss.serveControl(r.master)
+	ss.serveControl(r)
 	// The control stream ended: hang up if the session is gone.
 	select {
 	case <-ss.finished:
@@ -482,7 +487,7 @@ func (ss *session) doneLocked() {
 // serveControl serves Resize and Signal messages until the command
 // finished (it exited and its output was copied), which wakes it with a
 // past read deadline, or until the control stream ends.
-func (ss *session) serveControl(master *os.File) {
+func (ss *session) serveControl(r *running) {
 	cr := &controlReader{r: ss.control}
 	for {
 		_ = ss.control.SetReadDeadline(time.Time{})
@@ -499,13 +504,20 @@ func (ss *session) serveControl(master *os.File) {
 			return
 		}
 		ss.control.Shrink()
-		aside(func() { ss.handleControl(t, body, master) })
+		aside(func() { ss.handleControl(t, body, r) })
 	}
 }
 
-// handleControl serves a Resize or Signal message.
-func (ss *session) handleControl(t proto.Type, body []byte, master *os.File) {
+// handleControl serves a Resize, Signal or OutputClosed message.
+func (ss *session) handleControl(t proto.Type, body []byte, r *running) {
+	master := r.master
 	switch t {
+	case proto.TypeOutputClosed:
+		var oc proto.OutputClosed
+		if proto.Decode(body, &oc) != nil {
+			return
+		}
+		ss.outputClosed(oc.Stream, r)
 	case proto.TypeResize:
 		var r proto.Resize
 		if proto.Decode(body, &r) != nil || master == nil {
@@ -525,6 +537,25 @@ func (ss *session) handleControl(t proto.Type, body []byte, master *os.File) {
 			return
 		}
 		ss.signal(sig)
+	}
+}
+
+// outputClosed acts on the client's reader of stream going away: the
+// command's writes to that pipe fail from now on; a pty, one terminal for
+// both outputs, is hung up.
+func (ss *session) outputClosed(stream string, r *running) {
+	i := map[string]int{proto.KindStdout: 0, proto.KindStderr: 1}
+	n, ok := i[stream]
+	if !ok {
+		return
+	}
+	ss.log.Info("reshd: the client's reader of the command's output is gone", "stream", stream)
+	if r.master != nil {
+		ss.hangup()
+		return
+	}
+	if n < len(r.outs) {
+		r.outs[n].shut()
 	}
 }
 

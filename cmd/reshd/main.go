@@ -38,7 +38,23 @@ const usage = "usage: reshd [-listen ADDR] [-detach-timeout DURATION] [-insecure
 // are still connected (a detached client would hold the drain for long).
 const shutdownTimeout = 5 * time.Second
 
+// guardianArg, as reshd's only argument, runs it as the guardian of
+// another reshd (server.ServeGuard), which starts it: not for users.
+const guardianArg = "-internal-guardian"
+
+// killGrace is how long a hung-up command may live before SIGKILL, as
+// server.Config.KillGrace's default.
+const killGrace = 3 * time.Second
+
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == guardianArg {
+		// It outlives reshd, whatever ends it.
+		signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+		os.Exit(server.ServeGuard(os.Stdin, os.Stderr, killGrace))
+	}
+	if err := unblockSignals(); err != nil {
+		_, _ = fmt.Fprintf(os.Stderr, "reshd: %v\n", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	code := run(ctx, os.Args[1:], os.Stderr)
 	stop()
@@ -86,7 +102,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	server.RaiseFileLimit(log)
-	cfg := &server.Config{DetachTimeout: o.detachTimeout, Logger: log}
+	cfg := &server.Config{DetachTimeout: o.detachTimeout, Logger: log, KillGrace: killGrace}
+	// The guardian hangs up the sessions if reshd is killed (-9).
+	guard, err := server.StartGuard(log, selfExe(), guardianArg)
+	if err != nil {
+		log.Warn("reshd: no guardian: sessions will outlive reshd if it is killed", "err", err)
+	}
+	defer func() { _ = guard.Close() }()
+	cfg.Guard = guard
 	if !o.insecure {
 		tcfg, err := secure(log)
 		if err != nil {
@@ -128,6 +151,19 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	<-served
 	return 0
+}
+
+// selfExe is this program's executable, as /proc/self/exe where there is
+// one (it holds even once the file was replaced).
+func selfExe() string {
+	if _, err := os.Stat("/proc/self/exe"); err == nil {
+		return "/proc/self/exe"
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return os.Args[0]
+	}
+	return exe
 }
 
 // loopback reports whether the listen address addr is on a loopback

@@ -16,9 +16,16 @@ import (
 
 	"resh/auth"
 	"resh/connection"
+	"resh/server"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// run starts this program as its guardian, as reshd starts itself.
+	if len(os.Args) == 2 && os.Args[1] == guardianArg {
+		os.Exit(server.ServeGuard(os.Stdin, os.Stderr, killGrace))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"-nope"}, {"-detach-timeout", "soon"}, {"-detach-timeout", "-1s"}, {"extra"}, {"-h"},

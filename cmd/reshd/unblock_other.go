@@ -1,0 +1,6 @@
+//go:build !linux
+
+package main
+
+// unblockSignals does nothing where the signal mask cannot be read.
+func unblockSignals() error { return nil }
