@@ -44,6 +44,17 @@ const (
 // refused, protocol error, session lost, "~." escape), as ssh's.
 const ExitFailure = 255
 
+// ExitPipe (128 + SIGPIPE) is resh's exit status when the reader of its
+// stdout or stderr went away, as a local program killed by its write to a
+// broken pipe: the server was told, and the command's writes to that
+// output fail from then on.
+const ExitPipe = 128 + int(syscall.SIGPIPE)
+
+// pipeGrace bounds the wait for the command's end once its output's reader
+// is gone (it usually dies at its next write); the end of the session then
+// hangs it up.
+const pipeGrace = 2 * time.Second
+
 // Env is the world Run works in. Zero fields take the process's own.
 type Env struct {
 	Stdin          io.Reader
@@ -133,8 +144,16 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	r.connected.Store(true)
 	noticed := false // touched only by the connection's goroutine
 	userOnState := cfg.OnState
+	if cfg.RefusedTimeout == 0 {
+		cfg.RefusedTimeout = r.giveUp()
+	}
+	refusalNotice := func(connection.StateEvent) {}
+	if stderrTerm {
+		refusalNotice = r.refusalNotice(r.o.Addr())
+	}
 	cfg.OnState = func(ev connection.StateEvent) {
 		r.connected.Store(ev.Connected)
+		refusalNotice(ev)
 		if stderrTerm && !ev.Connected && !noticed {
 			noticed = true
 			r.stderr.printf("resh: connection lost, reconnecting…%s", r.eol())
@@ -154,7 +173,9 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	sigs := r.env.Signals
 	if sigs == nil {
 		ch := make(chan os.Signal, 8)
-		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGWINCH)
+		// SIGPIPE too: a write to a broken stdout or stderr then fails
+		// with EPIPE instead of killing resh, which tells the server.
+		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGWINCH, syscall.SIGPIPE)
 		defer signal.Stop(ch)
 		sigs = ch
 	}
@@ -267,15 +288,24 @@ func (r *runner) run(ctx context.Context) (int, error) {
 
 	// Output: stdout and stderr kept apart, each until its EOF.
 	outDone := make(chan struct{}, 2)
+	broken := make(chan struct{}) // closed when a local reader is gone
+	var breakOnce sync.Once
 	for _, c := range []struct {
-		w io.Writer
-		s *yamux.Stream
-	}{{r.env.Stdout, stdout}, {r.stderr, stderr}} {
+		w    io.Writer
+		s    *yamux.Stream
+		kind string
+	}{{r.env.Stdout, stdout, proto.KindStdout}, {r.stderr, stderr, proto.KindStderr}} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer r.guard()
 			if _, err := io.Copy(c.w, c.s); err != nil {
+				if errors.Is(err, syscall.EPIPE) {
+					// The reader went away: the command's writes must
+					// fail too.
+					_ = r.send(proto.TypeOutputClosed, proto.OutputClosed{Stream: c.kind})
+					breakOnce.Do(func() { close(broken) })
+				}
 				// The local side is gone: drain so the command is not blocked.
 				_, _ = io.Copy(io.Discard, c.s)
 			}
@@ -331,6 +361,17 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	var end ending
 	select {
 	case end = <-ended:
+	case <-broken:
+		// Told: give the command a moment to end of its write.
+		t := time.NewTimer(pipeGrace)
+		defer t.Stop()
+		select {
+		case <-ended:
+		case <-t.C:
+		case <-escaped:
+		case <-ctx.Done():
+		}
+		return ExitPipe, nil
 	case <-escaped:
 		return 0, errors.New("connection closed by escape")
 	case s := <-interrupted:
@@ -353,6 +394,11 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		case <-escaped:
 			return 0, errors.New("connection closed by escape")
 		}
+	}
+	select {
+	case <-broken:
+		return ExitPipe, nil
+	default:
 	}
 	// Transfers that ended with the command report their end on their
 	// own streams, maybe after Exit: give them a moment to be told.
@@ -387,6 +433,9 @@ func (r *runner) lost(err error) error {
 	}
 	if errors.Is(cause, auth.ErrTampered) {
 		return tampered("session ended", cause)
+	}
+	if errors.Is(cause, connection.ErrServerGone) {
+		return r.goneError()
 	}
 	if cause != nil && !errors.Is(cause, io.EOF) {
 		return fmt.Errorf("session lost: %w", cause)

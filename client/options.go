@@ -8,13 +8,14 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // DefaultPort is the port reshd listens on unless told otherwise.
 const DefaultPort = 4200
 
 // Usage is resh's one-line usage.
-const Usage = "usage: resh [-p PORT] [-t | -T] [-allow PATH]... [-no-files] [-v] [-i FILE] [-known-only] [-insecure] HOST[:PORT] [COMMAND [ARG...]]"
+const Usage = "usage: resh [-p PORT] [-t | -T] [-allow PATH]... [-no-files] [-v] [-i FILE] [-known-only] [-insecure] [-give-up DURATION] HOST[:PORT] [COMMAND [ARG...]]"
 
 // UsageError is Parse's error: bad flags, no host, a bad port. Its message
 // is one line without a prefix.
@@ -49,6 +50,11 @@ type Options struct {
 	// Insecure (-insecure) speaks plain TCP, without TLS or keys, to a
 	// reshd -insecure.
 	Insecure bool
+	// GiveUp (-give-up) is how long resh keeps redialling, once the
+	// connection was lost, while the server refuses it (reshd is gone)
+	// before it ends with 255; 0 means DefaultGiveUp. Other failures keep
+	// redialling for the server's whole detach timeout.
+	GiveUp time.Duration
 	// NoFiles (-no-files) refuses every lcat and ltee transfer: the
 	// server reaches no client file at all.
 	NoFiles bool
@@ -98,11 +104,15 @@ func Parse(args []string) (*Options, error) {
 	fs.BoolVar(&o.Insecure, "insecure", false, "no TLS and no keys (only to a reshd -insecure)")
 	fs.BoolVar(&o.NoFiles, "no-files", false, "refuse every lcat and ltee transfer")
 	fs.BoolVar(&o.Verbose, "v", false, "verbose: announce every lcat and ltee transfer")
+	fs.DurationVar(&o.GiveUp, "give-up", DefaultGiveUp, "give up after `DURATION` of refused reconnections (reshd gone)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
 		return nil, usageErr("%v", err)
+	}
+	if o.GiveUp <= 0 {
+		return nil, usageErr("-give-up must be positive, not %v", o.GiveUp)
 	}
 	if o.ForceTTY && o.NoTTY {
 		return nil, usageErr("-t and -T exclude each other")

@@ -178,9 +178,11 @@ func (cl *Client) redialLoop() {
 		probing  bool      // the transport is silent: connects look for a new path
 		heard    time.Time // the transport's last frame when probing started
 		changed  time.Time // the last change of the host's network
+		refusing = refusals{limit: c.cfg.RefusedTimeout}
 	)
 	markLost := func(now time.Time, why error) {
 		lost, attempts, probing = now, 0, false
+		refusing.since = time.Time{}
 		if next.IsZero() {
 			next = now
 		}
@@ -268,9 +270,13 @@ func (cl *Client) redialLoop() {
 			now := time.Now()
 			if res.err != nil {
 				err := fmt.Errorf("connection: dial %s: %w", cl.address, res.err)
+				if att == nil && refusing.failed(res.err, now) {
+					c.finish(fmt.Errorf("%w (for %v): %w", ErrServerGone, c.cfg.RefusedTimeout, res.err))
+					return
+				}
 				if !unreachable(res.err) {
 					backoffs++
-					next = now.Add(backoff(c.cfg, backoffs))
+					next = refusing.cap(now.Add(backoff(c.cfg, backoffs)))
 					race.cancelAll()
 				}
 				if att == nil {

@@ -52,6 +52,12 @@ type Config struct {
 	// ResumeTimeout is how long a Client keeps redialling after losing its
 	// transport. Default: DetachTimeout.
 	ResumeTimeout time.Duration
+	// RefusedTimeout, if positive, ends a Client's session with
+	// ErrServerGone once every redial has been refused (connection
+	// refused: nothing listens, the server process is gone and the session
+	// with it) for that long. Other failures keep redialling for
+	// ResumeTimeout. Default 0: refusals too.
+	RefusedTimeout time.Duration
 	// RedialMin and RedialMax bound the Client's exponential backoff between
 	// redials (with ±50% jitter) after the server answered and refused: the
 	// connection was refused, the server was busy or the resume handshake

@@ -31,6 +31,45 @@ func unreachable(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
+// ErrServerGone ends a Client's session whose redials were all refused
+// for Config.RefusedTimeout.
+var ErrServerGone = errors.New("connection: the server refused every reconnection: it is gone")
+
+// refused reports a connect the server's host refused: nothing listens.
+func refused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
+
+// refusals tracks, for Config.RefusedTimeout, since when every redial was
+// refused; zero since: the last failure was not a refusal.
+type refusals struct {
+	limit time.Duration
+	since time.Time
+}
+
+// failed takes a failed redial's error at now and reports whether the
+// session must end (refused for limit).
+func (r *refusals) failed(err error, now time.Time) bool {
+	if r.limit <= 0 || !refused(err) {
+		r.since = time.Time{}
+		return false
+	}
+	if r.since.IsZero() {
+		r.since = now
+	}
+	return now.Sub(r.since) >= r.limit
+}
+
+// cap moves next, the next redial, no later than the end of the refusals'
+// time, so that the last redial happens then.
+func (r *refusals) cap(next time.Time) time.Time {
+	if r.limit <= 0 || r.since.IsZero() {
+		return next
+	}
+	if end := r.since.Add(r.limit); end.Before(next) {
+		return end
+	}
+	return next
+}
+
 // connectResult is what one connect gave.
 type connectResult struct {
 	id  uint64

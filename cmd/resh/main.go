@@ -1,7 +1,7 @@
 // Command resh runs a command, or an interactive shell, on a host running
 // reshd, over a connection that survives network outages:
 //
-//	resh [-p PORT] [-t | -T] [-allow DIR]... [-i FILE] [-known-only] [-insecure] HOST[:PORT] [COMMAND [ARG...]]
+//	resh [-p PORT] [-t | -T] [-allow DIR]... [-i FILE] [-known-only] [-insecure] [-give-up DURATION] HOST[:PORT] [COMMAND [ARG...]]
 //
 // The session runs over TLS 1.3. resh presents the ed25519 identity
 // RESH_HOME/id_ed25519 (RESH_HOME defaults to ~/.resh; the key is created on
@@ -10,11 +10,19 @@
 // changed; -known-only refuses a server not recorded yet. -insecure speaks
 // plain TCP to a reshd -insecure.
 //
+// When the connection is lost resh reconnects and resumes the session for
+// as long as reshd keeps it (10 minutes by default), unless reshd refuses
+// the connection for -give-up (default 30s): reshd is gone, and resh ends
+// with 255 saying so (on a terminal it says from the first refusal that it
+// retries).
+//
 // Inside the session, lcat and ltee read and write the client's files under
 // the working directory of resh and each -allow directory. resh exits with
 // the command's status, 128+N if signal N killed it, 255 for its own
-// failures (refused key, changed or unknown host key included), and 2 for
-// bad usage.
+// failures (refused key, changed or unknown host key included), 141 (as a
+// death by SIGPIPE) when the reader of its stdout or stderr went away (the
+// command's writes to that output then fail too, as through a local pipe),
+// and 2 for bad usage.
 package main
 
 import (
