@@ -214,7 +214,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	r.muxDone = sess.CloseChan()
 	var wg sync.WaitGroup
 	defer func() {
-		sess.Close()
+		r.closeSession(sess, conn)
 		wg.Wait()
 	}()
 
@@ -404,6 +404,37 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	// own streams, maybe after Exit: give them a moment to be told.
 	transfers.wait(TransferGrace, escaped)
 	return exitStatus(end.exit), nil
+}
+
+// CloseGrace bounds how long resh waits, as it leaves, for the server to
+// acknowledge the end of the session (and whatever was sent before it).
+const CloseGrace = 3 * time.Second
+
+// closeSession ends the session as resh leaves: a drained close, so that
+// the server learns at once that resh is gone, while the connection is up;
+// abandoned at once if the connection is lost (the user is leaving: it is
+// not worth waiting for the network), or after CloseGrace.
+func (r *runner) closeSession(sess *yamux.Session, conn net.Conn) {
+	abort := func() {}
+	if a, ok := conn.(interface{ Abort() }); ok {
+		abort = a.Abort
+	}
+	if !r.connected.Load() {
+		abort()
+	}
+	closed := make(chan struct{})
+	go func() {
+		_ = sess.Close()
+		close(closed)
+	}()
+	t := time.NewTimer(CloseGrace)
+	defer t.Stop()
+	select {
+	case <-closed:
+	case <-t.C:
+		abort()
+		<-closed
+	}
 }
 
 // TransferGrace bounds how long resh waits, once the command has exited and

@@ -35,8 +35,8 @@ type fakeSession struct {
 // port.
 func startFake(t *testing.T, handler func(s *fakeSession)) int {
 	t.Helper()
-	// A session the client lost is not drained for long.
-	srv, err := connection.Listen("tcp", "127.0.0.1:0", &connection.Config{DrainTimeout: 200 * time.Millisecond})
+	// A session the client lost is not kept (nor drained) for long.
+	srv, err := connection.Listen("tcp", "127.0.0.1:0", &connection.Config{DrainTimeout: 200 * time.Millisecond, DetachTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

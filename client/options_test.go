@@ -29,6 +29,9 @@ func TestParse(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Parse(%q): %v", c.args, err)
 		}
+		if c.want.GiveUp == 0 {
+			c.want.GiveUp = DefaultGiveUp
+		}
 		if !reflect.DeepEqual(*got, c.want) || got.Addr() != c.addr {
 			t.Errorf("Parse(%q) = %+v (%s), want %+v (%s)", c.args, *got, got.Addr(), c.want, c.addr)
 		}
