@@ -15,3 +15,8 @@ require (
 )
 
 require golang.org/x/crypto v0.58.0
+
+require (
+	github.com/kevinburke/ssh_config v1.6.0 // indirect
+	github.com/stretchr/testify v1.11.1 // indirect
+)
