@@ -6,44 +6,30 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
 
 	"resh/cat"
+	"resh/internal/cli"
 )
 
-const usage = "usage: lcat [FILE...]"
+var command = cli.Command{
+	Name:     "lcat",
+	Synopsis: "lcat [FILE...]",
+	Summary: "Run inside a resh session, prints each FILE of the client's machine, in order, like cat\n" +
+		"(\"-\" or no FILE: standard input). Relative paths are relative to resh's working directory.",
+}
 
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Getenv("RESH_SOCKET"), os.Stdin, os.Stdout, os.Stderr))
 }
 
-type options struct {
-	files []string
-}
-
-func parse(args []string) (options, error) {
-	fs := flag.NewFlagSet("lcat", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		return options{}, err
-	}
-	return options{files: fs.Args()}, nil
-}
-
 // run is lcat with its arguments, RESH_SOCKET and standard streams; it
 // returns the exit status.
 func run(ctx context.Context, args []string, socket string, stdin io.Reader, stdout, stderr io.Writer) int {
-	o, err := parse(args)
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			_, _ = fmt.Fprintf(stderr, "lcat: %v\n", err)
-		}
-		_, _ = fmt.Fprintln(stderr, usage)
-		return 2
+	fs := command.FlagSet()
+	if code, done := command.Parse(fs, args, stdout, stderr); done {
+		return code
 	}
-	return cat.Remote(ctx, socket, o.files, stdin, stdout, stderr)
+	return cat.Remote(ctx, socket, fs.Args(), stdin, stdout, stderr)
 }

@@ -4,24 +4,43 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 )
 
-func TestBadFlags(t *testing.T) {
+func runArgs(args ...string) (code int, stdout, stderr string) {
 	var out, errb strings.Builder
-	if code := run(context.Background(), []string{"-z"}, "/nonexistent", strings.NewReader(""), &out, &errb); code != 2 {
-		t.Errorf("lcat -z: exit %d, want 2", code)
-	}
-	if want := "lcat: flag provided but not defined: -z\n" + usage + "\n"; errb.String() != want {
-		t.Errorf("stderr %q, want %q", errb.String(), want)
+	code = run(context.Background(), args, "", strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestBadFlags(t *testing.T) {
+	code, out, errb := runArgs("-z")
+	assert.Equal(t, 2, code)
+	assert.Empty(t, out)
+	assert.Equal(t, "lcat: flag provided but not defined: -z\nusage: "+command.Synopsis+"\n", errb)
+}
+
+func TestHelp(t *testing.T) {
+	for _, h := range []string{"-h", "--help"} {
+		code, out, errb := runArgs(h)
+		assert.Equal(t, 0, code, h)
+		assert.Empty(t, errb, h)
+		assert.True(t, strings.HasPrefix(out, "usage: "+command.Synopsis+"\n"), out)
+		assert.Contains(t, out, "--version\n", h)
 	}
 }
 
+func TestVersion(t *testing.T) {
+	code, out, errb := runArgs("--version")
+	assert.Equal(t, 0, code)
+	assert.Empty(t, errb)
+	assert.Regexp(t, `^lcat \S+ \(commit [^)]+\)\n$`, out)
+}
+
 func TestOutsideSession(t *testing.T) {
-	var out, errb strings.Builder
-	if code := run(context.Background(), []string{"f"}, "", strings.NewReader(""), &out, &errb); code != 1 {
-		t.Errorf("exit %d, want 1", code)
-	}
-	if want := "lcat: not inside a resh session (RESH_SOCKET is not set)\n"; errb.String() != want {
-		t.Errorf("stderr %q, want %q", errb.String(), want)
-	}
+	code, out, errb := runArgs("f")
+	assert.Equal(t, 1, code)
+	assert.Empty(t, out)
+	assert.Equal(t, "lcat: not inside a resh session (RESH_SOCKET is not set)\n", errb)
 }
