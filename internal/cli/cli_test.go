@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-
 func parse(t *testing.T, args ...string) (code int, done bool, stdout, stderr string) {
 	t.Helper()
 	c := &Command{Name: "prog", Synopsis: "prog [-a] FILE...", Summary: "Does things."}
