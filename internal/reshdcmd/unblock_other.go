@@ -1,6 +1,6 @@
 //go:build !linux
 
-package main
+package reshdcmd
 
 // unblockSignals does nothing where the signal mask cannot be read.
 func unblockSignals() error { return nil }

@@ -1,0 +1,259 @@
+// Package reshdcmd is the reshd program: its command line, its keys in
+// RESH_HOME, its log and pid files, starting in the background, and the
+// processes it runs itself as (the guardian, the re-execution with no
+// signal blocked). cmd/reshd only calls Main.
+//
+// It is a package of its own rather than part of server because all of it
+// is about being a program on a machine (flags, files, /proc, exit codes),
+// while server is the session library that tests and other programs embed.
+package reshdcmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"os/user"
+	"syscall"
+	"time"
+
+	"resh/internal/cli"
+	"resh/server"
+)
+
+// Command is reshd's command line, for -h and bad usage.
+var Command = cli.Command{
+	Name:     "reshd",
+	Synopsis: "reshd [-listen ADDR] [-detach-timeout DURATION] [-insecure] [-log FILE] [-pidfile FILE] [-replace] [-detach]",
+	Summary: "Serves resh sessions, running each command as the user running reshd, and relays\n" +
+		"lcat/ltee transfers to the client. Keys are in RESH_HOME (default ~/.resh).",
+}
+
+// GuardianArg, as reshd's only argument, runs it as the guardian of
+// another reshd (server.ServeGuard), which starts it: not for users.
+const GuardianArg = "-internal-guardian"
+
+// KillGrace is how long a hung-up command may live before SIGKILL, as
+// server.Config.KillGrace's default.
+const KillGrace = 3 * time.Second
+
+// shutdownTimeout bounds the wait for sessions after SIGTERM: commands get
+// SIGKILL 3s after SIGHUP, and the rest lets their Exit reach clients that
+// are still connected (a detached client would hold the drain for long).
+const shutdownTimeout = 5 * time.Second
+
+// Options are reshd's parsed command line.
+type Options struct {
+	Listen        string        // address to listen on
+	DetachTimeout time.Duration // how long a disconnected session waits
+	Insecure      bool          // plain TCP, no TLS, loopback only
+	LogFile       string        // append the log to this file instead of stderr
+	PIDFile       string        // write the process id here once listening
+	Replace       bool          // stop the reshd named by PIDFile first
+	Detach        bool          // run in the background once listening
+}
+
+// Main is reshd's main with os.Args; it returns the exit status.
+func Main(args []string) int {
+	if len(args) == 2 && args[1] == GuardianArg {
+		// It outlives reshd, whatever ends it.
+		signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+		return server.ServeGuard(os.Stdin, os.Stderr, KillGrace)
+	}
+	if err := unblockSignals(); err != nil {
+		_, _ = fmt.Fprintf(os.Stderr, "reshd: %v\n", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return Run(ctx, args[1:], os.Stdout, os.Stderr)
+}
+
+// Parse parses reshd's arguments. done is true when the program should
+// exit at once with code (after -h, --version or bad usage, which Parse
+// reported on stdout or stderr).
+func Parse(args []string, stdout, stderr io.Writer) (o Options, code int, done bool) {
+	fs := Command.FlagSet()
+	fs.StringVar(&o.Listen, "listen", "127.0.0.1:4200", "address to listen on (`host:port`)")
+	fs.DurationVar(&o.DetachTimeout, "detach-timeout", 10*time.Minute, "how long a disconnected session waits for its client")
+	fs.BoolVar(&o.Insecure, "insecure", false, "plain TCP, no TLS and no keys (loopback addresses only)")
+	fs.StringVar(&o.LogFile, "log", "", "append the log to `FILE` instead of stderr")
+	fs.StringVar(&o.PIDFile, "pidfile", "", "write reshd's process id to `FILE` once listening (removed at exit)")
+	fs.BoolVar(&o.Replace, "replace", false, "first stop the reshd whose pid is in the -pidfile, and wait for it to exit")
+	fs.BoolVar(&o.Detach, "detach", false, "run in the background once listening (needs -log); exit 0 then, or non-zero saying why it could not")
+	if code, done := Command.Parse(fs, args, stdout, stderr); done {
+		return o, code, true
+	}
+	var err error
+	switch {
+	case fs.NArg() > 0:
+		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case o.DetachTimeout <= 0:
+		err = fmt.Errorf("-detach-timeout must be positive, not %v", o.DetachTimeout)
+	case o.Insecure && !loopback(o.Listen):
+		err = fmt.Errorf("-insecure refuses to listen on %q: only a loopback address (127.0.0.1, ::1, localhost)", o.Listen)
+	case o.Replace && o.PIDFile == "":
+		err = errors.New("-replace needs -pidfile FILE (the reshd to stop)")
+	case o.Detach && o.LogFile == "":
+		err = errors.New("-detach needs -log FILE (the log has nowhere else to go)")
+	}
+	if err != nil {
+		return o, Command.BadUsage(stderr, err), true
+	}
+	return o, 0, false
+}
+
+// Run is reshd with its arguments: it serves until ctx is done, then shuts
+// down, and returns the exit status.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, code, done := Parse(args, stdout, stderr)
+	if done {
+		return code
+	}
+	ready := detachedChild()
+	if o.Detach && ready == nil {
+		return detach(o, stdout, stderr)
+	}
+	// fail reports an error that stops reshd: on stderr, in the log file,
+	// and to the waiting parent when detached.
+	fatal := []io.Writer{stderr}
+	fail := func(format string, a ...any) int {
+		for _, w := range fatal {
+			_, _ = fmt.Fprintf(w, "reshd: "+format+"\n", a...)
+		}
+		if ready != nil {
+			_, _ = fmt.Fprintf(ready, "reshd: "+format+"\n", a...)
+			_ = ready.Close()
+		}
+		return 1
+	}
+	logOut := stderr
+	if o.LogFile != "" {
+		f, err := os.OpenFile(o.LogFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return fail("cannot open the log file: %v", err)
+		}
+		defer f.Close()
+		logOut = f
+		if ready == nil { // detached, stderr is the log file already
+			fatal = append(fatal, f)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(logOut, nil))
+	if o.Replace {
+		if err := replace(o.PIDFile, log); err != nil {
+			return fail("%v", err)
+		}
+	}
+	server.RaiseFileLimit(log)
+	cfg := &server.Config{DetachTimeout: o.DetachTimeout, Logger: log, KillGrace: KillGrace}
+	// The guardian hangs up the sessions if reshd is killed (-9).
+	guard, err := server.StartGuard(log, selfExe(), GuardianArg)
+	if err != nil {
+		log.Warn("reshd: no guardian: sessions will outlive reshd if it is killed", "err", err)
+	}
+	defer func() { _ = guard.Close() }()
+	cfg.Guard = guard
+	if !o.Insecure {
+		tcfg, err := secure(log)
+		if err != nil {
+			return fail("%v", err)
+		}
+		cfg.TLS = tcfg
+	}
+	srv, err := server.Listen(o.Listen, cfg)
+	if err != nil {
+		return fail("%v", listenError(o.Listen, err))
+	}
+	if o.PIDFile != "" {
+		if err := writePIDFile(o.PIDFile); err != nil {
+			_ = srv.Shutdown(context.Background())
+			return fail("%v", err)
+		}
+		defer removePIDFile(o.PIDFile)
+	}
+	for _, w := range fatal {
+		_, _ = fmt.Fprintf(w, "reshd: listening on %s\n", srv.Addr())
+	}
+	if ready != nil {
+		_, _ = fmt.Fprintf(ready, "reshd: listening on %s\n", srv.Addr())
+		_ = ready.Close()
+	}
+	if o.Insecure {
+		who := "this user"
+		if u, err := user.Current(); err == nil {
+			who = u.Username
+		}
+		log.Warn("reshd: -insecure: no encryption and no authentication: anyone who can reach this address can run commands as "+who, "addr", srv.Addr().String())
+	}
+	return serve(ctx, srv, log)
+}
+
+// serve serves until ctx is done or serving fails, then shuts srv down.
+func serve(ctx context.Context, srv *server.Server, log *slog.Logger) int {
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	select {
+	case err := <-served:
+		log.Error("reshd: stopped serving", "err", err)
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return 1
+	case <-ctx.Done():
+	}
+	log.Info("reshd: shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("reshd: sessions cut at shutdown", "err", err)
+	}
+	<-served
+	return 0
+}
+
+// listenError says why reshd cannot listen on addr, naming the process
+// that holds the port when it can tell.
+func listenError(addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		if pid, name, ok := portHolder(addr); ok {
+			return fmt.Errorf("address %s already in use by %s (pid %d): stop it or choose another -listen address", addr, name, pid)
+		}
+		return fmt.Errorf("address %s already in use: stop what listens there or choose another -listen address", addr)
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return fmt.Errorf("cannot listen on %s: %v", addr, op.Err)
+	}
+	return fmt.Errorf("cannot listen on %s: %v", addr, err)
+}
+
+// selfExe is this program's executable, as /proc/self/exe where there is
+// one (it holds even once the file was replaced).
+func selfExe() string {
+	if _, err := os.Stat("/proc/self/exe"); err == nil {
+		return "/proc/self/exe"
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return os.Args[0]
+	}
+	return exe
+}
+
+// loopback reports whether the listen address addr is on a loopback
+// interface only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
