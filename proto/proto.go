@@ -54,10 +54,13 @@ type Open struct {
 }
 
 // Hello asks the server to run a command. An empty Command asks for the
-// user's login shell.
+// user's login shell. A non-empty User names the account the client wants
+// the command run as; a server that runs commands as another account
+// refuses the session with an Error.
 type Hello struct {
 	Version int               `json:"version"`
 	Command string            `json:"command,omitempty"`
+	User    string            `json:"user,omitempty"`
 	TTY     bool              `json:"tty"`
 	Term    string            `json:"term,omitempty"`
 	Rows    uint16            `json:"rows,omitempty"`

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/hashicorp/yamux"
+	"golang.org/x/sys/unix"
 
 	"resh/auth"
 	"resh/connection"
@@ -174,6 +177,10 @@ func (ss *session) serve() {
 
 	if hello.Version != proto.Version {
 		ss.refuse(mux, fmt.Sprintf("reshd: protocol version mismatch: client speaks version %d, server speaks version %d", hello.Version, proto.Version))
+		return
+	}
+	if msg := userRefusal(hello.User); msg != "" {
+		ss.refuse(mux, msg)
 		return
 	}
 
@@ -365,7 +372,11 @@ func (ss *session) startCommand(st *streams, h proto.Hello, socket string) (*run
 		ss.wg.Add(1)
 		go func() {
 			defer ss.wg.Done()
-			copyIn(master, in)
+			lw := &lineWriter{w: master}
+			copyIn(lw, in)
+			if _, err := in.Read(nil); errors.Is(err, io.EOF) {
+				typeEOF(master, lw.midLine)
+			}
 			_ = in.Close()
 		}()
 	} else {
@@ -662,4 +673,57 @@ func setSize(master *os.File, rows, cols uint16) error {
 		return fmt.Errorf("server: resize: %w", errno)
 	}
 	return nil
+}
+
+// userRefusal is the refusal of a Hello asking for user (empty: none)
+// when reshd runs sessions as another account, or "".
+func userRefusal(want string) string {
+	if want == "" {
+		return ""
+	}
+	u, err := user.Current()
+	if err != nil {
+		return fmt.Sprintf("reshd: who am I: %v", err)
+	}
+	if u.Username == want {
+		return ""
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "this host"
+	}
+	return fmt.Sprintf("reshd on %s runs sessions as %s only, not %s", host, u.Username, want)
+}
+
+// lineWriter remembers whether the last byte written ended a line.
+type lineWriter struct {
+	w       io.Writer
+	midLine bool
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	if n > 0 {
+		l.midLine = p[n-1] != '\n' && p[n-1] != '\r'
+	}
+	return n, err
+}
+
+// typeEOF types the terminal's EOF character (^D unless changed) on the
+// pty once the client's stdin ended, as sshd does for ssh -tt: twice after
+// a partial line, where the first only ends the line.
+func typeEOF(master *os.File, midLine bool) {
+	eof := byte(4)
+	if rc, err := master.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			if t, err := unix.IoctlGetTermios(int(fd), unix.TCGETS); err == nil && t.Cc[unix.VEOF] != 0 {
+				eof = t.Cc[unix.VEOF]
+			}
+		})
+	}
+	b := []byte{eof}
+	if midLine {
+		b = append(b, eof)
+	}
+	_, _ = master.Write(b)
 }

@@ -1,7 +1,10 @@
 // Command resh runs a command, or an interactive shell, on a host running
 // reshd, over a connection that survives network outages:
 //
-//	resh [-p PORT] [-t | -T] [-allow DIR]... [-i FILE] [-known-only] [-insecure] [-give-up DURATION] HOST[:PORT] [COMMAND [ARG...]]
+//	resh [-46nqTtVv] [-p PORT] [-l USER] [-i FILE] [-F FILE] [-o KEY=VALUE]... [-allow PATH]... [-no-files] [-known-only] [-insecure] [-give-up DURATION] [USER@]HOST[:PORT] [--] [COMMAND [ARG...]]
+//
+// Options may come before and after HOST until the command starts, as
+// ssh's; HOST may be an alias from ~/.ssh/config (resh -h lists them).
 //
 // The session runs over TLS 1.3. resh presents the ed25519 identity
 // RESH_HOME/id_ed25519 (RESH_HOME defaults to ~/.resh; the key is created on
@@ -34,6 +37,7 @@ import (
 	"os"
 
 	"resh/client"
+	"resh/internal/version"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
@@ -41,7 +45,11 @@ func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	opts, err := client.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stdout, client.Usage)
+		fmt.Fprintf(stdout, "%s\n\n%s\n", client.Usage, client.Help)
+		return 0
+	}
+	if errors.Is(err, client.ErrVersion) {
+		fmt.Fprintln(stdout, version.String("resh"))
 		return 0
 	}
 	if err != nil {
