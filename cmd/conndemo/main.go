@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"resh/connection"
+	"resh/internal/cli"
 	"resh/mitm"
 )
 
@@ -29,31 +30,46 @@ type options struct {
 	chunkSize int
 }
 
-func parse(args []string, stderr io.Writer) (options, error) {
-	var o options
-	fs := flag.NewFlagSet("conndemo", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+var command = cli.Command{
+	Name:     "conndemo",
+	Synopsis: "conndemo [-size N] [-corrupt P] [-cut P] [-drop-after N] [-seed N]",
+	Summary:  "Pushes data through a connection over a damaged path (an in-process mitm) and checks it arrived intact.",
+}
+
+// parse parses the command line; done is true when conndemo should exit at
+// once with code (after -h, --version or bad usage).
+func parse(args []string, stdout, stderr io.Writer) (o options, code int, done bool) {
+	fs := command.FlagSet()
 	size := fs.String("size", "64MiB", "bytes to send (suffixes KiB, MiB, GiB)")
 	fs.Float64Var(&o.faults.Corrupt, "corrupt", 1e-4, "probability per byte of replacing it")
 	fs.Float64Var(&o.faults.Cut, "cut", 1e-4, "probability per byte of removing a run")
 	dropAfter := fs.String("drop-after", "8MiB", "reset each TCP connection after this many bytes (0 = never)")
 	fs.Int64Var(&o.seed, "seed", 1, "mitm seed")
-	if err := fs.Parse(args); err != nil {
-		return o, err
+	if code, done := command.Parse(fs, args, stdout, stderr); done {
+		return o, code, true
 	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	n, err := parseSize(*size)
+	err := check(fs, &o, *size, *dropAfter)
 	if err != nil {
-		return o, err
+		return o, command.BadUsage(stderr, err), true
+	}
+	return o, 0, false
+}
+
+// check completes o with the sizes and checks the faults.
+func check(fs *flag.FlagSet, o *options, size, dropAfter string) error {
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	n, err := parseSize(size)
+	if err != nil {
+		return err
 	}
 	o.size = n
-	if o.faults.DropAfter, err = parseSize(*dropAfter); err != nil {
-		return o, err
+	if o.faults.DropAfter, err = parseSize(dropAfter); err != nil {
+		return err
 	}
 	o.chunkSize = 128 << 10
-	return o, o.faults.Validate()
+	return o.faults.Validate()
 }
 
 func parseSize(s string) (int64, error) {
@@ -72,10 +88,9 @@ func parseSize(s string) (int64, error) {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	o, err := parse(args, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "conndemo: %v\nusage: conndemo [-size N] [-corrupt P] [-cut P] [-drop-after N] [-seed N]\n", err)
-		return 2
+	o, code, done := parse(args, stdout, stderr)
+	if done {
+		return code
 	}
 	if err := demo(o, stdout); err != nil {
 		fmt.Fprintf(stderr, "conndemo: %v\n", err)

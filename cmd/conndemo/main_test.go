@@ -4,26 +4,32 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestDemoSmall(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := run([]string{"-size", "512KiB", "-drop-after", "200KiB"}, &out, &errb); code != 0 {
-		t.Fatalf("exit %d: %s", code, errb.String())
-	}
-	if !strings.Contains(out.String(), "received intact") {
-		t.Fatalf("output: %s", out.String())
-	}
+	require.Equal(t, 0, run([]string{"-size", "512KiB", "-drop-after", "200KiB"}, &out, &errb), errb.String())
+	assert.Contains(t, out.String(), "received intact")
 }
 
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"-size", "lots"}, {"-corrupt", "2"}, {"extra"}, {"-nope"}} {
 		var out, errb bytes.Buffer
-		if code := run(args, &out, &errb); code != 2 {
-			t.Errorf("%v: exit %d, want 2", args, code)
-		}
-		if !strings.HasPrefix(errb.String(), "conndemo: ") {
-			t.Errorf("%v: stderr %q", args, errb.String())
-		}
+		assert.Equal(t, 2, run(args, &out, &errb), args)
+		assert.True(t, strings.HasPrefix(errb.String(), "conndemo: "), errb.String())
+		assert.True(t, strings.HasSuffix(errb.String(), "\nusage: "+command.Synopsis+"\n"), errb.String())
 	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	var out, errb bytes.Buffer
+	assert.Equal(t, 0, run([]string{"-h"}, &out, &errb))
+	assert.Contains(t, out.String(), "  -drop-after string\n")
+	out.Reset()
+	assert.Equal(t, 0, run([]string{"--version"}, &out, &errb))
+	assert.Regexp(t, `^conndemo \S+ \(commit [^)]+\)\n$`, out.String())
+	assert.Empty(t, errb.String())
 }
