@@ -36,20 +36,20 @@ import (
 // wraps them carries the message shown to the user.
 var (
 	// ErrOutside is returned for a path outside every allowed directory.
-	ErrOutside = errors.New("access: outside the allowed directories")
+	ErrOutside = errors.New("outside the directories resh allows")
 	// ErrNotExist is returned for a path that names no file.
-	ErrNotExist = errors.New("access: no such file")
+	ErrNotExist = errors.New("no such file")
 	// ErrHidden is returned for a hidden file, or a file in a hidden
 	// directory, that no -allow names.
-	ErrHidden = errors.New("access: hidden file")
+	ErrHidden = errors.New("hidden file")
 	// ErrProtected is returned for a path in a protected directory (resh's
 	// keys, ~/.ssh) that no -allow names exactly.
-	ErrProtected = errors.New("access: protected directory")
+	ErrProtected = errors.New("in a protected directory")
 	// ErrNotRegular is returned for a FIFO, device or socket that no -allow
 	// names exactly.
-	ErrNotRegular = errors.New("access: not a regular file")
+	ErrNotRegular = errors.New("not a regular file")
 	// ErrNoFiles is returned for every path by the Dirs of None.
-	ErrNoFiles = errors.New("access: file transfers are off")
+	ErrNoFiles = errors.New("file transfers are off (resh -no-files)")
 )
 
 // Error is a refused or failed Open or Create. Its message is meant for the
@@ -141,7 +141,7 @@ func None() *Dirs { return &Dirs{none: true} }
 func New(cwd string, allow []string, protect ...Protected) (*Dirs, error) {
 	absCwd, err := filepath.Abs(cwd)
 	if err != nil {
-		return nil, fmt.Errorf("access: %w", err)
+		return nil, fmt.Errorf("cannot find the working directory: %w", err)
 	}
 	d := &Dirs{cwd: absCwd}
 	for _, p := range protect {
@@ -157,11 +157,51 @@ func New(cwd string, allow []string, protect ...Protected) (*Dirs, error) {
 		e, err := newEntry(abs, i > 0)
 		if err != nil {
 			d.Close()
-			return nil, fmt.Errorf("access: allowed path: %w", err)
+			if i == 0 {
+				return nil, fmt.Errorf("cannot open the working directory %s for lcat and ltee: %w", abs, pathErr(err))
+			}
+			return nil, allowError(path, err)
 		}
 		d.entries = append(d.entries, e)
 	}
 	return d, nil
+}
+
+// allowError words a failure to open an -allow path for the user:
+// "-allow /nope/x: no such directory /nope".
+func allowError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && errors.Is(err, fs.ErrNotExist) {
+		return &wordedError{fmt.Sprintf("-allow %s: no such directory %s", path, pe.Path), err}
+	}
+	if errors.As(err, &pe) && pe.Path != path {
+		return &wordedError{fmt.Sprintf("-allow %s: %s: %v", path, pe.Path, pe.Err), err}
+	}
+	return fmt.Errorf("-allow %s: %w", path, pathErr(err))
+}
+
+// wordedError is err with a message of its own for the user.
+type wordedError struct {
+	msg string
+	err error
+}
+
+func (e *wordedError) Error() string { return e.msg }
+func (e *wordedError) Unwrap() error { return e.err }
+
+// pathErr is what went wrong in err without the operation and path an
+// *fs.PathError repeats: messages name the path as the user gave it.
+// errors.Is still sees through it.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
 }
 
 // newEntry opens abs: a directory, or else a single file through its
@@ -472,10 +512,10 @@ func (d *Dirs) SetAside(path string, f *os.File, suffix string) (string, error) 
 	}
 	fst, err := f.Stat()
 	if err != nil {
-		return "", fmt.Errorf("access: %w", err)
+		return "", fmt.Errorf("cannot set %s aside: %w", path, pathErr(err))
 	}
 	if st, err := t.e.r.Lstat(t.rel); err != nil || !os.SameFile(st, fst) {
-		return "", fmt.Errorf("access: %s was replaced meanwhile", path)
+		return "", fmt.Errorf("cannot set %s aside: it was replaced meanwhile", path)
 	}
 	shown := strings.TrimSuffix(path, "/")
 	for i := 0; i < 1000; i++ {
@@ -494,14 +534,14 @@ func (d *Dirs) SetAside(path string, f *os.File, suffix string) (string, error) 
 				continue
 			}
 			if err := t.e.r.Rename(t.rel, t.rel+add); err != nil {
-				return "", fmt.Errorf("access: %w", err)
+				return "", fmt.Errorf("cannot set %s aside: %w", path, pathErr(err))
 			}
 			return shown + add, nil
 		}
 		if err := t.e.r.Remove(t.rel); err != nil {
-			return "", fmt.Errorf("access: %w", err)
+			return "", fmt.Errorf("cannot set %s aside: %w", path, pathErr(err))
 		}
 		return shown + add, nil
 	}
-	return "", fmt.Errorf("access: no free name for %s%s", path, suffix)
+	return "", fmt.Errorf("cannot set %s aside: no free name for %s%s", path, path, suffix)
 }

@@ -38,6 +38,22 @@ const (
 	KnownHostsFile = "known_hosts"
 )
 
+// pathErr is what went wrong in err without the operation and path an
+// *fs.PathError repeats ("permission denied" for "open /x: permission
+// denied"): messages name the file in the user's terms. errors.Is still
+// sees through it (a syscall.Errno matches fs.ErrNotExist and the like).
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
+}
+
 // Home returns resh's directory: $RESH_HOME if set, else ~/.resh. It
 // creates it (mode 0700) if missing.
 func Home() (string, error) { return HomeDir(os.Getenv("RESH_HOME")) }
@@ -48,12 +64,12 @@ func HomeDir(reshHome string) (string, error) {
 	if dir == "" {
 		h, err := os.UserHomeDir()
 		if err != nil {
-			return "", fmt.Errorf("auth: no RESH_HOME and no home directory: %w", err)
+			return "", fmt.Errorf("no home directory to keep resh's keys in (%w): set RESH_HOME to a directory", err)
 		}
 		dir = filepath.Join(h, ".resh")
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("auth: %w", err)
+		return "", fmt.Errorf("cannot create resh's key directory %s: %w (set RESH_HOME to another directory)", dir, pathErr(err))
 	}
 	return dir, nil
 }
@@ -71,12 +87,12 @@ func LoadOrCreateIdentity(path string) (key ed25519.PrivateKey, created bool, er
 	}
 	_, key, err = ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		return nil, false, fmt.Errorf("auth: generate key: %w", err)
+		return nil, false, fmt.Errorf("cannot generate a key: %w", err)
 	}
 	comment := userAtHost()
 	block, err := ssh.MarshalPrivateKey(key, comment)
 	if err != nil {
-		return nil, false, fmt.Errorf("auth: encode key: %w", err)
+		return nil, false, fmt.Errorf("cannot encode the new key: %w", err)
 	}
 	won, err := createExclusive(path, pem.EncodeToMemory(block), 0o600)
 	if err != nil {
@@ -88,7 +104,7 @@ func LoadOrCreateIdentity(path string) (key ed25519.PrivateKey, created bool, er
 	}
 	pub, err := ssh.NewPublicKey(key.Public())
 	if err != nil {
-		return nil, false, fmt.Errorf("auth: %w", err)
+		return nil, false, fmt.Errorf("cannot encode the new key: %w", err)
 	}
 	if _, err := createExclusive(path+".pub", AuthorizedLine(pub, comment), 0o644); err != nil {
 		return nil, false, err
@@ -104,15 +120,15 @@ func LoadIdentity(path string) (ed25519.PrivateKey, error) { return readPrivateK
 func readPrivateKey(path string) (ed25519.PrivateKey, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
+		return nil, fmt.Errorf("cannot read your key %s: %w", path, pathErr(err))
 	}
 	raw, err := ssh.ParseRawPrivateKey(data)
 	if err != nil {
 		var pm *ssh.PassphraseMissingError
 		if errors.As(err, &pm) {
-			return nil, fmt.Errorf("auth: %s is protected by a passphrase, which resh does not support: use a key without one (ssh-keygen -t ed25519 -N '' -f FILE)", path)
+			return nil, fmt.Errorf("your key %s is protected by a passphrase, which resh does not support: use a key without one (ssh-keygen -t ed25519 -N '' -f FILE)", path)
 		}
-		return nil, fmt.Errorf("auth: %s is not an OpenSSH private key: %w", path, err)
+		return nil, fmt.Errorf("%s is not an OpenSSH private key: give resh an ed25519 key made by ssh-keygen -t ed25519", path)
 	}
 	switch k := raw.(type) {
 	case ed25519.PrivateKey:
@@ -120,7 +136,7 @@ func readPrivateKey(path string) (ed25519.PrivateKey, error) {
 	case *ed25519.PrivateKey:
 		return *k, nil
 	}
-	return nil, fmt.Errorf("auth: %s is a %s key; resh needs an ed25519 key (ssh-keygen -t ed25519)", path, keyKind(raw))
+	return nil, fmt.Errorf("your key %s is a %s key; resh needs an ed25519 key (ssh-keygen -t ed25519)", path, keyKind(raw))
 }
 
 func keyKind(k any) string {
@@ -142,7 +158,7 @@ func keyKind(k any) string {
 func createExclusive(path string, data []byte, mode os.FileMode) (won bool, err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return false, fmt.Errorf("auth: %w", err)
+		return false, fmt.Errorf("cannot create %s: %w", path, pathErr(err))
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp)
@@ -157,13 +173,13 @@ func createExclusive(path string, data []byte, mode os.FileMode) (won bool, err 
 		err = cerr
 	}
 	if err != nil {
-		return false, fmt.Errorf("auth: write %s: %w", path, err)
+		return false, fmt.Errorf("cannot write %s: %w", path, pathErr(err))
 	}
 	if err := os.Link(tmp, path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return false, nil
 		}
-		return false, fmt.Errorf("auth: %w", err)
+		return false, fmt.Errorf("cannot create %s: %w", path, pathErr(err))
 	}
 	return true, nil
 }
@@ -210,7 +226,7 @@ func Fingerprint(key ssh.PublicKey) string { return ssh.FingerprintSHA256(key) }
 func ReadAuthorizedKeys(path string) (keys []ssh.PublicKey, bad []error, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("auth: %w", err)
+		return nil, nil, fmt.Errorf("cannot read %s: %w", path, pathErr(err))
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
@@ -221,13 +237,13 @@ func ReadAuthorizedKeys(path string) (keys []ssh.PublicKey, bad []error, err err
 		}
 		k, _, _, _, err := ssh.ParseAuthorizedKey(line)
 		if err != nil {
-			bad = append(bad, fmt.Errorf("auth: %s:%d: %w", path, n, err))
+			bad = append(bad, fmt.Errorf("%s line %d is not an OpenSSH public key", path, n))
 			continue
 		}
 		keys = append(keys, k)
 	}
 	if err := sc.Err(); err != nil {
-		return keys, bad, fmt.Errorf("auth: %s: %w", path, err)
+		return keys, bad, fmt.Errorf("cannot read %s: %w", path, err)
 	}
 	return keys, bad, nil
 }

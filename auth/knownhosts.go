@@ -58,12 +58,12 @@ func CheckKnownHost(path, hostport string, key ssh.PublicKey, strict bool, out i
 	defer knownHostsMu.Unlock()
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("auth: known hosts: %w", err)
+		return fmt.Errorf("cannot open your known_hosts %s: %w", path, pathErr(err))
 	}
 	_ = f.Close()
 	check, err := knownhosts.New(path)
 	if err != nil {
-		return fmt.Errorf("auth: %w", err)
+		return fmt.Errorf("cannot read your known_hosts %s: %w", path, pathErr(err))
 	}
 	err = check(hostport, hostAddr(hostport), key)
 	if err == nil {
@@ -73,9 +73,9 @@ func CheckKnownHost(path, hostport string, key ssh.PublicKey, strict bool, out i
 	var re *knownhosts.RevokedError
 	switch {
 	case errors.As(err, &re):
-		return fmt.Errorf("auth: the host key of %s (%s) is revoked in %s line %d", hostport, Fingerprint(key), re.Revoked.Filename, re.Revoked.Line)
+		return fmt.Errorf("the host key of %s (%s) is revoked in %s line %d", hostport, Fingerprint(key), re.Revoked.Filename, re.Revoked.Line)
 	case !errors.As(err, &ke):
-		return fmt.Errorf("auth: %w", err)
+		return fmt.Errorf("cannot check the host key of %s against %s: %w", hostport, path, err)
 	case len(ke.Want) > 0:
 		w := ke.Want[0]
 		return &HostKeyChangedError{Host: hostport, Offered: Fingerprint(key), Known: Fingerprint(w.Key), KnownHosts: w.Filename, Line: w.Line}
@@ -85,14 +85,14 @@ func CheckKnownHost(path, hostport string, key ssh.PublicKey, strict bool, out i
 	line := knownhosts.Line([]string{knownhosts.Normalize(hostport)}, key) + "\n"
 	af, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("auth: known hosts: %w", err)
+		return fmt.Errorf("cannot record the host key in %s: %w", path, pathErr(err))
 	}
 	if err := appendLine(af, line); err != nil {
 		_ = af.Close()
-		return fmt.Errorf("auth: known hosts: %w", err)
+		return fmt.Errorf("cannot record the host key in %s: %w", path, pathErr(err))
 	}
 	if err := af.Close(); err != nil {
-		return fmt.Errorf("auth: known hosts: %w", err)
+		return fmt.Errorf("cannot record the host key in %s: %w", path, pathErr(err))
 	}
 	_, _ = fmt.Fprintf(out, "resh: new host %s, key %s recorded in %s\n", hostport, Fingerprint(key), path)
 	return nil

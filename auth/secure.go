@@ -24,7 +24,7 @@ const ResumeKeyLabel = "EXPORTER-resh-connection-resume"
 // delivers exact bytes, so this means someone on the path altered, forged
 // or removed data and fixed the frames' checksums: the session is ended,
 // and nothing altered was delivered.
-var ErrTampered = errors.New("auth: the data was altered in transit (TLS authentication failed): someone is tampering with the connection")
+var ErrTampered = errors.New("the data was altered in transit (TLS authentication failed): someone is tampering with the connection")
 
 // Keyed is a connection session that takes its resume key from the TLS
 // session above it: *connection.Client and *connection.Accepted with
@@ -80,7 +80,7 @@ func secure(ctx context.Context, conn Keyed, tc *tls.Conn) (*Conn, error) {
 			err = rerr
 		}
 		_ = conn.Close()
-		return nil, fmt.Errorf("auth: resume key: %w", err)
+		return nil, fmt.Errorf("the secure session could not start: %w", err)
 	}
 	return &Conn{Conn: tc}, nil
 }

@@ -19,7 +19,7 @@ import (
 )
 
 // ErrNoKey is returned for a peer that presented no ed25519 key.
-var ErrNoKey = errors.New("auth: the peer presented no ed25519 key")
+var ErrNoKey = errors.New("the other end presented no ed25519 key")
 
 // NotAuthorizedError is what a client learns when the server refused its
 // key.
@@ -36,7 +36,7 @@ func (e *NotAuthorizedError) Error() string {
 func certificate(key ed25519.PrivateKey) (tls.Certificate, error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("auth: certificate: %w", err)
+		return tls.Certificate{}, fmt.Errorf("cannot make a TLS certificate for the key: %w", err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
@@ -48,7 +48,7 @@ func certificate(key ed25519.PrivateKey) (tls.Certificate, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("auth: certificate: %w", err)
+		return tls.Certificate{}, fmt.Errorf("cannot make a TLS certificate for the key: %w", err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
@@ -60,7 +60,7 @@ func peerKey(rawCerts [][]byte) (ssh.PublicKey, error) {
 	}
 	cert, err := x509.ParseCertificate(rawCerts[0])
 	if err != nil {
-		return nil, fmt.Errorf("auth: peer certificate: %w", err)
+		return nil, fmt.Errorf("the other end sent a bad TLS certificate: %w", err)
 	}
 	pub, ok := cert.PublicKey.(ed25519.PublicKey)
 	if !ok {
@@ -120,7 +120,7 @@ func ServerTLS(hostKey ed25519.PrivateKey, authorizedKeysPath string, logger *sl
 				}
 			}
 			limiter.refuse(ctx, host, fp, "auth: refused a client whose key is not in authorized_keys", "fingerprint", fp, "addr", addr)
-			return fmt.Errorf("auth: key %s is not authorized", fp)
+			return fmt.Errorf("key %s is not in authorized_keys", fp)
 		}
 		return c, nil
 	}
@@ -140,7 +140,7 @@ func ClientTLS(identity ed25519.PrivateKey, knownHostsPath, hostport string, str
 	}
 	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
+		return nil, fmt.Errorf("bad HOST:PORT %q: %w", hostport, err)
 	}
 	return &tls.Config{
 		Certificates:       []tls.Certificate{cert},

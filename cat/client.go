@@ -32,7 +32,7 @@ type StoppedError struct {
 }
 
 func (e *StoppedError) Error() string {
-	return fmt.Sprintf("cat: %s: stopped after %d bytes: the reader went away", e.Path, e.Sent)
+	return fmt.Sprintf("lcat: %s: stopped after %d bytes: the reader went away", e.Path, e.Sent)
 }
 
 // ServeRead is the client's half of lcat: it serves the file named by open
@@ -48,7 +48,7 @@ func ServeRead(ctx context.Context, stream io.ReadWriteCloser, open proto.Transf
 	if open.Op != proto.OpRead {
 		msg := fmt.Sprintf("lcat: unsupported operation %q", open.Op)
 		_ = proto.WriteMessage(stream, proto.TypeTransferReply, proto.TransferReply{Error: msg})
-		return fmt.Errorf("cat: %s", msg)
+		return errors.New(msg)
 	}
 	f, err := dirs.Open(open.Path)
 	if err != nil {
@@ -70,7 +70,7 @@ func ServeRead(ctx context.Context, stream io.ReadWriteCloser, open proto.Transf
 		m.Opened(size)
 	}
 	if err := proto.WriteMessage(stream, proto.TypeTransferReply, proto.TransferReply{OK: true, Size: size}); err != nil {
-		return fmt.Errorf("cat: reply: %w", err)
+		return fmt.Errorf("lcat %s: cannot answer reshd: %w", open.Path, err)
 	}
 
 	// Stop at once when reshd's side ends: close the file (a read of a
@@ -110,10 +110,10 @@ func ServeRead(ctx context.Context, stream io.ReadWriteCloser, open proto.Transf
 		return &StoppedError{Path: open.Path, Sent: c.n}
 	}
 	if err != nil {
-		return fmt.Errorf("cat: send %s: %w", open.Path, err)
+		return fmt.Errorf("lcat %s: %w", open.Path, err)
 	}
 	if err := stream.Close(); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("cat: close: %w", err)
+		return fmt.Errorf("lcat %s: %w", open.Path, err)
 	}
 	return nil
 }
@@ -128,9 +128,9 @@ type onlyReader struct{ io.Reader }
 // refuse sends a TransferReply carrying err's message.
 func refuse(stream io.Writer, err error) error {
 	if werr := proto.WriteMessage(stream, proto.TypeTransferReply, proto.TransferReply{Error: err.Error()}); werr != nil {
-		return fmt.Errorf("cat: reply: %w", werr)
+		return fmt.Errorf("lcat: cannot answer reshd: %w", werr)
 	}
-	return fmt.Errorf("cat: %w", err)
+	return fmt.Errorf("lcat: %w", err)
 }
 
 // counter counts the bytes written through it and reports the running

@@ -30,7 +30,7 @@ const (
 )
 
 // errEvicted ends a session evicted before its handshake was done.
-var errEvicted = errors.New("connection: handshake not finished in time: evicted by newer connections")
+var errEvicted = errors.New("the handshake did not finish in time: dropped for newer connections")
 
 // admission counts the unfinished handshakes of a Server. When a new
 // transport would exceed a limit, the oldest unfinished handshake (from the

@@ -44,7 +44,7 @@ func Dial(ctx context.Context, network, address string, cfg *Config) (*Client, e
 	for attempt := 0; attempt < cfg.DialAttempts; attempt++ {
 		if attempt > 0 {
 			if err := sleepCtx(ctx, backoff(cfg, attempt)); err != nil {
-				return nil, fmt.Errorf("connection: dial %s: %w (after %w)", address, err, lastErr)
+				return nil, fmt.Errorf("%s: %w (after %w)", address, err, lastErr)
 			}
 		}
 		tr, w, dec, err := dialHandshake(ctx, cfg, network, address, nil, cfg.HandshakeTimeout)
@@ -86,7 +86,7 @@ func dialHandshake(ctx context.Context, cfg *Config, network, address string, rs
 	defer cancel()
 	tr, err := cfg.Dial(ctx, network, address)
 	if err != nil {
-		return nil, welcome{}, nil, fmt.Errorf("connection: dial %s: %w", address, err)
+		return nil, welcome{}, nil, fmt.Errorf("%s: %w", address, err)
 	}
 	w, dec, err := handshakeOn(ctx, cfg, tr, rs)
 	if err != nil {
@@ -136,9 +136,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 var (
 	// errAddrGone replaces a transport whose local address the host no
 	// longer holds.
-	errAddrGone = errors.New("connection: local address gone (the host moved to another network)")
+	errAddrGone = errors.New("the local address is gone (this machine moved to another network)")
 	// errQuiet replaces a silent transport once a new one connected.
-	errQuiet = errors.New("connection: transport silent while the path works: replaced")
+	errQuiet = errors.New("the TCP connection went silent while the network works: replaced")
 )
 
 // redialLoop watches the transport and replaces it until the session ends.
@@ -269,7 +269,7 @@ func (cl *Client) redialLoop() {
 			}
 			now := time.Now()
 			if res.err != nil {
-				err := fmt.Errorf("connection: dial %s: %w", cl.address, res.err)
+				err := fmt.Errorf("%s: %w", cl.address, res.err)
 				if att == nil && refusing.failed(res.err, now) {
 					c.finish(fmt.Errorf("%w (for %v): %w", ErrServerGone, c.cfg.RefusedTimeout, res.err))
 					return

@@ -175,19 +175,19 @@ func (c *Config) setDefaults() {
 func (c *Config) validate() error {
 	switch {
 	case c.WindowSize < 1 || c.WindowSize > 1024:
-		return fmt.Errorf("connection: config: WindowSize %d out of range 1..1024", c.WindowSize)
+		return fmt.Errorf("connection settings: WindowSize %d out of range 1..1024", c.WindowSize)
 	case c.MaxFrameSize < 1 || c.MaxFrameSize > maxPayload:
-		return fmt.Errorf("connection: config: MaxFrameSize %d out of range 1..%d", c.MaxFrameSize, maxPayload)
+		return fmt.Errorf("connection settings: MaxFrameSize %d out of range 1..%d", c.MaxFrameSize, maxPayload)
 	case c.MinFrameSize < 1 || c.MinFrameSize > c.MaxFrameSize:
-		return fmt.Errorf("connection: config: MinFrameSize %d out of range 1..MaxFrameSize", c.MinFrameSize)
+		return fmt.Errorf("connection settings: MinFrameSize %d out of range 1..MaxFrameSize", c.MinFrameSize)
 	case c.RecvBuffer < 1 || c.RecvBuffer > 1<<31-1:
-		return fmt.Errorf("connection: config: RecvBuffer %d out of range", c.RecvBuffer)
+		return fmt.Errorf("connection settings: RecvBuffer %d out of range", c.RecvBuffer)
 	case c.SendBuffer < 1:
-		return fmt.Errorf("connection: config: SendBuffer %d out of range", c.SendBuffer)
+		return fmt.Errorf("connection settings: SendBuffer %d out of range", c.SendBuffer)
 	case c.DeadTimeout <= c.HeartbeatInterval:
-		return fmt.Errorf("connection: config: DeadTimeout %v must exceed HeartbeatInterval %v", c.DeadTimeout, c.HeartbeatInterval)
+		return fmt.Errorf("connection settings: DeadTimeout %v must exceed HeartbeatInterval %v", c.DeadTimeout, c.HeartbeatInterval)
 	case c.MinRTO > c.MaxRTO:
-		return fmt.Errorf("connection: config: MinRTO %v over MaxRTO %v", c.MinRTO, c.MaxRTO)
+		return fmt.Errorf("connection settings: MinRTO %v over MaxRTO %v", c.MinRTO, c.MaxRTO)
 	}
 	return nil
 }

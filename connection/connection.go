@@ -163,15 +163,15 @@ const ResumeKeySize = secretLen
 // ResumeKeySize bytes.
 func (c *Connection) SetResumeKey(key []byte) error {
 	if len(key) != ResumeKeySize {
-		return fmt.Errorf("connection: resume key of %d bytes, want %d", len(key), ResumeKeySize)
+		return fmt.Errorf("resume key of %d bytes, want %d", len(key), ResumeKeySize)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
 	case !c.cfg.SecureAbove:
-		return errors.New("connection: SetResumeKey on a session not secured from above (Config.SecureAbove)")
+		return errors.New("SetResumeKey on a session not secured from above (Config.SecureAbove)")
 	case c.keyed:
-		return errors.New("connection: resume key already set")
+		return errors.New("resume key already set")
 	case c.done:
 		if c.err != nil {
 			return c.err
@@ -438,9 +438,9 @@ func (c *Connection) Close() error {
 		}
 	}
 	if err == nil && c.done && c.sndUna < c.finSeq {
-		err = fmt.Errorf("connection: close: %d bytes unacknowledged: %w", c.finSeq-c.sndUna, c.err)
+		err = fmt.Errorf("closing: %d bytes unacknowledged: %w", c.finSeq-c.sndUna, c.err)
 		if c.err == nil {
-			err = fmt.Errorf("connection: close: %d bytes unacknowledged: %w", c.finSeq-c.sndUna, ErrPeerClosed)
+			err = fmt.Errorf("closing: %d bytes unacknowledged: %w", c.finSeq-c.sndUna, ErrPeerClosed)
 		}
 	}
 	// A drain that gave up is not a clean close: the Server must not tell
@@ -649,4 +649,4 @@ func (c *Connection) detach(a *attachment, err error) {
 }
 
 // errSilent reports a transport on which the peer stayed silent.
-var errSilent = errors.New("connection: peer silent: transport presumed dead")
+var errSilent = errors.New("the other end went silent: connection presumed dead")

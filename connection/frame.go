@@ -118,11 +118,11 @@ type frame struct {
 }
 
 var (
-	errBadMagic   = errors.New("connection: bad frame magic")
-	errHeaderCRC  = errors.New("connection: frame header checksum mismatch")
-	errPayloadCRC = errors.New("connection: frame payload checksum mismatch")
-	errTooLong    = errors.New("connection: frame length over the protocol maximum")
-	errFrameType  = errors.New("connection: unknown frame type")
+	errBadMagic   = errors.New("damaged data: bad frame magic")
+	errHeaderCRC  = errors.New("damaged data: frame header checksum mismatch")
+	errPayloadCRC = errors.New("damaged data: frame payload checksum mismatch")
+	errTooLong    = errors.New("damaged data: frame length over the protocol maximum")
+	errFrameType  = errors.New("damaged data: unknown frame type")
 )
 
 // appendFrame appends the encoding of a frame with header h (its len field is

@@ -64,11 +64,11 @@ func (h *hello) append(b []byte) []byte {
 	return b
 }
 
-var errMalformed = errors.New("connection: malformed handshake")
+var errMalformed = errors.New("malformed handshake")
 
 // errSilentServer reports a server that sent nothing at all within the
 // handshake timeout; a retry would only wait again.
-var errSilentServer = errors.New("connection: handshake: the server sent nothing (is it a resh server?)")
+var errSilentServer = errors.New("the server accepted the connection but sent nothing (is it a resh server, reshd?)")
 
 func parseHello(p []byte) (hello, error) {
 	var h hello
@@ -196,7 +196,7 @@ func readHandshakeFrame(d *decoder, want frameType) (frame, error) {
 		return f, &rejectError{code: rejectCode(f.payload[0]), msg: string(msg)}
 	}
 	if f.typ != want {
-		return f, fmt.Errorf("connection: handshake: got %v, want %v: %w", f.typ, want, ErrNotResh)
+		return f, fmt.Errorf("handshake: got %v, want %v: %w", f.typ, want, ErrNotResh)
 	}
 	return f, nil
 }
@@ -231,7 +231,7 @@ func clientHandshake(tr net.Conn, deadline time.Time, rs *resumeState, wnd uint3
 		if len(f.payload) >= 1 && f.payload[0] != ProtocolVersion {
 			return welcome{}, nil, fmt.Errorf("%w: server speaks version %d, we speak %d", ErrVersion, f.payload[0], ProtocolVersion)
 		}
-		return welcome{}, nil, fmt.Errorf("connection: handshake: %w", errMalformed)
+		return welcome{}, nil, fmt.Errorf("handshake: %w", errMalformed)
 	}
 	if f.payload[0] != ProtocolVersion {
 		return welcome{}, nil, fmt.Errorf("%w: server speaks version %d, we speak %d", ErrVersion, f.payload[0], ProtocolVersion)
@@ -253,7 +253,7 @@ func clientHandshake(tr net.Conn, deadline time.Time, rs *resumeState, wnd uint3
 	}
 	w, err := parseWelcome(f.payload, f.flags)
 	if err != nil || w.version != ProtocolVersion || w.kind != h.kind || (rs != nil && w.id != rs.id) {
-		return welcome{}, nil, fmt.Errorf("connection: handshake: bad WELCOME: %w", errMalformed)
+		return welcome{}, nil, fmt.Errorf("handshake: bad WELCOME: %w", errMalformed)
 	}
 	if w.kind == kindNew && w.keyAbove != secureAbove {
 		if secureAbove {
@@ -271,7 +271,7 @@ func handshakeErr(err error) error {
 	if errors.As(err, &r) {
 		return err
 	}
-	return fmt.Errorf("connection: handshake: %w", err)
+	return fmt.Errorf("handshake: %w", err)
 }
 
 // reject sends a REJECT and closes tr.

@@ -33,7 +33,7 @@ func unreachable(err error) bool {
 
 // ErrServerGone ends a Client's session whose redials were all refused
 // for Config.RefusedTimeout.
-var ErrServerGone = errors.New("connection: the server refused every reconnection: it is gone")
+var ErrServerGone = errors.New("the server refused every reconnection: it is gone")
 
 // refused reports a connect the server's host refused: nothing listens.
 func refused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }

@@ -43,7 +43,7 @@ func Listen(network, address string, cfg *Config) (*Server, error) {
 	}
 	l, err := net.Listen(network, address)
 	if err != nil {
-		return nil, fmt.Errorf("connection: listen: %w", err)
+		return nil, fmt.Errorf("cannot listen: %w", err)
 	}
 	return newServer(l, c), nil
 }
@@ -156,7 +156,7 @@ func (s *Server) serve() {
 					return
 				}
 			}
-			s.fail(fmt.Errorf("connection: accept: %w", err))
+			s.fail(fmt.Errorf("accept: %w", err))
 			return
 		}
 		b.accepted(s.cfg.Logger)

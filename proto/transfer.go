@@ -139,7 +139,7 @@ const MaxChunk = 1 << 20
 // ErrNoPass is PassTransfer's answer when reshd does not take the transfer
 // over (an older reshd, or standard streams it leaves to the tool, such as
 // a terminal): the tool then uses OpenTransfer.
-var ErrNoPass = errors.New("proto: reshd does not take the transfer over")
+var ErrNoPass = errors.New("reshd does not take the transfer over")
 
 // PassTransfer hands a transfer to reshd (spec.md §3.3): it sends pass with
 // the descriptors of files (stdout for a read; stdin, stdout for a write)
@@ -245,11 +245,11 @@ func (r *rightsReader) Read(p []byte) (int, error) {
 			r.fds = append(r.fds, fds...)
 		}
 		if perr != nil && r.err == nil {
-			r.err = fmt.Errorf("proto: passed descriptors: %w", perr)
+			r.err = fmt.Errorf("bad file descriptors passed to reshd: %w", perr)
 		}
 	}
 	if flags&syscall.MSG_CTRUNC != 0 && r.err == nil {
-		r.err = errors.New("proto: passed descriptors: too many")
+		r.err = errors.New("bad file descriptors passed to reshd: too many")
 	}
 	return n, err
 }

@@ -41,7 +41,7 @@ type IncompleteError struct {
 	Failed string // why it could not be renamed
 }
 
-func (e *IncompleteError) Error() string { return "tee: " + e.Message() }
+func (e *IncompleteError) Error() string { return "ltee: " + e.Message() }
 
 // Message is the notice for the user: "out.txt was cut after N bytes
 // (why): kept as out.txt.partial".
@@ -73,15 +73,15 @@ func ServeWrite(ctx context.Context, stream io.ReadWriteCloser, open proto.Trans
 	if open.Op != proto.OpWrite && open.Op != proto.OpAppend {
 		msg := fmt.Sprintf("ltee: unsupported operation %q", open.Op)
 		_ = proto.WriteMessage(stream, proto.TypeTransferReply, proto.TransferReply{Error: msg})
-		return fmt.Errorf("tee: %s", msg)
+		return errors.New(msg)
 	}
 	appendMode := open.Op == proto.OpAppend
 	f, err := dirs.Create(open.Path, appendMode)
 	if err != nil {
 		if werr := proto.WriteMessage(stream, proto.TypeTransferReply, proto.TransferReply{Error: err.Error()}); werr != nil {
-			return fmt.Errorf("tee: reply: %w", werr)
+			return fmt.Errorf("ltee %s: cannot answer reshd: %w", open.Path, werr)
 		}
-		return fmt.Errorf("tee: %w", err)
+		return fmt.Errorf("ltee: %w", err)
 	}
 	defer f.Close()
 	offset := int64(-1)
@@ -92,7 +92,7 @@ func ServeWrite(ctx context.Context, stream io.ReadWriteCloser, open proto.Trans
 		m.Opened(offset)
 	}
 	if err := proto.WriteMessage(stream, proto.TypeTransferReply, proto.TransferReply{OK: true, Chunks: open.Chunks}); err != nil {
-		return fmt.Errorf("tee: reply: %w", err)
+		return fmt.Errorf("ltee %s: cannot answer reshd: %w", open.Path, err)
 	}
 	// The end of the session ends a read of the stream, or a write to an
 	// allowed FIFO, waiting.
@@ -163,16 +163,16 @@ func ServeWrite(ctx context.Context, stream io.ReadWriteCloser, open proto.Trans
 		return inc
 	}
 	if broken != nil {
-		return fmt.Errorf("tee: receive %s: %w", open.Path, broken)
+		return fmt.Errorf("ltee %s: %w", open.Path, broken)
 	}
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}
 	if err := result(stream, open.Path, n, werr); err != nil {
-		return fmt.Errorf("tee: result: %w", err)
+		return fmt.Errorf("ltee %s: cannot send the result: %w", open.Path, err)
 	}
 	if werr != nil {
-		return fmt.Errorf("tee: write %s: %w", open.Path, werr)
+		return fmt.Errorf("ltee %s: %w", open.Path, werr)
 	}
 	return nil
 }
