@@ -353,7 +353,7 @@ func benchIdleSessions(b *testing.B, mode string) {
 			for range n {
 				args := []string{d.addr, "echo up; exec sleep 120"}
 				if mode == "tty" {
-					args = append([]string{"-t"}, args...)
+					args = append([]string{"-tt"}, args...)
 				}
 				cmd := exec.Command(filepath.Join(bin, "resh"), args...)
 				if mode != "stdin=eof" {

@@ -149,7 +149,7 @@ func TestReaderGoneEndsRemoteCommand(t *testing.T) {
 	}{
 		{"stdout", nil, false, "exec yes x"},
 		{"stderr", nil, true, "exec yes x >&2"},
-		{"pty", []string{"-t"}, false, "exec yes x"},
+		{"pty", []string{"-tt"}, false, "exec yes x"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			pidFile := filepath.Join(t.TempDir(), "pid")
@@ -195,8 +195,8 @@ func TestSessionDiesWithReshd(t *testing.T) {
 	}{
 		{"single", []string{"-T"}, "exec sleep 100"},
 		{"compound", []string{"-T"}, "sleep 100 & sleep 100"},
-		{"single pty", []string{"-t"}, "exec sleep 100"},
-		{"compound pty", []string{"-t"}, "sleep 100 & sleep 100; true"},
+		{"single pty", []string{"-tt"}, "exec sleep 100"},
+		{"compound pty", []string{"-tt"}, "sleep 100 & sleep 100; true"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d := startReshd(t)

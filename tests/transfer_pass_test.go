@@ -39,7 +39,7 @@ func TestTransferStdoutKinds(t *testing.T) {
 	if want := "A\nmid\nA\nnull\nA\n1\n2\n1\n2\n1\n2\n"; r.code != 0 || r.stdout != want {
 		t.Errorf("got %+v, want stdout %q", r, want)
 	}
-	r = resh(t, dir, "", "-t", d.addr, "lcat a a; echo x | ltee t")
+	r = resh(t, dir, "", "-tt", d.addr, "lcat a a; echo x | ltee t")
 	if r.code != 0 || r.stdout != "A\r\nA\r\nx\r\n" {
 		t.Errorf("on a terminal: %+v", r)
 	}
