@@ -72,6 +72,7 @@ func (c *Command) Help(w io.Writer, fs *flag.FlagSet) {
 	fs.SetOutput(&b)
 	fs.PrintDefaults()
 	fs.SetOutput(out)
+	b.WriteString("  -h, --help\n    \tprint this help, then exit\n")
 	// PrintDefaults spells the version flag -version; --version reads better.
 	_, _ = io.WriteString(w, strings.Replace(b.String(), "\n  -version\n", "\n  --version\n", 1))
 }

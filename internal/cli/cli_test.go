@@ -26,7 +26,8 @@ func TestHelp(t *testing.T) {
 		assert.Empty(t, errb, h)
 		assert.Equal(t, "usage: prog [-a] FILE...\n\nDoes things.\n\nOptions:\n"+
 			"  -a\tappend to the files\n"+
-			"  --version\n    \tprint the version and the commit, then exit\n", out, h)
+			"  --version\n    \tprint the version and the commit, then exit\n"+
+			"  -h, --help\n    \tprint this help, then exit\n", out, h)
 	}
 }
 
