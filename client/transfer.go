@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/yamux"
+	"golang.org/x/term"
 
 	"resh/access"
 	"resh/cat"
@@ -28,8 +30,8 @@ type transfers struct {
 	r        *runner
 	dirs     *access.Dirs
 	progress Progress
-	announce bool // a line on stderr for each transfer
-	term     bool // stderr is a terminal: notices clear a progress line
+	announce bool          // a line on stderr for each transfer
+	line     *lineProgress // the progress line drawn on stderr, if any
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -76,9 +78,19 @@ func (r *runner) clientDirs() (*access.Dirs, error) {
 }
 
 // serveTransfers accepts the streams reshd opens, until the session ends.
-// Each transfer is announced on stderr when it is a terminal, or with -v.
+// Each transfer is announced on stderr when it is a terminal, or with -v;
+// neither with -q, which also hides progress. A progress line drawn on the
+// terminal guards resh's stderr from here on: call serveTransfers before
+// the output starts.
 func (r *runner) serveTransfers(sess *yamux.Session, wg *sync.WaitGroup, dirs *access.Dirs, progress Progress, stderrTerm bool) *transfers {
-	t := &transfers{r: r, dirs: dirs, progress: progress, announce: stderrTerm || r.o.Verbose, term: stderrTerm}
+	if r.o.Quiet {
+		progress = noProgress{}
+	}
+	t := &transfers{r: r, dirs: dirs, progress: progress, announce: (stderrTerm || r.o.Verbose) && !r.o.Quiet}
+	if lp, ok := progress.(*lineProgress); ok {
+		lp.install(r, terminalWidth(r.env.Stderr))
+		t.line = lp
+	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	wg.Add(1)
 	go func() {
@@ -121,26 +133,55 @@ func (t *transfers) stop() {
 	t.wait(transferStopWait, nil)
 }
 
-// notice prints one line about a transfer on resh's stderr, after clearing
-// a progress line being drawn there.
-func (t *transfers) notice(format string, args ...any) {
-	clear := ""
-	if t.term {
-		clear = "\r\x1b[K"
+// Stdout returns what resh writes the command's stdout to: w, or when w
+// is the terminal the progress line is drawn on, w guarded so that each
+// write erases the line first (see lineProgress).
+//
+// HOOK(stdout): the stdout pump in client.go should write to
+// t.Stdout(r.env.Stdout); until it does, stdout lines written to the
+// terminal during a long transfer follow the progress line's text.
+func (t *transfers) Stdout(w io.Writer) io.Writer {
+	if t.line == nil || terminalWidth(w) == nil {
+		return w
 	}
-	t.r.stderr.printf(clear+"resh: "+format+"%s", append(args, t.r.eol())...)
+	return t.line.output(w)
 }
 
-// meter is a transfer's progress line, announced when its file is open.
+// terminalWidth returns a function giving v's width in columns when v is a
+// terminal, nil otherwise.
+func terminalWidth(v any) func() int {
+	fd, ok := terminalFD(v)
+	if !ok {
+		return nil
+	}
+	return func() int {
+		w, _, err := term.GetSize(fd)
+		if err != nil {
+			return 0
+		}
+		return w
+	}
+}
+
+// notice prints one line about a transfer on resh's stderr (a progress
+// line there is erased first: install guards stderr).
+func (t *transfers) notice(format string, args ...any) {
+	t.r.stderr.printf("resh: "+format+"%s", append(args, t.r.eol())...)
+}
+
+// meter is a transfer's progress, announced when its file is open.
 type meter struct {
 	Meter
+	write  bool // ltee: the size at open is not the total
 	opened func(size int64)
-	done   func() // Meter.Done, once
 }
 
-func (m meter) Done() { m.done() }
-
 func (m meter) Opened(size int64) {
+	if m.write {
+		m.Meter.Opened(-1)
+	} else {
+		m.Meter.Opened(size)
+	}
 	if m.opened != nil {
 		m.opened(size)
 	}
@@ -155,8 +196,7 @@ func (t *transfers) serve(st *yamux.Stream) {
 	if err := proto.Expect(st, proto.TypeTransferOpen, &open); err != nil {
 		return
 	}
-	m := meter{Meter: t.progress.Start(open.Tool, open.Path)}
-	m.done = sync.OnceFunc(m.Meter.Done)
+	m := meter{Meter: t.progress.Start(open.Tool, open.Path), write: open.Op != proto.OpRead}
 	defer m.Done()
 	if t.announce {
 		m.opened = func(size int64) { t.notice("%s", announcement(open, size)) }
