@@ -2,14 +2,14 @@ package cat
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"resh/access"
@@ -21,13 +21,9 @@ func TestClientServeReadFile(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	cwd := t.TempDir()
 	data := bytes.Repeat([]byte("0123456789abcdef"), 100000) // 1.6 MB, more than a window
-	if err := os.WriteFile(filepath.Join(cwd, "data.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(filepath.Join(cwd, "data.bin"), data, 0o644))
 	dirs, err := access.New(cwd, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer dirs.Close()
 	client, tool := streamtest.Pair(t)
 	m := &meter{}
@@ -36,34 +32,20 @@ func TestClientServeReadFile(t *testing.T) {
 		done <- ServeRead(t.Context(), client, proto.TransferOpen{Op: proto.OpRead, Path: "data.bin", Tool: "lcat"}, dirs, m)
 	}()
 	var reply proto.TransferReply
-	if err := proto.Expect(tool, proto.TypeTransferReply, &reply); err != nil {
-		t.Fatal(err)
-	}
-	if !reply.OK || reply.Size != int64(len(data)) {
-		t.Fatalf("reply %+v, want ok with size %d", reply, len(data))
-	}
+	require.NoError(t, proto.Expect(tool, proto.TypeTransferReply, &reply))
+	assert.Equal(t, proto.TransferReply{OK: true, Size: int64(len(data))}, reply)
 	got, err := io.ReadAll(tool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, data) {
-		t.Fatalf("received %d bytes, want the file's %d", len(got), len(data))
-	}
-	if m.n != int64(len(data)) || m.size != int64(len(data)) {
-		t.Fatalf("meter: opened with size %d, ended at %d; want %d", m.size, m.n, len(data))
-	}
+	require.NoError(t, err)
+	require.NoError(t, <-done)
+	assert.True(t, bytes.Equal(got, data), "received %d bytes, want the file's %d", len(got), len(data))
+	assert.Equal(t, meter{size: int64(len(data)), n: int64(len(data))}, *m, "opened with the size, ended at it")
 	tool.Close()
 }
 
 func TestClientServeReadRefused(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	dirs, err := access.New(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer dirs.Close()
 	for _, c := range []struct{ path, want string }{
 		{"/etc/passwd", "permission denied: /etc/passwd is outside the directories resh allows (add one with -allow)"},
@@ -79,18 +61,14 @@ func TestClientServeReadRefused(t *testing.T) {
 			done <- ServeRead(t.Context(), client, proto.TransferOpen{Op: proto.OpRead, Path: c.path}, dirs, nil)
 		}()
 		var reply proto.TransferReply
-		if err := proto.Expect(tool, proto.TypeTransferReply, &reply); err != nil {
-			t.Fatal(err)
-		}
-		if reply.OK || reply.Error != c.want {
-			t.Fatalf("%s: reply %+v, want refusal %q", c.path, reply, c.want)
-		}
-		if rest, err := io.ReadAll(tool); err != nil || len(rest) != 0 {
-			t.Fatalf("%s: after refusal read %q, %v; want EOF", c.path, rest, err)
-		}
-		if err := <-done; err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Fatalf("%s: ServeRead returned %v", c.path, err)
-		}
+		require.NoError(t, proto.Expect(tool, proto.TypeTransferReply, &reply))
+		assert.Equal(t, proto.TransferReply{Error: c.want}, reply, c.path)
+		rest, err := io.ReadAll(tool)
+		require.NoError(t, err)
+		assert.Empty(t, rest, "%s: after the refusal, EOF", c.path)
+		err = <-done
+		require.Error(t, err, c.path)
+		assert.Contains(t, err.Error(), c.want)
 		tool.Close()
 	}
 }
@@ -108,13 +86,9 @@ func TestClientServeReadStopped(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	cwd := t.TempDir()
 	const size = 64 << 20
-	if err := os.WriteFile(filepath.Join(cwd, "big"), make([]byte, size), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(filepath.Join(cwd, "big"), make([]byte, size), 0o644))
 	dirs, err := access.New(cwd, []string{"/dev/zero"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer dirs.Close()
 	for _, path := range []string{"big", "/dev/zero"} {
 		client, tool := streamtest.Pair(t)
@@ -124,28 +98,24 @@ func TestClientServeReadStopped(t *testing.T) {
 			done <- ServeRead(t.Context(), client, proto.TransferOpen{Op: proto.OpRead, Path: path}, dirs, m)
 		}()
 		var reply proto.TransferReply
-		if err := proto.Expect(tool, proto.TypeTransferReply, &reply); err != nil || !reply.OK {
-			t.Fatalf("%s: reply %+v, %v", path, reply, err)
-		}
-		if _, err := io.ReadFull(tool, make([]byte, 1<<20)); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, proto.Expect(tool, proto.TypeTransferReply, &reply))
+		require.True(t, reply.OK, "%s: reply %+v", path, reply)
+		_, err := io.ReadFull(tool, make([]byte, 1<<20))
+		require.NoError(t, err)
 		tool.Close() // reshd: lcat's reader is gone
 		drained := make(chan int64, 1)
 		go func() { n, _ := io.Copy(io.Discard, tool); drained <- n }()
-		var err error
 		select {
 		case err = <-done:
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%s: the client still sends after reshd's end", path)
 		}
 		var se *StoppedError
-		if !errors.As(err, &se) || se.Path != path {
-			t.Fatalf("%s: ServeRead returned %v, want a StoppedError", path, err)
-		}
+		require.ErrorAs(t, err, &se, path)
+		assert.Equal(t, path, se.Path)
 		n := <-drained
-		if se.Sent != m.n || se.Sent > 8<<20 || 1<<20+n != se.Sent {
-			t.Errorf("%s: sent %d bytes (meter %d, reshd read %d after the first MiB); want well below %d", path, se.Sent, m.n, n, size)
-		}
+		assert.Equal(t, m.n, se.Sent, "%s: the meter saw every byte sent", path)
+		assert.Equal(t, 1<<20+n, se.Sent, "%s: reshd read every byte sent", path)
+		assert.LessOrEqual(t, se.Sent, int64(8<<20), "%s: sent well below %d", path, size)
 	}
 }

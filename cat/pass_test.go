@@ -10,6 +10,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"resh/internal/streamtest"
 	"resh/proto"
 )
@@ -91,9 +94,7 @@ func (f *fakeReshd) serve(nc net.Conn) {
 func runFile(t *testing.T, socket string, files []string) (stdout, stderr string, status int) {
 	t.Helper()
 	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer r.Close()
 	got := make(chan []byte, 1)
 	go func() { b, _ := io.ReadAll(r); got <- b }()
@@ -110,18 +111,17 @@ func TestRemotePassesStdout(t *testing.T) {
 		f.files["b"] = "second\n"
 	})
 	out, errs, status := runFile(t, f.path, []string{"a", "missing", "b"})
-	if out != "first\nsecond\n" || errs != "lcat: missing: no such file\n" || status != 1 {
-		t.Errorf("stdout %q, stderr %q, status %d", out, errs, status)
-	}
+	assert.Equal(t, "first\nsecond\n", out)
+	assert.Equal(t, "lcat: missing: no such file\n", errs)
+	assert.Equal(t, 1, status)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.passes) != 3 || f.opens != 0 {
-		t.Errorf("%d passes, %d relayed opens; want 3 and 0", len(f.passes), f.opens)
-	}
+	assert.Len(t, f.passes, 3)
+	assert.Zero(t, f.opens, "relayed opens")
 	for _, p := range f.passes {
-		if p.Op != proto.OpRead || p.Tool != "lcat" || p.SIGPIPE {
-			t.Errorf("pass %+v: want a read by lcat, without SIGPIPE (stdout is not descriptor 1)", p)
-		}
+		assert.Equal(t, proto.OpRead, p.Op)
+		assert.Equal(t, "lcat", p.Tool)
+		assert.False(t, p.SIGPIPE, "stdout is not descriptor 1")
 	}
 }
 
@@ -133,14 +133,13 @@ func TestRemotePassDeclined(t *testing.T) {
 		f.files["a"] = "A\n"
 	})
 	out, errs, status := runFile(t, f.path, []string{"a", "a"})
-	if out != "A\nA\n" || errs != "" || status != 0 {
-		t.Errorf("stdout %q, stderr %q, status %d", out, errs, status)
-	}
+	assert.Equal(t, "A\nA\n", out)
+	assert.Empty(t, errs)
+	assert.Equal(t, 0, status)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.passes) != 1 || f.opens != 2 {
-		t.Errorf("%d passes, %d relayed opens; want 1 and 2", len(f.passes), f.opens)
-	}
+	assert.Len(t, f.passes, 1)
+	assert.Equal(t, 2, f.opens, "relayed opens")
 }
 
 // reshd's messages: an error goes on to the next file, a failure of
@@ -159,7 +158,7 @@ func TestRemotePassDone(t *testing.T) {
 	want := "lcat: short: transfer cut short: got 2 of 10 bytes\n" +
 		"lcat: hang-up: the resh session ended before the transfer did\n" +
 		"lcat: write error: write /dev/stdout: no space left on device\n"
-	if out != "abhf" || errs != want || status != 1 {
-		t.Errorf("stdout %q, stderr %q, status %d", out, errs, status)
-	}
+	assert.Equal(t, "abhf", out)
+	assert.Equal(t, want, errs)
+	assert.Equal(t, 1, status)
 }

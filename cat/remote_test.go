@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"resh/internal/streamtest"
@@ -70,18 +72,14 @@ func TestRemoteTwoFilesInOrder(t *testing.T) {
 	f.files["a.txt"] = "first\n"
 	f.files["dir/b.txt"] = strings.Repeat("second ", 50000) + "\n"
 	out, errs, status := run(t, f.path, []string{"a.txt", "dir/b.txt"}, "")
-	if want := f.files["a.txt"] + f.files["dir/b.txt"]; out != want {
-		t.Errorf("stdout: %d bytes, want %d", len(out), len(want))
-	}
-	if errs != "" || status != 0 {
-		t.Errorf("stderr %q, status %d", errs, status)
-	}
+	assert.Equal(t, f.files["a.txt"]+f.files["dir/b.txt"], out)
+	assert.Empty(t, errs)
+	assert.Equal(t, 0, status)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i, o := range f.opens {
-		if o.Op != proto.OpRead || o.Tool != "lcat" {
-			t.Errorf("open %d = %+v, want op read, tool lcat", i, o)
-		}
+		assert.Equal(t, proto.OpRead, o.Op, "open %d", i)
+		assert.Equal(t, "lcat", o.Tool, "open %d", i)
 	}
 }
 
@@ -91,27 +89,20 @@ func TestRemoteRefusedFileContinues(t *testing.T) {
 	f.refused["gone"] = "no such file"
 	f.files["ok"] = "still here\n"
 	out, errs, status := run(t, f.path, []string{"/etc/passwd", "gone", "ok"}, "")
-	if out != "still here\n" {
-		t.Errorf("stdout %q", out)
-	}
-	want := "lcat: /etc/passwd: permission denied: /etc/passwd is outside the allowed directories\nlcat: gone: no such file\n"
-	if errs != want {
-		t.Errorf("stderr %q, want %q", errs, want)
-	}
-	if status != 1 {
-		t.Errorf("status %d, want 1", status)
-	}
+	assert.Equal(t, "still here\n", out)
+	assert.Equal(t, "lcat: /etc/passwd: permission denied: /etc/passwd is outside the allowed directories\nlcat: gone: no such file\n", errs)
+	assert.Equal(t, 1, status)
 }
 
 func TestRemoteStdin(t *testing.T) {
 	f := newFakeSocket(t)
 	f.files["x"] = "X\n"
-	if out, _, status := run(t, f.path, nil, "from stdin\n"); out != "from stdin\n" || status != 0 {
-		t.Errorf("no files: %q, %d", out, status)
-	}
-	if out, _, status := run(t, f.path, []string{"x", "-", "x"}, "in\n"); out != "X\nin\nX\n" || status != 0 {
-		t.Errorf("x - x: %q, %d", out, status)
-	}
+	out, _, status := run(t, f.path, nil, "from stdin\n")
+	assert.Equal(t, "from stdin\n", out, "no files")
+	assert.Equal(t, 0, status, "no files")
+	out, _, status = run(t, f.path, []string{"x", "-", "x"}, "in\n")
+	assert.Equal(t, "X\nin\nX\n", out, "x - x")
+	assert.Equal(t, 0, status, "x - x")
 }
 
 func TestRemoteCutShort(t *testing.T) {
@@ -119,17 +110,15 @@ func TestRemoteCutShort(t *testing.T) {
 	f.files["f"] = "abc"
 	f.short["f"] = 10
 	out, errs, status := run(t, f.path, []string{"f"}, "")
-	if out != "abc" || status != 1 || !strings.Contains(errs, "lcat: f: transfer cut short: got 3 of 10 bytes") {
-		t.Errorf("stdout %q, stderr %q, status %d", out, errs, status)
-	}
+	assert.Equal(t, "abc", out)
+	assert.Contains(t, errs, "lcat: f: transfer cut short: got 3 of 10 bytes")
+	assert.Equal(t, 1, status)
 }
 
 func TestRemoteReshdError(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s")
 	ln, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer ln.Close()
 	done := make(chan struct{})
 	go func() {
@@ -144,19 +133,17 @@ func TestRemoteReshdError(t *testing.T) {
 	}()
 	_, errs, status := run(t, path, []string{"f"}, "")
 	<-done
-	if errs != "lcat: f: reshd: cannot reach the client: session shutdown\n" || status != 1 {
-		t.Errorf("stderr %q, status %d", errs, status)
-	}
+	assert.Equal(t, "lcat: f: reshd: cannot reach the client: session shutdown\n", errs)
+	assert.Equal(t, 1, status)
 }
 
 func TestRemoteNoSession(t *testing.T) {
 	_, errs, status := run(t, "", []string{"f"}, "")
-	if errs != "lcat: not inside a resh session (RESH_SOCKET is not set)\n" || status != 1 {
-		t.Errorf("unset: stderr %q, status %d", errs, status)
-	}
+	assert.Equal(t, "lcat: not inside a resh session (RESH_SOCKET is not set)\n", errs, "unset")
+	assert.Equal(t, 1, status, "unset")
 	missing := filepath.Join(t.TempDir(), "nothing")
 	_, errs, status = run(t, missing, []string{"f", "g"}, "")
-	if !strings.HasPrefix(errs, "lcat: not inside a resh session (cannot reach RESH_SOCKET "+missing) || strings.Count(errs, "\n") != 1 || status != 1 {
-		t.Errorf("unreachable: stderr %q, status %d", errs, status)
-	}
+	assert.True(t, strings.HasPrefix(errs, "lcat: not inside a resh session (cannot reach RESH_SOCKET "+missing), "unreachable: %q", errs)
+	assert.Equal(t, 1, strings.Count(errs, "\n"), "one line")
+	assert.Equal(t, 1, status, "unreachable")
 }
