@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"resh/access"
@@ -25,25 +27,20 @@ func transfer(t *testing.T, dirs *access.Dirs, op, path, data string) (proto.Tra
 	}()
 	var reply proto.TransferReply
 	var res proto.TransferResult
-	if err := proto.Expect(tool, proto.TypeTransferReply, &reply); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, proto.Expect(tool, proto.TypeTransferReply, &reply))
 	if reply.OK {
-		if _, err := io.Copy(tool, strings.NewReader(data)); err != nil {
-			t.Fatal(err)
-		}
+		_, err := io.Copy(tool, strings.NewReader(data))
+		require.NoError(t, err)
 		tool.Close()
-		if err := proto.Expect(tool, proto.TypeTransferResult, &res); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, proto.Expect(tool, proto.TypeTransferResult, &res))
 	}
-	if rest, err := io.ReadAll(tool); err != nil || len(rest) != 0 {
-		t.Fatalf("after the transfer read %q, %v; want EOF", rest, err)
-	}
+	rest, err := io.ReadAll(tool)
+	require.NoError(t, err)
+	require.Empty(t, rest, "after the transfer, EOF")
 	tool.Close()
-	err := <-done
-	if res.OK && m.n != int64(len(data)) {
-		t.Fatalf("progress ended at %d, want %d", m.n, len(data))
+	err = <-done
+	if res.OK {
+		require.Equal(t, int64(len(data)), m.n, "where the progress ended")
 	}
 	return reply, res, err
 }
@@ -52,9 +49,7 @@ func TestClientServeWriteAppend(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	cwd := t.TempDir()
 	dirs, err := access.New(cwd, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer dirs.Close()
 	big := strings.Repeat("line of text\n", 50000) // 650 KB, more than a window
 	steps := []struct{ op, data, want string }{
@@ -64,16 +59,12 @@ func TestClientServeWriteAppend(t *testing.T) {
 	}
 	for _, s := range steps {
 		reply, res, err := transfer(t, dirs, s.op, "out.txt", s.data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reply.OK || !res.OK || res.Bytes != int64(len(s.data)) {
-			t.Fatalf("%s %d bytes: reply %+v result %+v", s.op, len(s.data), reply, res)
-		}
+		require.NoError(t, err)
+		require.True(t, reply.OK, "%s: reply %+v", s.op, reply)
+		require.Equal(t, proto.TransferResult{OK: true, Bytes: int64(len(s.data))}, res, s.op)
 		got, err := os.ReadFile(filepath.Join(cwd, "out.txt"))
-		if err != nil || string(got) != s.want {
-			t.Fatalf("after %s: file has %d bytes (%v), want %d", s.op, len(got), err, len(s.want))
-		}
+		require.NoError(t, err)
+		require.Equal(t, s.want, string(got), "after %s", s.op)
 	}
 }
 
@@ -81,13 +72,9 @@ func TestClientServeWriteRefused(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	parent := t.TempDir()
 	cwd := filepath.Join(parent, "cwd")
-	if err := os.Mkdir(cwd, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Mkdir(cwd, 0o755))
 	dirs, err := access.New(cwd, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer dirs.Close()
 	outside := filepath.Join(parent, "x")
 	for _, c := range []struct{ path, want string }{
@@ -96,16 +83,10 @@ func TestClientServeWriteRefused(t *testing.T) {
 		{"nodir/x", "no such file: nodir/x"},
 	} {
 		reply, _, err := transfer(t, dirs, proto.OpAppend, c.path, "data")
-		if reply.OK || reply.Error != c.want {
-			t.Fatalf("%s: reply %+v, want refusal %q", c.path, reply, c.want)
-		}
-		if err == nil {
-			t.Fatalf("%s: ServeWrite returned nil", c.path)
-		}
+		assert.Equal(t, proto.TransferReply{Error: c.want}, reply, c.path)
+		assert.Error(t, err, c.path)
 	}
-	if _, err := os.Stat(outside); !os.IsNotExist(err) {
-		t.Fatalf("a refused ltee created %s (%v)", outside, err)
-	}
+	assert.NoFileExists(t, outside, "a refused ltee created it")
 }
 
 func TestClientServeWriteDiskError(t *testing.T) {
@@ -114,14 +95,13 @@ func TestClientServeWriteDiskError(t *testing.T) {
 		t.Skip("no /dev/full")
 	}
 	dirs, err := access.New("/dev", []string{"/dev/full"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer dirs.Close()
 	reply, res, err := transfer(t, dirs, proto.OpAppend, "full", strings.Repeat("x", 200000))
-	if !reply.OK || res.OK || !strings.Contains(res.Error, "no space left") || err == nil {
-		t.Fatalf("writing /dev/full: reply %+v result %+v err %v; want a result with the write error", reply, res, err)
-	}
+	assert.True(t, reply.OK)
+	assert.False(t, res.OK)
+	assert.Contains(t, res.Error, "no space left", "the result has the write error")
+	assert.Error(t, err)
 }
 
 // meter records what ServeWrite reports.

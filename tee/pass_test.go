@@ -3,7 +3,6 @@ package tee
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net"
 	"os"
@@ -11,6 +10,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"resh/access"
 	"resh/internal/streamtest"
@@ -94,14 +96,10 @@ func (f *fakeReshd) serve(nc net.Conn) {
 func runFiles(t *testing.T, socket string, files []string, in string) (stdout, stderr string, status int) {
 	t.Helper()
 	inR, inW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer inR.Close()
 	outR, outW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer outR.Close()
 	go func() { _, _ = io.WriteString(inW, in); _ = inW.Close() }()
 	got := make(chan []byte, 1)
@@ -122,38 +120,39 @@ func TestRemotePassesStdinStdout(t *testing.T) {
 	out, errs, status := runFiles(t, f.path, []string{"full.txt", "/etc/shadow", "ok.txt"}, "data\n")
 	want := "ltee: /etc/shadow: permission denied: /etc/shadow is outside the allowed directories\n" +
 		"ltee: full.txt: no space left on device\n"
-	if out != "data\n" || errs != want || status != 1 {
-		t.Errorf("stdout %q, stderr %q, status %d", out, errs, status)
-	}
+	assert.Equal(t, "data\n", out)
+	assert.Equal(t, want, errs)
+	assert.Equal(t, 1, status)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.passes) != 1 || f.opens != 0 {
-		t.Fatalf("%d passes, %d relayed opens; want 1 and 0", len(f.passes), f.opens)
-	}
-	if p := f.passes[0]; p.Op != proto.OpWrite || p.Tool != "ltee" || len(p.Paths) != 3 || p.SIGPIPE {
-		t.Errorf("pass %+v", p)
-	}
+	require.Len(t, f.passes, 1)
+	assert.Zero(t, f.opens, "relayed opens")
+	p := f.passes[0]
+	assert.Equal(t, proto.OpWrite, p.Op)
+	assert.Equal(t, "ltee", p.Tool)
+	assert.Len(t, p.Paths, 3)
+	assert.False(t, p.SIGPIPE)
 }
 
 func TestRemotePassDeclined(t *testing.T) {
 	f := newFakeReshd(t, func(f *fakeReshd) { f.decline = true })
 	out, errs, status := runFiles(t, f.path, []string{"a", "b"}, "data\n")
-	if out != "data\n" || errs != "" || status != 0 {
-		t.Errorf("stdout %q, stderr %q, status %d", out, errs, status)
-	}
+	assert.Equal(t, "data\n", out)
+	assert.Empty(t, errs)
+	assert.Equal(t, 0, status)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.passes) != 1 || f.opens != 2 || f.files["a"] != "data\n" || f.files["b"] != "data\n" {
-		t.Errorf("%d passes, %d relayed opens, files %q", len(f.passes), f.opens, f.files)
-	}
+	assert.Len(t, f.passes, 1)
+	assert.Equal(t, 2, f.opens, "relayed opens")
+	assert.Equal(t, "data\n", f.files["a"])
+	assert.Equal(t, "data\n", f.files["b"])
 }
 
 func TestRemotePassHangUp(t *testing.T) {
 	f := newFakeReshd(t, func(f *fakeReshd) { f.hangUp = true })
 	_, errs, status := runFiles(t, f.path, []string{"a"}, "data\n")
-	if errs != "ltee: the resh session ended before the transfer did\n" || status != 1 {
-		t.Errorf("stderr %q, status %d", errs, status)
-	}
+	assert.Equal(t, "ltee: the resh session ended before the transfer did\n", errs)
+	assert.Equal(t, 1, status)
 }
 
 // serveChunked runs ServeWrite on a stream whose TransferOpen offered
@@ -166,9 +165,8 @@ func serveChunked(t *testing.T, dirs *access.Dirs, path string) (io.ReadWriteClo
 		done <- ServeWrite(t.Context(), client, proto.TransferOpen{Op: proto.OpWrite, Path: path, Tool: "ltee", Chunks: true}, dirs, nil)
 	}()
 	var reply proto.TransferReply
-	if err := proto.Expect(tool, proto.TypeTransferReply, &reply); err != nil || !reply.OK || !reply.Chunks {
-		t.Fatalf("reply %+v, %v: want ok, taking chunks", reply, err)
-	}
+	require.NoError(t, proto.Expect(tool, proto.TypeTransferReply, &reply))
+	require.Equal(t, proto.TransferReply{OK: true, Chunks: true}, reply, "ok, taking chunks")
 	return tool, done
 }
 
@@ -177,16 +175,13 @@ func serveChunked(t *testing.T, dirs *access.Dirs, path string) (io.ReadWriteClo
 func TestServeWriteChunks(t *testing.T) {
 	dir := t.TempDir()
 	dirs, err := access.New(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer dirs.Close()
 	chunk := func(w io.Writer, s string) {
 		b := append(make([]byte, proto.ChunkHeader), s...)
 		proto.PutChunkHeader(b)
-		if _, err := w.Write(b); err != nil {
-			t.Fatal(err)
-		}
+		_, err := w.Write(b)
+		require.NoError(t, err)
 	}
 	big := strings.Repeat("x", 300<<10)
 	cases := []struct {
@@ -206,56 +201,52 @@ func TestServeWriteChunks(t *testing.T) {
 		chunk(tool, big)
 		chunk(tool, "tail")
 		if c.end != nil {
-			if err := proto.WriteEnd(tool, *c.end); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, proto.WriteEnd(tool, *c.end))
 		}
 		_ = tool.Close()
 		var res proto.TransferResult
-		if err := proto.Expect(tool, proto.TypeTransferResult, &res); (err == nil) != c.result || (err == nil && (!res.OK || res.Bytes != int64(len(big)+4))) {
-			t.Errorf("%s: result %+v, %v", c.name, res, err)
+		err := proto.Expect(tool, proto.TypeTransferResult, &res)
+		if c.result {
+			assert.NoError(t, err, c.name)
+			assert.Equal(t, proto.TransferResult{OK: true, Bytes: int64(len(big) + 4)}, res, c.name)
+		} else {
+			assert.Error(t, err, "%s: no result", c.name)
 		}
-		err := <-done
-		var inc *IncompleteError
-		if c.wantErr == "" && err != nil || c.wantErr != "" && (!errors.As(err, &inc) || inc.Message() != c.wantErr) {
-			t.Errorf("%s: ServeWrite: %v, want %q", c.name, err, c.wantErr)
-		}
+		err = <-done
 		name := c.name
-		if c.wantErr != "" {
+		if c.wantErr == "" {
+			assert.NoError(t, err, c.name)
+		} else {
+			var inc *IncompleteError
+			require.ErrorAs(t, err, &inc, c.name)
+			assert.Equal(t, c.wantErr, inc.Message())
 			name += PartialSuffix
-			if _, err := os.Lstat(filepath.Join(dir, c.name)); !os.IsNotExist(err) {
-				t.Errorf("%s: still there under its name (%v)", c.name, err)
-			}
+			assert.NoFileExists(t, filepath.Join(dir, c.name), "still there under its name")
 		}
-		if got, _ := os.ReadFile(filepath.Join(dir, name)); string(got) != big+"tail" {
-			t.Errorf("%s: file has %d bytes, want all %d that came", name, len(got), len(big)+4)
-		}
+		got, _ := os.ReadFile(filepath.Join(dir, name))
+		assert.Equal(t, len(big)+4, len(got), "%s: all the bytes that came", name)
+		assert.True(t, string(got) == big+"tail", name)
 	}
 
 	// An append cut stays in place.
 	writeTo := filepath.Join(dir, "log")
-	if err := os.WriteFile(writeTo, []byte("0123456789"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(writeTo, []byte("0123456789"), 0o644))
 	client, tool := streamtest.Pair(t)
 	done := make(chan error, 1)
 	go func() {
 		done <- ServeWrite(t.Context(), client, proto.TransferOpen{Op: proto.OpAppend, Path: "log", Chunks: true}, dirs, nil)
 	}()
 	var reply proto.TransferReply
-	if err := proto.Expect(tool, proto.TypeTransferReply, &reply); err != nil || !reply.Chunks {
-		t.Fatalf("reply %+v, %v", reply, err)
-	}
+	require.NoError(t, proto.Expect(tool, proto.TypeTransferReply, &reply))
+	require.True(t, reply.Chunks, "reply %+v", reply)
 	chunk(tool, "abc")
 	_ = tool.Close()
 	want := "log was cut after 3 bytes (the data ended without its end mark: ltee or reshd was killed): the append at offset 10 is incomplete from offset 13"
 	var inc *IncompleteError
-	if err := <-done; !errors.As(err, &inc) || inc.Message() != want {
-		t.Errorf("append: %v, want %q", err, want)
-	}
-	if got, _ := os.ReadFile(writeTo); string(got) != "0123456789abc" {
-		t.Errorf("log: %q", got)
-	}
+	require.ErrorAs(t, <-done, &inc)
+	assert.Equal(t, want, inc.Message())
+	got, _ := os.ReadFile(writeTo)
+	assert.Equal(t, "0123456789abc", string(got))
 }
 
 // Copy with a broken stdout and onSIGPIPE: it stops at once, and the
@@ -263,41 +254,32 @@ func TestServeWriteChunks(t *testing.T) {
 func TestCopySIGPIPE(t *testing.T) {
 	dir := t.TempDir()
 	dirs, err := access.New(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer dirs.Close()
 	tool, served := serveChunked(t, dirs, "f")
 	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	_ = r.Close()
 	defer w.Close()
 	called := false
 	in := strings.NewReader(strings.Repeat("y\n", 1<<20))
 	sink := NewSink("f", toolConn{tool}, true)
 	msgs, piped := Copy(context.Background(), in, w, []*Sink{sink}, func() { called = true })
-	if !called || !piped || len(msgs) != 0 {
-		t.Errorf("called %v, piped %v, messages %q", called, piped, msgs)
-	}
-	if err := <-served; err == nil || !strings.Contains(err.Error(), "killed by SIGPIPE") {
-		t.Errorf("client: %v, want the file incomplete", err)
-	}
-	if in.Len() < 2<<20-bufSize {
-		t.Errorf("Copy read %d bytes past the broken pipe", 2<<20-in.Len())
-	}
+	assert.True(t, called, "onSIGPIPE called")
+	assert.True(t, piped)
+	assert.Empty(t, msgs)
+	err = <-served
+	require.Error(t, err, "the file is incomplete")
+	assert.Contains(t, err.Error(), "killed by SIGPIPE")
+	assert.GreaterOrEqual(t, in.Len(), 2<<20-bufSize, "Copy read %d bytes past the broken pipe", 2<<20-in.Len())
 
 	// Without onSIGPIPE it is an error, and the copy goes on.
 	tool, served = serveChunked(t, dirs, "g")
 	sink = NewSink("g", toolConn{tool}, true)
 	msgs, piped = Copy(context.Background(), strings.NewReader("z\n"), w, []*Sink{sink}, nil)
-	if piped || len(msgs) != 1 || msgs[0] != "standard output: write |1: broken pipe" {
-		t.Errorf("piped %v, messages %q", piped, msgs)
-	}
-	if err := <-served; err != nil {
-		t.Errorf("client: %v", err)
-	}
+	assert.False(t, piped)
+	assert.Equal(t, []string{"standard output: write |1: broken pipe"}, msgs)
+	assert.NoError(t, <-served)
 }
 
 // toolConn is a yamux stream as a Conn: Close half-closes.

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"resh/internal/streamtest"
@@ -83,78 +85,64 @@ func TestRemoteWritesStdoutAndFiles(t *testing.T) {
 	f := newFakeSocket(t)
 	in := strings.Repeat("a line of input\n", 20000)
 	out, errs, status := run(t, f.path, []string{"one.txt", "dir/two.txt"}, false, in)
-	if out != in {
-		t.Errorf("stdout: %d bytes, want %d", len(out), len(in))
-	}
-	if errs != "" || status != 0 {
-		t.Errorf("stderr %q, status %d", errs, status)
-	}
+	assert.Equal(t, in, out)
+	assert.Empty(t, errs)
+	assert.Equal(t, 0, status)
 	for _, name := range []string{"one.txt", "dir/two.txt"} {
 		got, open := f.get(name)
-		if got != in {
-			t.Errorf("%s: %d bytes, want %d", name, len(got), len(in))
-		}
-		if open.Op != proto.OpWrite || open.Tool != "ltee" {
-			t.Errorf("%s: opened with %+v, want op write, tool ltee", name, open)
-		}
+		assert.Equal(t, in, got, name)
+		assert.Equal(t, proto.OpWrite, open.Op, name)
+		assert.Equal(t, "ltee", open.Tool, name)
 	}
 }
 
 func TestRemoteAppend(t *testing.T) {
 	f := newFakeSocket(t)
-	if _, errs, status := run(t, f.path, []string{"log"}, true, "more\n"); status != 0 {
-		t.Fatalf("stderr %q, status %d", errs, status)
-	}
-	if got, open := f.get("log"); open.Op != proto.OpAppend || got != "more\n" {
-		t.Errorf("ltee -a sent %+v with %q, want op append", open, got)
-	}
+	_, errs, status := run(t, f.path, []string{"log"}, true, "more\n")
+	require.Equal(t, 0, status, "stderr %q", errs)
+	got, open := f.get("log")
+	assert.Equal(t, proto.OpAppend, open.Op, "ltee -a")
+	assert.Equal(t, "more\n", got)
 }
 
 func TestRemoteRefusedFileDropped(t *testing.T) {
 	f := newFakeSocket(t)
 	f.refused["/etc/shadow"] = "permission denied: /etc/shadow is outside the allowed directories"
 	out, errs, status := run(t, f.path, []string{"/etc/shadow", "ok.txt"}, false, "data\n")
-	if out != "data\n" {
-		t.Errorf("stdout %q", out)
-	}
-	if got, _ := f.get("ok.txt"); got != "data\n" {
-		t.Errorf("ok.txt = %q: a refused file must not stop the others", got)
-	}
-	if errs != "ltee: /etc/shadow: permission denied: /etc/shadow is outside the allowed directories\n" || status != 1 {
-		t.Errorf("stderr %q, status %d", errs, status)
-	}
+	assert.Equal(t, "data\n", out)
+	got, _ := f.get("ok.txt")
+	assert.Equal(t, "data\n", got, "a refused file must not stop the others")
+	assert.Equal(t, "ltee: /etc/shadow: permission denied: /etc/shadow is outside the allowed directories\n", errs)
+	assert.Equal(t, 1, status)
 }
 
 func TestRemoteWriteFailure(t *testing.T) {
 	f := newFakeSocket(t)
 	f.failing["full.txt"] = "full.txt: no space left on device"
 	out, errs, status := run(t, f.path, []string{"full.txt", "ok.txt"}, false, "data\n")
-	if out != "data\n" {
-		t.Errorf("stdout %q", out)
-	}
-	if got, _ := f.get("ok.txt"); got != "data\n" {
-		t.Errorf("ok.txt = %q", got)
-	}
-	if errs != "ltee: full.txt: no space left on device\n" || status != 1 {
-		t.Errorf("stderr %q, status %d", errs, status)
-	}
+	assert.Equal(t, "data\n", out)
+	got, _ := f.get("ok.txt")
+	assert.Equal(t, "data\n", got)
+	assert.Equal(t, "ltee: full.txt: no space left on device\n", errs)
+	assert.Equal(t, 1, status)
 }
 
 func TestRemoteNoFiles(t *testing.T) {
 	f := newFakeSocket(t)
-	if out, errs, status := run(t, f.path, nil, false, "just stdout\n"); out != "just stdout\n" || errs != "" || status != 0 {
-		t.Errorf("stdout %q, stderr %q, status %d", out, errs, status)
-	}
+	out, errs, status := run(t, f.path, nil, false, "just stdout\n")
+	assert.Equal(t, "just stdout\n", out)
+	assert.Empty(t, errs)
+	assert.Equal(t, 0, status)
 }
 
 func TestRemoteNoSession(t *testing.T) {
 	out, errs, status := run(t, "", []string{"f"}, false, "x")
-	if errs != "ltee: not inside a resh session (RESH_SOCKET is not set)\n" || status != 1 || out != "" {
-		t.Errorf("unset: stdout %q, stderr %q, status %d", out, errs, status)
-	}
+	assert.Empty(t, out, "unset")
+	assert.Equal(t, "ltee: not inside a resh session (RESH_SOCKET is not set)\n", errs, "unset")
+	assert.Equal(t, 1, status, "unset")
 	missing := filepath.Join(t.TempDir(), "nothing")
 	_, errs, status = run(t, missing, []string{"f", "g"}, false, "x")
-	if !strings.HasPrefix(errs, "ltee: not inside a resh session (cannot reach RESH_SOCKET "+missing) || strings.Count(errs, "\n") != 1 || status != 1 {
-		t.Errorf("unreachable: stderr %q, status %d", errs, status)
-	}
+	assert.True(t, strings.HasPrefix(errs, "ltee: not inside a resh session (cannot reach RESH_SOCKET "+missing), "unreachable: %q", errs)
+	assert.Equal(t, 1, strings.Count(errs, "\n"), "one line")
+	assert.Equal(t, 1, status, "unreachable")
 }
