@@ -1,14 +1,15 @@
 package access
 
 import (
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // Hidden files and directories are refused unless an -allow names them, or
@@ -16,14 +17,10 @@ import (
 func TestHiddenRefused(t *testing.T) {
 	home := t.TempDir()
 	write(t, filepath.Join(home, ".bashrc"), "rc")
-	if err := os.MkdirAll(filepath.Join(home, ".config", "app"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.MkdirAll(filepath.Join(home, ".config", "app"), 0o755))
 	write(t, filepath.Join(home, ".config", "app", "conf"), "conf")
 	write(t, filepath.Join(home, "plain"), "plain")
-	if err := os.Symlink(".bashrc", filepath.Join(home, "innocent")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Symlink(".bashrc", filepath.Join(home, "innocent")))
 	d := newDirs(t, home)
 	for path, want := range map[string]string{
 		".bashrc":               "refused: hidden file .bashrc (name it with -allow to permit)",
@@ -33,45 +30,32 @@ func TestHiddenRefused(t *testing.T) {
 		"innocent":              "refused: innocent leads to " + filepath.Join(home, ".bashrc") + ", a hidden path (name it with -allow to permit)",
 	} {
 		_, err := d.Open(path)
-		if err == nil || err.Error() != want || !errors.Is(err, ErrHidden) {
-			t.Errorf("Open(%q): %v, want %q", path, err, want)
-		}
+		assert.ErrorIs(t, err, ErrHidden, "Open(%q)", path)
+		assert.EqualError(t, err, want, "Open(%q)", path)
 		_, err = d.Create(path, true)
-		if !errors.Is(err, ErrHidden) {
-			t.Errorf("Create(%q): %v, want refused", path, err)
-		}
+		assert.ErrorIs(t, err, ErrHidden, "Create(%q)", path)
 	}
-	if b, _ := os.ReadFile(filepath.Join(home, ".bashrc")); string(b) != "rc" {
-		t.Errorf(".bashrc changed: %q", b)
-	}
-	if _, err := d.Create(".new", false); !errors.Is(err, ErrHidden) {
-		t.Errorf("Create(.new): %v", err)
-	}
-	if _, err := os.Lstat(filepath.Join(home, ".new")); !os.IsNotExist(err) {
-		t.Errorf("a refused Create left .new: %v", err)
-	}
-	if f, err := d.Open("plain"); err != nil {
-		t.Errorf("plain: %v", err)
-	} else {
-		f.Close()
-	}
+	b, _ := os.ReadFile(filepath.Join(home, ".bashrc"))
+	assert.Equal(t, "rc", string(b), ".bashrc unchanged")
+	_, err := d.Create(".new", false)
+	assert.ErrorIs(t, err, ErrHidden, "Create(.new)")
+	assert.NoFileExists(t, filepath.Join(home, ".new"), "a refused Create left .new")
+	f, err := d.Open("plain")
+	require.NoError(t, err)
+	f.Close()
 
 	// Named with -allow: the file itself, or the hidden directory.
 	d = newDirs(t, home, ".bashrc", filepath.Join(home, ".config"))
 	for _, path := range []string{".bashrc", "innocent", ".config/app/conf", filepath.Join(home, ".config", "app", "conf")} {
 		f, err := d.Open(path)
-		if err != nil {
-			t.Errorf("with -allow, Open(%q): %v", path, err)
-			continue
+		if assert.NoError(t, err, "with -allow, Open(%q)", path) {
+			f.Close()
 		}
-		f.Close()
 	}
 	// A new hidden file, named before it exists.
 	d = newDirs(t, home, ".new")
-	f, err := d.Create(".new", false)
-	if err != nil {
-		t.Fatalf("Create(.new) named by -allow: %v", err)
-	}
+	f, err = d.Create(".new", false)
+	require.NoError(t, err, "Create(.new) named by -allow")
 	f.Close()
 }
 
@@ -80,9 +64,7 @@ func TestHiddenRefused(t *testing.T) {
 func TestProtectedRefused(t *testing.T) {
 	home := t.TempDir()
 	for _, dir := range []string{".ssh", ".resh"} {
-		if err := os.Mkdir(filepath.Join(home, dir), 0o700); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.Mkdir(filepath.Join(home, dir), 0o700))
 		write(t, filepath.Join(home, dir, "id_ed25519"), "KEY")
 	}
 	prot := []Protected{
@@ -91,9 +73,7 @@ func TestProtectedRefused(t *testing.T) {
 	}
 	open := func(allow []string, path string) error {
 		d, err := New(home, allow, prot...)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer d.Close()
 		f, err := d.Open(path)
 		if err == nil {
@@ -102,35 +82,23 @@ func TestProtectedRefused(t *testing.T) {
 		return err
 	}
 	err := open([]string{home, filepath.Join(home, ".resh", "..")}, ".ssh/id_ed25519")
-	if want := "refused: .ssh/id_ed25519 is in ~/.ssh (name it exactly with -allow to permit)"; err == nil || err.Error() != want {
-		t.Errorf("-allow HOME: %v, want %q", err, want)
-	}
-	if err := open([]string{filepath.Join(home, ".ssh", "id_ed25519")}, filepath.Join(home, ".resh", "id_ed25519")); !errors.Is(err, ErrProtected) {
-		t.Errorf(".resh with .ssh's key allowed: %v", err)
-	}
+	assert.EqualError(t, err, "refused: .ssh/id_ed25519 is in ~/.ssh (name it exactly with -allow to permit)", "-allow HOME")
+	err = open([]string{filepath.Join(home, ".ssh", "id_ed25519")}, filepath.Join(home, ".resh", "id_ed25519"))
+	assert.ErrorIs(t, err, ErrProtected, ".resh with .ssh's key allowed")
 	// The working directory is no -allow.
 	d, err := New(filepath.Join(home, ".ssh"), nil, prot...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer d.Close()
-	if _, err := d.Open("id_ed25519"); !errors.Is(err, ErrProtected) {
-		t.Errorf("from inside ~/.ssh: %v", err)
-	}
+	_, err = d.Open("id_ed25519")
+	assert.ErrorIs(t, err, ErrProtected, "from inside ~/.ssh")
 	// Named exactly.
-	if err := open([]string{filepath.Join(home, ".ssh")}, ".ssh/id_ed25519"); err != nil {
-		t.Errorf("-allow ~/.ssh: %v", err)
-	}
-	if err := open([]string{filepath.Join(home, ".resh", "id_ed25519")}, ".resh/id_ed25519"); err != nil {
-		t.Errorf("-allow the key itself: %v", err)
-	}
+	assert.NoError(t, open([]string{filepath.Join(home, ".ssh")}, ".ssh/id_ed25519"), "-allow ~/.ssh")
+	assert.NoError(t, open([]string{filepath.Join(home, ".resh", "id_ed25519")}, ".resh/id_ed25519"), "-allow the key itself")
 	// Through a link from an allowed place.
-	if err := os.Symlink(filepath.Join(".ssh", "id_ed25519"), filepath.Join(home, "k")); err != nil {
-		t.Fatal(err)
-	}
-	if err := open(nil, "k"); !errors.Is(err, ErrProtected) || !strings.Contains(err.Error(), "k leads to ") {
-		t.Errorf("link to a key: %v", err)
-	}
+	require.NoError(t, os.Symlink(filepath.Join(".ssh", "id_ed25519"), filepath.Join(home, "k")))
+	err = open(nil, "k")
+	require.ErrorIs(t, err, ErrProtected, "link to a key")
+	assert.Contains(t, err.Error(), "k leads to ")
 }
 
 // FIFOs, devices and sockets: refused at once, never opened, unless an
@@ -143,21 +111,18 @@ func TestSpecialFiles(t *testing.T) {
 	}
 	d := newDirs(t, cwd, "/dev")
 	done := make(chan struct{})
-	go func() {
+	go func() { // assert only: this is not the test's goroutine
 		defer close(done)
 		_, err := d.Open("f")
-		if want := "refused: f is a FIFO, not a regular file (name it with -allow to permit)"; err == nil || err.Error() != want {
-			t.Errorf("Open(f): %v, want %q", err, want)
+		assert.EqualError(t, err, "refused: f is a FIFO, not a regular file (name it with -allow to permit)")
+		_, err = d.Create("f", false)
+		assert.ErrorIs(t, err, ErrNotRegular, "Create(f)")
+		_, err = d.Open("/dev/zero")
+		if assert.Error(t, err, "Open(/dev/zero) under -allow /dev") {
+			assert.Contains(t, err.Error(), "is a device")
 		}
-		if _, err := d.Create("f", false); !errors.Is(err, ErrNotRegular) {
-			t.Errorf("Create(f): %v", err)
-		}
-		if _, err := d.Open("/dev/zero"); err == nil || !strings.Contains(err.Error(), "is a device") {
-			t.Errorf("Open(/dev/zero) under -allow /dev: %v", err)
-		}
-		if _, err := d.Create("/dev/null", false); !errors.Is(err, ErrNotRegular) {
-			t.Errorf("Create(/dev/null) under -allow /dev: %v", err)
-		}
+		_, err = d.Create("/dev/null", false)
+		assert.ErrorIs(t, err, ErrNotRegular, "Create(/dev/null) under -allow /dev")
 	}()
 	select {
 	case <-done:
@@ -167,43 +132,33 @@ func TestSpecialFiles(t *testing.T) {
 
 	d = newDirs(t, cwd, "f", "/dev/zero")
 	f, err := d.Open("f") // no writer: no wait
-	if err != nil {
-		t.Fatalf("Open(f) allowed: %v", err)
-	}
-	if b, err := io.ReadAll(f); err != nil || len(b) != 0 {
-		t.Errorf("reading a FIFO without writer: %q, %v", b, err)
-	}
+	require.NoError(t, err, "Open(f) allowed")
+	b, err := io.ReadAll(f)
+	assert.NoError(t, err)
+	assert.Empty(t, b, "reading a FIFO without writer")
 	f.Close()
-	if _, err := d.Create("f", false); err == nil || !strings.Contains(err.Error(), "no such device or address") {
-		t.Errorf("Create(f) allowed, no reader: %v, want ENXIO at once", err)
-	}
+	_, err = d.Create("f", false)
+	require.Error(t, err, "Create(f) allowed, no reader: ENXIO at once")
+	assert.Contains(t, err.Error(), "no such device or address")
 	z, err := d.Open("/dev/zero")
-	if err != nil {
-		t.Fatalf("Open(/dev/zero) allowed: %v", err)
-	}
+	require.NoError(t, err, "Open(/dev/zero) allowed")
 	defer z.Close()
-	if n, err := z.Read(make([]byte, 10)); n != 10 || err != nil {
-		t.Errorf("read /dev/zero: %d, %v", n, err)
-	}
+	n, err := z.Read(make([]byte, 10))
+	assert.NoError(t, err)
+	assert.Equal(t, 10, n)
 
 	// A FIFO read waiting for data ends when the file is closed.
 	w, err := os.OpenFile(fifo, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer w.Close()
 	f, err = d.Open("f")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	read := make(chan error, 1)
 	go func() { _, err := f.Read(make([]byte, 1)); read <- err }()
 	f.Close()
 	select {
 	case err := <-read:
-		if !errors.Is(err, os.ErrClosed) {
-			t.Errorf("read after close: %v", err)
-		}
+		assert.ErrorIs(t, err, os.ErrClosed, "read after close")
 	case <-time.After(10 * time.Second):
 		t.Fatal("closing did not end a read of a FIFO")
 	}
@@ -214,18 +169,14 @@ func TestRegularBlocking(t *testing.T) {
 	cwd := t.TempDir()
 	write(t, filepath.Join(cwd, "a"), "A")
 	f, err := newDirs(t, cwd).Open("a")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	rc, _ := f.SyscallConn()
 	var fl uintptr
 	_ = rc.Control(func(fd uintptr) {
 		fl, _, _ = syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_GETFL, 0)
 	})
-	if fl&syscall.O_NONBLOCK != 0 {
-		t.Errorf("flags %#x: O_NONBLOCK left on a regular file", fl)
-	}
+	assert.Zero(t, fl&syscall.O_NONBLOCK, "flags %#x: O_NONBLOCK left on a regular file", fl)
 }
 
 // A trailing slash says "directory", as to the system.
@@ -234,28 +185,22 @@ func TestTrailingSlash(t *testing.T) {
 	write(t, filepath.Join(cwd, "in.txt"), "x")
 	d := newDirs(t, cwd)
 	for _, p := range []string{"in.txt/", "in.txt/."} {
-		if _, err := d.Open(p); err == nil || err.Error() != p+": not a directory" {
-			t.Errorf("Open(%q): %v, want not a directory", p, err)
-		}
-		if _, err := d.Create(p, false); err == nil || !errors.Is(err, syscall.ENOTDIR) {
-			t.Errorf("Create(%q): %v, want not a directory", p, err)
-		}
+		_, err := d.Open(p)
+		assert.EqualError(t, err, p+": not a directory", "Open(%q)", p)
+		_, err = d.Create(p, false)
+		assert.ErrorIs(t, err, syscall.ENOTDIR, "Create(%q)", p)
 	}
-	if b, _ := os.ReadFile(filepath.Join(cwd, "in.txt")); string(b) != "x" {
-		t.Errorf("in.txt changed: %q", b)
-	}
+	b, _ := os.ReadFile(filepath.Join(cwd, "in.txt"))
+	assert.Equal(t, "x", string(b), "in.txt unchanged")
 }
 
 func TestNone(t *testing.T) {
 	d := None()
 	defer d.Close()
 	_, err := d.Open("a")
-	if want := "refused: resh serves no files in this session (resh -no-files)"; err == nil || err.Error() != want {
-		t.Errorf("Open: %v, want %q", err, want)
-	}
-	if _, err := d.Create("b", false); !errors.Is(err, ErrNoFiles) {
-		t.Errorf("Create: %v", err)
-	}
+	assert.EqualError(t, err, "refused: resh serves no files in this session (resh -no-files)")
+	_, err = d.Create("b", false)
+	assert.ErrorIs(t, err, ErrNoFiles)
 }
 
 // A cut file is set aside under a free name.
@@ -264,27 +209,19 @@ func TestSetAside(t *testing.T) {
 	d := newDirs(t, cwd)
 	write(t, filepath.Join(cwd, "out.partial"), "older")
 	f, err := d.Create("out", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	_, _ = f.WriteString("cut")
 	name, err := d.SetAside("out", f, ".partial")
-	if err != nil || name != "out.partial.1" {
-		t.Fatalf("SetAside: %q, %v", name, err)
-	}
-	if b, _ := os.ReadFile(filepath.Join(cwd, "out.partial.1")); string(b) != "cut" {
-		t.Errorf("out.partial.1: %q", b)
-	}
-	if b, _ := os.ReadFile(filepath.Join(cwd, "out.partial")); string(b) != "older" {
-		t.Errorf("out.partial: %q", b)
-	}
-	if _, err := os.Lstat(filepath.Join(cwd, "out")); !os.IsNotExist(err) {
-		t.Errorf("out still there: %v", err)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, "out.partial.1", name)
+	b, _ := os.ReadFile(filepath.Join(cwd, "out.partial.1"))
+	assert.Equal(t, "cut", string(b))
+	b, _ = os.ReadFile(filepath.Join(cwd, "out.partial"))
+	assert.Equal(t, "older", string(b))
+	assert.NoFileExists(t, filepath.Join(cwd, "out"))
 	// Not the same file any more: left alone.
 	write(t, filepath.Join(cwd, "out"), "new")
-	if _, err := d.SetAside("out", f, ".partial"); err == nil {
-		t.Errorf("SetAside of a replaced file succeeded")
-	}
+	_, err = d.SetAside("out", f, ".partial")
+	assert.EqualError(t, err, "cannot set out aside: it was replaced meanwhile")
 }
