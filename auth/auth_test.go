@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -29,9 +30,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func mode(t *testing.T, path string) os.FileMode {
 	t.Helper()
 	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return st.Mode().Perm()
 }
 
@@ -39,40 +38,51 @@ func TestHome(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "h")
 	t.Setenv("RESH_HOME", dir)
 	got, err := Home()
-	if err != nil || got != dir || mode(t, dir) != 0o700 {
-		t.Fatalf("Home() = %q, %v; want %q created 0700", got, err, dir)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, dir, got)
+	assert.Equal(t, os.FileMode(0o700), mode(t, dir))
 	t.Setenv("RESH_HOME", "")
 	t.Setenv("HOME", t.TempDir())
 	got, err = Home()
-	if err != nil || got != filepath.Join(os.Getenv("HOME"), ".resh") {
-		t.Fatalf("Home() without RESH_HOME = %q, %v; want ~/.resh", got, err)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(os.Getenv("HOME"), ".resh"), got, "without RESH_HOME")
+
+	// A key directory that cannot be made: said in the user's terms.
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	_, err = HomeDir(file)
+	assert.EqualError(t, err, "cannot create resh's key directory "+file+": not a directory (set RESH_HOME to another directory)")
+}
+
+func TestIdentityUnreadable(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "none", IdentityFile)
+	_, err := LoadIdentity(missing)
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	assert.EqualError(t, err, "cannot read your key "+missing+": no such file or directory")
+	_, _, err = LoadOrCreateIdentity(missing)
+	assert.EqualError(t, err, "cannot create "+missing+": no such file or directory")
 }
 
 func TestIdentityCreatedThenReread(t *testing.T) {
 	path := filepath.Join(t.TempDir(), IdentityFile)
 	k1, created, err := LoadOrCreateIdentity(path)
-	if err != nil || !created {
-		t.Fatalf("first LoadOrCreateIdentity: created %v, %v", created, err)
-	}
-	if mode(t, path) != 0o600 || mode(t, path+".pub") != 0o644 {
-		t.Errorf("modes %v %v, want 0600 and 0644", mode(t, path), mode(t, path+".pub"))
-	}
+	require.NoError(t, err)
+	require.True(t, created, "the first call creates the key")
+	assert.Equal(t, os.FileMode(0o600), mode(t, path))
+	assert.Equal(t, os.FileMode(0o644), mode(t, path+".pub"))
 	k2, created, err := LoadOrCreateIdentity(path)
-	if err != nil || created || !k1.Equal(k2) {
-		t.Fatalf("second LoadOrCreateIdentity: created %v, %v, same key %v", created, err, k1.Equal(k2))
-	}
+	require.NoError(t, err)
+	assert.False(t, created, "the second call reads it")
+	assert.True(t, k1.Equal(k2), "the same key")
 	pubLine, _ := os.ReadFile(path + ".pub")
 	pub, comment, _, _, err := ssh.ParseAuthorizedKey(pubLine)
-	if err != nil || !bytes.Equal(pub.Marshal(), PublicKey(k1).Marshal()) || !strings.Contains(comment, "@") {
-		t.Fatalf(".pub %q: %v; want the key with a user@host comment", pubLine, err)
-	}
+	require.NoError(t, err, ".pub %q", pubLine)
+	assert.Equal(t, PublicKey(k1).Marshal(), pub.Marshal())
+	assert.Contains(t, comment, "@", "a user@host comment")
 	// ssh-keygen reads what we wrote.
 	priv, _ := os.ReadFile(path)
-	if _, err := ssh.ParsePrivateKey(priv); err != nil {
-		t.Fatalf("written key does not parse as OpenSSH: %v", err)
-	}
+	_, err = ssh.ParsePrivateKey(priv)
+	assert.NoError(t, err, "the written key parses as OpenSSH")
 }
 
 func TestIdentityConcurrentCreation(t *testing.T) {
@@ -82,30 +92,23 @@ func TestIdentityConcurrentCreation(t *testing.T) {
 	for i := range keys {
 		wg.Go(func() {
 			k, _, err := LoadOrCreateIdentity(path)
-			if err != nil {
-				t.Error(err)
-			}
+			assert.NoError(t, err)
 			keys[i] = k
 		})
 	}
 	wg.Wait()
 	for _, k := range keys[1:] {
-		if !k.Equal(keys[0]) {
-			t.Fatal("concurrent creators got different keys")
-		}
+		require.True(t, k.Equal(keys[0]), "concurrent creators got different keys")
 	}
 }
 
 func TestSSHKeygenKeyAccepted(t *testing.T) {
 	k, created, err := LoadOrCreateIdentity("testdata/ed25519_sshkeygen")
-	if err != nil || created {
-		t.Fatalf("ssh-keygen key: created %v, %v", created, err)
-	}
+	require.NoError(t, err)
+	assert.False(t, created)
 	pubLine, _ := os.ReadFile("testdata/ed25519_sshkeygen.pub")
 	pub, _, _, _, _ := ssh.ParseAuthorizedKey(pubLine)
-	if !bytes.Equal(pub.Marshal(), PublicKey(k).Marshal()) {
-		t.Fatal("loaded key does not match its .pub")
-	}
+	assert.Equal(t, pub.Marshal(), PublicKey(k).Marshal(), "the loaded key matches its .pub")
 }
 
 func TestBadKeysRefused(t *testing.T) {
@@ -134,14 +137,15 @@ func TestReadAuthorizedKeys(t *testing.T) {
 		`from="10.0.0.1" ` + string(AuthorizedLine(PublicKey(b), ""))
 	_ = os.WriteFile(path, []byte(content), 0o600)
 	keys, bad, err := ReadAuthorizedKeys(path)
-	if err != nil || len(keys) != 2 || !bytes.Equal(keys[0].Marshal(), PublicKey(a).Marshal()) || !bytes.Equal(keys[1].Marshal(), PublicKey(b).Marshal()) {
-		t.Fatalf("keys %d, %v; want a and b", len(keys), err)
-	}
+	require.NoError(t, err)
+	require.Len(t, keys, 2)
+	assert.Equal(t, PublicKey(a).Marshal(), keys[0].Marshal())
+	assert.Equal(t, PublicKey(b).Marshal(), keys[1].Marshal())
 	require.Len(t, bad, 1)
 	assert.Equal(t, path+" line 4 is not an OpenSSH public key", bad[0].Error())
-	if _, _, err := ReadAuthorizedKeys(filepath.Join(t.TempDir(), "none")); err == nil {
-		t.Fatal("missing file: no error")
-	}
+	missing := filepath.Join(t.TempDir(), "none")
+	_, _, err = ReadAuthorizedKeys(missing)
+	assert.EqualError(t, err, "cannot read "+missing+": no such file or directory")
 }
 
 func TestKnownHosts(t *testing.T) {
@@ -153,47 +157,38 @@ func TestKnownHosts(t *testing.T) {
 	// Strict: an unknown host is refused and nothing is recorded.
 	err := CheckKnownHost(path, "127.0.0.1:4200", PublicKey(k1), true, &out)
 	var unknown *UnknownHostError
-	if !errors.As(err, &unknown) || out.Len() != 0 {
-		t.Fatalf("strict unknown: %v, out %q", err, out.String())
-	}
+	require.ErrorAs(t, err, &unknown, "strict unknown")
+	assert.Empty(t, out.String())
 	// Trust on first use.
-	if err := CheckKnownHost(path, "127.0.0.1:4200", PublicKey(k1), false, &out); err != nil {
-		t.Fatal(err)
-	}
-	want := "resh: new host 127.0.0.1:4200, key " + Fingerprint(PublicKey(k1)) + " recorded in " + path + "\n"
-	if out.String() != want {
-		t.Fatalf("TOFU message %q, want %q", out.String(), want)
-	}
+	require.NoError(t, CheckKnownHost(path, "127.0.0.1:4200", PublicKey(k1), false, &out))
+	assert.Equal(t, "resh: new host 127.0.0.1:4200, key "+Fingerprint(PublicKey(k1))+" recorded in "+path+"\n", out.String())
 	data, _ := os.ReadFile(path)
-	if !strings.HasPrefix(string(data), "[127.0.0.1]:4200 ssh-ed25519 ") {
-		t.Fatalf("known_hosts %q, want an OpenSSH line for [127.0.0.1]:4200", data)
-	}
+	assert.True(t, strings.HasPrefix(string(data), "[127.0.0.1]:4200 ssh-ed25519 "), "known_hosts %q: an OpenSSH line for [127.0.0.1]:4200", data)
 	// Another port of the same host is another host.
 	_ = CheckKnownHost(path, "127.0.0.1:4300", PublicKey(k2), false, io.Discard)
 	out.Reset()
 	// Match, also in strict mode, quietly.
 	for _, strict := range []bool{false, true} {
-		if err := CheckKnownHost(path, "127.0.0.1:4200", PublicKey(k1), strict, &out); err != nil || out.Len() != 0 {
-			t.Fatalf("known key (strict %v): %v, out %q", strict, err, out.String())
-		}
+		require.NoError(t, CheckKnownHost(path, "127.0.0.1:4200", PublicKey(k1), strict, &out), "strict %v", strict)
+		assert.Empty(t, out.String(), "strict %v", strict)
 	}
 	// Changed key: refused, both fingerprints and the line to remove.
 	before, _ := os.ReadFile(path)
 	err = CheckKnownHost(path, "127.0.0.1:4200", PublicKey(k2), false, &out)
 	var changed *HostKeyChangedError
-	if !errors.As(err, &changed) || changed.Line != 1 || out.Len() != 0 {
-		t.Fatalf("changed key: %v, out %q", err, out.String())
-	}
-	msg := err.Error()
+	require.ErrorAs(t, err, &changed)
+	assert.Equal(t, 1, changed.Line)
+	assert.Empty(t, out.String())
 	for _, s := range []string{Fingerprint(PublicKey(k1)), Fingerprint(PublicKey(k2)), "remove line 1 of " + path, "HAS CHANGED"} {
-		if !strings.Contains(msg, s) {
-			t.Errorf("message %q lacks %q", msg, s)
-		}
+		assert.Contains(t, err.Error(), s)
 	}
 	after, _ := os.ReadFile(path)
-	if !bytes.Equal(after, before) {
-		t.Errorf("known_hosts changed by a refusal: %q", after)
-	}
+	assert.Equal(t, string(before), string(after), "known_hosts unchanged by a refusal")
+
+	// A known_hosts that cannot be opened.
+	dir := filepath.Join(t.TempDir(), "none", KnownHostsFile)
+	err = CheckKnownHost(dir, "127.0.0.1:4200", PublicKey(k1), false, &out)
+	assert.EqualError(t, err, "cannot open your known_hosts "+dir+": no such file or directory")
 }
 
 func TestLimiterTarpit(t *testing.T) {
