@@ -82,8 +82,8 @@ func detach(o Options, stdout, stderr io.Writer) int {
 	select {
 	case msg = <-said:
 	case <-time.After(detachWait):
-		_ = cmd.Process.Release()
 		_, _ = fmt.Fprintf(stderr, "reshd: the background reshd (pid %d) did not listen within %v: see %s\n", cmd.Process.Pid, detachWait, o.LogFile)
+		_ = cmd.Process.Release()
 		return 1
 	}
 	if strings.HasPrefix(msg, "reshd: listening on ") {
@@ -92,13 +92,17 @@ func detach(o Options, stdout, stderr io.Writer) int {
 		return 0
 	}
 	_, _ = io.WriteString(stderr, msg)
+	code := 1
 	if err := cmd.Wait(); err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && ee.ExitCode() > 0 {
-			return ee.ExitCode()
+			code = ee.ExitCode()
 		}
 	}
-	return 1
+	if msg == "" {
+		_, _ = fmt.Fprintf(stderr, "reshd: the background reshd exited (status %d) without listening: see %s\n", code, o.LogFile)
+	}
+	return code
 }
 
 // writePIDFile writes this process's id to path, replacing the file at

@@ -28,6 +28,18 @@ func TestMain(m *testing.M) {
 	if len(os.Args) == 2 && os.Args[1] == GuardianArg {
 		os.Exit(server.ServeGuard(os.Stdin, os.Stderr, KillGrace))
 	}
+	switch os.Getenv(detachTestChild) {
+	case "fail":
+		os.Exit(3)
+	case "refuse", "listen":
+		ready := detachedChild()
+		if os.Getenv(detachTestChild) == "refuse" {
+			_, _ = fmt.Fprintln(ready, "reshd: address 127.0.0.1:1 already in use")
+			os.Exit(1)
+		}
+		_, _ = fmt.Fprintln(ready, "reshd: listening on 127.0.0.1:1")
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -238,4 +250,31 @@ func (l *lockedBuilder) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// detachTestChild, in the environment of the child that detach starts,
+// makes this test binary play that child: "fail" exits 3 saying nothing,
+// "listen" says it listens and exits.
+const detachTestChild = "RESHD_TEST_DETACHED_CHILD"
+
+func TestDetachReportsTheChild(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "reshd.log")
+	t.Setenv(detachTestChild, "fail")
+	var stdout, stderr strings.Builder
+	assert.Equal(t, 3, detach(Options{LogFile: logPath}, &stdout, &stderr), "the child's status")
+	assert.Empty(t, stdout.String())
+	assert.Equal(t, "reshd: the background reshd exited (status 3) without listening: see "+logPath+"\n", stderr.String())
+
+	t.Setenv(detachTestChild, "refuse")
+	stdout.Reset()
+	stderr.Reset()
+	assert.Equal(t, 1, detach(Options{LogFile: logPath}, &stdout, &stderr))
+	assert.Equal(t, "reshd: address 127.0.0.1:1 already in use\n", stderr.String(), "the child's reason, as it said it")
+
+	t.Setenv(detachTestChild, "listen")
+	stdout.Reset()
+	stderr.Reset()
+	assert.Equal(t, 0, detach(Options{LogFile: logPath}, &stdout, &stderr))
+	assert.Regexp(t, `^reshd: listening on 127\.0\.0\.1:1 \(pid \d+, log in `+regexp.QuoteMeta(logPath)+`\)\n$`, stdout.String())
+	assert.Empty(t, stderr.String())
 }
