@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -23,31 +24,21 @@ import (
 // and what to do, not where in the code it failed.
 var packagePrefix = regexp.MustCompile(`(^|[\s(:])(auth|access|connection|server|proto|tee|cat|client|yamux|ssh|tls|x509):`)
 
-// runIn runs program with args and extra environment, in a directory of its
-// own, and returns what it printed and its exit status.
-func runIn(t *testing.T, env []string, program string, args ...string) result {
+// runTool runs one of the built programs (not resh: reshCLI) with args and
+// extra environment; its stderr and stdout come together.
+func runTool(t *testing.T, env []string, program string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var cmd *exec.Cmd
-	if program == "resh" {
-		cmd = reshCommand(ctx, args...)
-	} else {
-		cmd = exec.CommandContext(ctx, filepath.Join(bin, program), args...)
-	}
-	cmd.Dir = t.TempDir()
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, program), args...)
 	cmd.Env = append(os.Environ(), env...)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	require.NoError(t, ctx.Err(), "%s %v timed out; stderr: %s", program, args, errb.String())
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else {
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, ctx.Err(), "%s %q did not end: %s", program, args, out)
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
 		require.NoError(t, err)
 	}
-	return result{out.String(), errb.String(), code}
+	return result{stderr: string(out), code: cmd.ProcessState.ExitCode()}
 }
 
 // The common failures, each said in the user's terms: what failed, on
@@ -103,7 +94,12 @@ func TestErrorsSpeakToTheUser(t *testing.T) {
 			if c.tlsOnly {
 				tlsOnly(t)
 			}
-			r := runIn(t, c.env, c.program, c.args...)
+			var r result
+			if c.program == "resh" {
+				r = reshCLI(t, c.env, "", c.args...)
+			} else {
+				r = runTool(t, c.env, c.program, c.args...)
+			}
 			assert.Equal(t, c.code, r.code, "exit status; stderr: %s", r.stderr)
 			for _, want := range c.contains {
 				assert.Contains(t, r.stderr, want)
