@@ -178,7 +178,7 @@ func (l *Limiter) flushLocked() {
 	sort.Strings(hosts)
 	for _, h := range hosts {
 		f := l.hosts[h]
-		l.logger.Warn("auth: refused more clients whose keys are not authorized (repeats not logged one by one)",
+		l.logger.Warn("reshd: refused more clients whose keys are not authorized (repeats not logged one by one)",
 			"host", h, "refusals", f.quiet, "keys", len(f.keys), "next_delay", tarpit(f.n))
 		f.quiet = 0
 		clear(f.keys)

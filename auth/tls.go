@@ -102,24 +102,24 @@ func ServerTLS(hostKey ed25519.PrivateKey, authorizedKeysPath string, logger *sl
 		c.VerifyPeerCertificate = func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
 			key, err := peerKey(rawCerts)
 			if err != nil {
-				limiter.refuse(ctx, host, "no ed25519 key", "auth: refused a client without an ed25519 key", "addr", addr, "err", err)
+				limiter.refuse(ctx, host, "no ed25519 key", "reshd: refused a client without an ed25519 key", "addr", addr, "err", err)
 				return err
 			}
 			fp := Fingerprint(key)
 			keys, bad, err := ReadAuthorizedKeys(authorizedKeysPath)
 			for _, b := range bad {
-				logger.Warn("auth: bad line in authorized_keys, skipped", "err", b)
+				logger.Warn("reshd: bad line in authorized_keys, skipped", "err", b)
 			}
 			if err != nil {
-				logger.Error("auth: cannot read authorized_keys: refusing every client", "err", err)
+				logger.Error("reshd: cannot read authorized_keys: refusing every client", "err", err)
 			}
 			for _, k := range keys {
 				if bytes.Equal(k.Marshal(), key.Marshal()) {
-					logger.Debug("auth: client key accepted", "fingerprint", fp, "addr", addr)
+					logger.Debug("reshd: client key accepted", "fingerprint", fp, "addr", addr)
 					return nil
 				}
 			}
-			limiter.refuse(ctx, host, fp, "auth: refused a client whose key is not in authorized_keys", "fingerprint", fp, "addr", addr)
+			limiter.refuse(ctx, host, fp, "reshd: refused a client whose key is not in authorized_keys", "fingerprint", fp, "addr", addr)
 			return fmt.Errorf("key %s is not in authorized_keys", fp)
 		}
 		return c, nil
