@@ -138,7 +138,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer f.Close()
 		logOut = f
-		if ready == nil { // detached, stderr is the log file already
+		if ready == nil { // when detached, stderr is this file already
 			fatal = append(fatal, f)
 		}
 	}
