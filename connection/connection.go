@@ -430,11 +430,16 @@ func (c *Connection) Close() error {
 	err := c.drainLocked()
 	if err == nil && !c.done {
 		// Drained: tell the peer, and wait a little for its answer so that
-		// it can drop the session at once. Losing the answer loses nothing.
+		// it can drop the session at once. Losing the answer loses us
+		// nothing, but the peer may be waiting for the acknowledgement of
+		// its own FIN, lost with a transport: a Client that loses its
+		// transport now resumes within the linger (the resume handshake
+		// acknowledges everything) rather than leave the Server to wait
+		// for its detach timeout.
 		c.closing = true
 		c.kick()
 		linger := time.Now().Add(2 * c.cfg.MaxRTO)
-		for !c.done && c.att != nil && c.wait(linger) {
+		for !c.done && (c.att != nil || c.role == "client") && c.wait(linger) {
 		}
 	}
 	if err == nil && c.done && c.sndUna < c.finSeq {
@@ -620,8 +625,9 @@ func (c *Connection) detach(a *attachment, err error) {
 	c.flight = c.flight[:0]
 	c.releaseIdle()
 	c.cfg.Logger.Debug("connection: transport lost", "role", c.role, "session", c.id.String(), "err", err)
-	if c.closing {
-		// Drained already; the peer has every byte. Do not wait for it.
+	if c.peerClosed || c.closing && c.role == "server" {
+		// The peer closed (it reads nothing more and will not come back),
+		// or we drained: the peer has every byte. Do not wait for it.
 		c.finishLocked(nil)
 		return
 	}
