@@ -205,21 +205,13 @@ func TestLimiterTarpit(t *testing.T) {
 	}
 	wants := []time.Duration{0, 100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond, 3200 * time.Millisecond, 5 * time.Second, 5 * time.Second}
 	for i, want := range wants {
-		if d := refuse("10.0.0.1"); d != want {
-			t.Fatalf("refusal %d: delay %v, want %v", i+1, d, want)
-		}
+		require.Equal(t, want, refuse("10.0.0.1"), "refusal %d", i+1)
 	}
-	if d := refuse("10.0.0.2"); d != 0 {
-		t.Fatalf("another address's first refusal delayed %v", d)
-	}
+	require.Zero(t, refuse("10.0.0.2"), "another address's first refusal is not delayed")
 	now = now.Add(59 * time.Second)
-	if d := refuse("10.0.0.1"); d != 5*time.Second {
-		t.Fatalf("59s later: %v", d)
-	}
+	require.Equal(t, 5*time.Second, refuse("10.0.0.1"), "59s later")
 	now = now.Add(time.Minute)
-	if d := refuse("10.0.0.1"); d != 0 {
-		t.Fatalf("a minute after the last failure: still %v", d)
-	}
+	require.Zero(t, refuse("10.0.0.1"), "a minute after the last failure")
 	// At most limitTarpits refusals of one address wait at once; the
 	// others are refused at once.
 	waiting := 0
@@ -228,31 +220,21 @@ func TestLimiterTarpit(t *testing.T) {
 			waiting++
 		}
 	}
-	if waiting != limitTarpits {
-		t.Fatalf("%d refusals waiting at once, want %d", waiting, limitTarpits)
-	}
+	require.Equal(t, limitTarpits, waiting, "refusals waiting at once")
 	for range waiting {
 		l.untarpit("10.0.0.1")
 	}
-	if d := refuse("10.0.0.1"); d != limitMax {
-		t.Fatalf("after the waits ended: %v", d)
-	}
-	if l.tarpits != 0 {
-		t.Fatalf("%d tarpits counted after all ended", l.tarpits)
-	}
+	require.Equal(t, limitMax, refuse("10.0.0.1"), "after the waits ended")
+	require.Zero(t, l.tarpits, "tarpits counted after all ended")
 	// The map is pruned and bounded.
 	for i := range limitEntries + 10 {
 		refuse(net.IPv4(10, 1, byte(i>>8), byte(i)).String())
 	}
-	if n := l.size(); n > limitEntries {
-		t.Fatalf("%d entries, want at most %d", n, limitEntries)
-	}
+	require.LessOrEqual(t, l.size(), limitEntries)
 	l.flush()
 	now = now.Add(2 * time.Minute)
 	refuse("10.0.0.3")
-	if n := l.size(); n != 1 {
-		t.Fatalf("%d entries after they all expired, want 1", n)
-	}
+	require.Equal(t, 1, l.size(), "entries after they all expired")
 }
 
 // Refusals are logged once per key and address, then summed up: a stranger
@@ -263,9 +245,7 @@ func TestLimiterLogsWithoutFlooding(t *testing.T) {
 	l.setLogger(slog.New(slog.NewTextHandler(&logs, nil)))
 	var summary func()
 	l.after = func(d time.Duration, f func()) *time.Timer {
-		if d != limitSummary {
-			t.Errorf("summary after %v", d)
-		}
+		assert.Equal(t, limitSummary, d, "when the summary comes")
 		summary = f
 		return time.NewTimer(time.Hour)
 	}
@@ -276,24 +256,19 @@ func TestLimiterLogsWithoutFlooding(t *testing.T) {
 		l.refuse(ctx, "10.0.0.1", "SHA256:b", "refused", "i", i)
 		l.refuse(ctx, "10.0.0.2", "SHA256:a", "refused", "i", i)
 	}
-	if n := strings.Count(logs.String(), "level=WARN"); n != 3 {
-		t.Fatalf("%d lines for 3 keys and addresses:\n%s", n, logs.String())
-	}
-	if summary == nil {
-		t.Fatal("no summary scheduled")
-	}
+	require.Equal(t, 3, strings.Count(logs.String(), "level=WARN"), "one line per key and address:\n%s", logs.String())
+	require.NotNil(t, summary, "a summary is scheduled")
 	logs.Reset()
 	summary()
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
-	if len(lines) != 2 || !strings.Contains(lines[0], "host=10.0.0.1 refusals=1998 keys=2") || !strings.Contains(lines[1], "host=10.0.0.2 refusals=999 keys=1") {
-		t.Fatalf("summary:\n%s", logs.String())
-	}
+	require.Len(t, lines, 2)
+	assert.Contains(t, lines[0], "host=10.0.0.1 refusals=1998 keys=2")
+	assert.Contains(t, lines[1], "host=10.0.0.2 refusals=999 keys=1")
 	logs.Reset()
 	summary = nil
 	l.refuse(ctx, "10.0.0.1", "SHA256:a", "refused")
-	if logs.Len() != 0 || summary == nil {
-		t.Fatalf("a known key logged again (%q) or not counted", logs.String())
-	}
+	assert.Empty(t, logs.String(), "a known key is not logged again")
+	assert.NotNil(t, summary, "but counted")
 }
 
 // tlsPair is a server and client set up in a RESH_HOME-like directory.
@@ -315,9 +290,8 @@ func newPair(t *testing.T, authorize bool) *tlsPair {
 	if authorize {
 		auth = PublicKey(p.clientKey)
 	}
-	if _, err := EnsureAuthorizedKeys(filepath.Join(p.dir, AuthorizedKeysFile), auth, ""); err != nil {
-		t.Fatal(err)
-	}
+	_, err := EnsureAuthorizedKeys(filepath.Join(p.dir, AuthorizedKeysFile), auth, "")
+	require.NoError(t, err)
 	return p
 }
 
@@ -345,13 +319,9 @@ func (p *tlsPair) exchange(t *testing.T, hostKey ed25519.PrivateKey, strict bool
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(lockedWriter{p.logMu, p.logs}, nil))
 	scfg, err := ServerTLS(hostKey, filepath.Join(p.dir, AuthorizedKeysFile), logger, p.limiter)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ln, err := connection.Listen("tcp", "127.0.0.1:0", &connection.Config{SecureAbove: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer ln.Close()
 	srvDone := make(chan error, 1)
 	go func() {
@@ -378,9 +348,7 @@ func (p *tlsPair) exchange(t *testing.T, hostKey ed25519.PrivateKey, strict bool
 		srvDone <- err
 	}()
 	ccfg, err := ClientTLS(p.clientKey, filepath.Join(p.dir, KnownHostsFile), "127.0.0.1:4200", strict, out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := Dial(ctx, "tcp", ln.Addr().String(), nil, ccfg)
@@ -409,96 +377,76 @@ func (p *tlsPair) exchange(t *testing.T, hostKey ed25519.PrivateKey, strict bool
 func TestTLSAuthorizedClient(t *testing.T) {
 	p := newPair(t, true)
 	var out bytes.Buffer
-	if cerr, serr := p.exchange(t, p.hostKey, false, &out); cerr != nil || serr != nil {
-		t.Fatalf("client %v, server %v", cerr, serr)
-	}
-	if !strings.Contains(out.String(), "resh: new host 127.0.0.1:4200, key "+Fingerprint(PublicKey(p.hostKey))) {
-		t.Fatalf("first contact said %q", out.String())
-	}
+	cerr, serr := p.exchange(t, p.hostKey, false, &out)
+	require.NoError(t, cerr, "client")
+	require.NoError(t, serr, "server")
+	assert.Contains(t, out.String(), "resh: new host 127.0.0.1:4200, key "+Fingerprint(PublicKey(p.hostKey)), "first contact")
 	out.Reset()
-	if cerr, serr := p.exchange(t, p.hostKey, true, &out); cerr != nil || serr != nil || out.Len() != 0 {
-		t.Fatalf("second contact: client %v, server %v, out %q", cerr, serr, out.String())
-	}
+	cerr, serr = p.exchange(t, p.hostKey, true, &out)
+	require.NoError(t, cerr, "second contact: client")
+	require.NoError(t, serr, "second contact: server")
+	assert.Empty(t, out.String(), "second contact")
 }
 
 func TestTLSStrangerRefused(t *testing.T) {
 	p := newPair(t, false)
 	cerr, serr := p.exchange(t, p.hostKey, false, io.Discard)
 	var na *NotAuthorizedError
-	if r := Refusal(cerr, p.clientKey); !errors.As(r, &na) || na.Fingerprint != Fingerprint(PublicKey(p.clientKey)) {
-		t.Fatalf("client error %v (refusal %v); want not authorized", cerr, r)
-	}
-	if want := "not authorized: the server does not accept key " + Fingerprint(PublicKey(p.clientKey)); na.Error() != want {
-		t.Fatalf("message %q, want %q", na.Error(), want)
-	}
+	require.ErrorAs(t, Refusal(cerr, p.clientKey), &na, "client error %v", cerr)
+	assert.Equal(t, Fingerprint(PublicKey(p.clientKey)), na.Fingerprint)
+	assert.EqualError(t, na, "not authorized: the server does not accept key "+Fingerprint(PublicKey(p.clientKey)))
 	require.Error(t, serr)
 	assert.Contains(t, serr.Error(), "is not in authorized_keys")
 	logs := p.log()
-	if !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, Fingerprint(PublicKey(p.clientKey))) || !strings.Contains(logs, "addr=127.0.0.1:") {
-		t.Fatalf("server log %q lacks the fingerprint and address", logs)
+	for _, s := range []string{"level=WARN", Fingerprint(PublicKey(p.clientKey)), "addr=127.0.0.1:"} {
+		assert.Contains(t, logs, s, "the server log")
 	}
 	// The next refusal from that address waits; an authorized key from
 	// the same address does not, however many failed there.
 	start := time.Now()
-	if cerr, _ := p.exchange(t, p.hostKey, false, io.Discard); Refusal(cerr, p.clientKey) == nil {
-		t.Fatalf("second attempt: %v", cerr)
-	}
-	if time.Since(start) < limitBase {
-		t.Fatal("the second refusal from the address was not delayed")
-	}
+	cerr, _ = p.exchange(t, p.hostKey, false, io.Discard)
+	require.Error(t, Refusal(cerr, p.clientKey), "second attempt: %v", cerr)
+	require.GreaterOrEqual(t, time.Since(start), limitBase, "the second refusal from the address is delayed")
 	for range 6 {
 		p.limiter.fail("127.0.0.1", "SHA256:other")
 	}
-	if n := strings.Count(p.log(), "level=WARN"); n != 1 {
-		t.Fatalf("%d Warn lines for two refusals of one key:\n%s", n, p.log())
-	}
+	require.Equal(t, 1, strings.Count(p.log(), "level=WARN"), "Warn lines for two refusals of one key:\n%s", p.log())
 	// authorized_keys is read afresh: once listed, the key gets in.
 	f, _ := os.OpenFile(filepath.Join(p.dir, AuthorizedKeysFile), os.O_APPEND|os.O_WRONLY, 0)
 	_, _ = f.Write(AuthorizedLine(PublicKey(p.clientKey), "now allowed"))
 	_ = f.Close()
 	start = time.Now()
-	if cerr, serr := p.exchange(t, p.hostKey, false, io.Discard); cerr != nil || serr != nil {
-		t.Fatalf("after listing the key: client %v, server %v", cerr, serr)
-	}
-	if took := time.Since(start); took >= tarpit(8) {
-		t.Fatalf("an authorized key took %v after its address's failures: delayed", took)
-	}
-	if Refusal(errors.New("other"), p.clientKey) != nil || Refusal(nil, p.clientKey) != nil {
-		t.Fatal("Refusal of an unrelated error")
-	}
+	cerr, serr = p.exchange(t, p.hostKey, false, io.Discard)
+	require.NoError(t, cerr, "after listing the key: client")
+	require.NoError(t, serr, "after listing the key: server")
+	assert.Less(t, time.Since(start), tarpit(8), "an authorized key is not delayed after its address's failures")
+	assert.NoError(t, Refusal(errors.New("other"), p.clientKey), "Refusal of an unrelated error")
+	assert.NoError(t, Refusal(nil, p.clientKey))
 }
 
 func TestTLSChangedHostKeyRefused(t *testing.T) {
 	p := newPair(t, true)
-	if cerr, serr := p.exchange(t, p.hostKey, false, io.Discard); cerr != nil || serr != nil {
-		t.Fatalf("first contact: client %v, server %v", cerr, serr)
-	}
+	cerr, serr := p.exchange(t, p.hostKey, false, io.Discard)
+	require.NoError(t, cerr, "first contact: client")
+	require.NoError(t, serr, "first contact: server")
 	_, impostor, _ := ed25519.GenerateKey(rand.Reader)
-	cerr, serr := p.exchange(t, impostor, false, io.Discard)
+	cerr, serr = p.exchange(t, impostor, false, io.Discard)
 	var changed *HostKeyChangedError
-	if !errors.As(cerr, &changed) || changed.Known != Fingerprint(PublicKey(p.hostKey)) || changed.Offered != Fingerprint(PublicKey(impostor)) {
-		t.Fatalf("client error %v; want the host key change", cerr)
-	}
+	require.ErrorAs(t, cerr, &changed)
+	assert.Equal(t, Fingerprint(PublicKey(p.hostKey)), changed.Known)
+	assert.Equal(t, Fingerprint(PublicKey(impostor)), changed.Offered)
 	var op *net.OpError
-	if !errors.As(cerr, &op) || op.Op != "dial" {
-		t.Fatalf("client error %T; want a dial OpError, not retried", cerr)
-	}
-	if serr == nil {
-		t.Fatal("server: no error")
-	}
+	require.ErrorAs(t, cerr, &op, "a dial OpError, not retried")
+	assert.Equal(t, "dial", op.Op)
+	assert.Error(t, serr, "server")
 }
 
 func TestTLSStrictUnknownRefused(t *testing.T) {
 	p := newPair(t, true)
 	cerr, _ := p.exchange(t, p.hostKey, true, io.Discard)
 	var unknown *UnknownHostError
-	if !errors.As(cerr, &unknown) || !IsHostKeyError(cerr) {
-		t.Fatalf("client error %v; want unknown host", cerr)
-	}
-	if _, err := os.Stat(filepath.Join(p.dir, KnownHostsFile)); err == nil {
-		data, _ := os.ReadFile(filepath.Join(p.dir, KnownHostsFile))
-		if len(data) != 0 {
-			t.Fatalf("strict mode recorded %q", data)
-		}
-	}
+	require.ErrorAs(t, cerr, &unknown)
+	assert.True(t, IsHostKeyError(cerr))
+	data, _ := os.ReadFile(filepath.Join(p.dir, KnownHostsFile))
+	assert.Empty(t, data, "strict mode records nothing")
 }
