@@ -71,8 +71,8 @@ type lineProgress struct {
 	now func() time.Time
 	eol func() string // kept for callers; the status line needs no line end
 
-	// width returns the terminal's width in columns, 0 if unknown; nil
-	// for 80.
+	// width returns the terminal's width in columns, 0 if unknown (then,
+	// or if nil, 80).
 	width func() int
 	// ticks returns the redraw ticker and its stop; nil for a real
 	// ticker every progressRefresh.
@@ -84,8 +84,9 @@ type lineProgress struct {
 	ended  chan struct{} // closed when it has stopped
 
 	// Under mu:
-	shown   bool // a status line is on the terminal
-	midLine bool // other output left the cursor mid-line: draw nothing
+	shown   bool   // a status line is on the terminal
+	last    string // the line last drawn: not drawn again while shown
+	midLine bool   // other output left the cursor mid-line: draw nothing
 }
 
 // Start begins following a transfer; the first one starts the ticker.
@@ -175,7 +176,9 @@ func (p *lineProgress) redraw() {
 	p.smu.Unlock()
 	width := 80
 	if p.width != nil {
-		width = p.width()
+		if w := p.width(); w > 0 {
+			width = w
+		}
 	}
 	line := ""
 	if long {
@@ -188,9 +191,9 @@ func (p *lineProgress) redraw() {
 	case line == "" && p.shown:
 		_, _ = io.WriteString(p.w, "\r\x1b[K")
 		p.shown = false
-	case line != "" && !p.midLine:
+	case line != "" && !p.midLine && !(p.shown && line == p.last):
 		_, _ = io.WriteString(p.w, "\r"+line+"\x1b[K")
-		p.shown = true
+		p.shown, p.last = true, line
 	}
 }
 

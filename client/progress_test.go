@@ -155,6 +155,9 @@ func TestProgressDrawnAndCleared(t *testing.T) {
 	m.Update(10 << 20)
 	p.redraw()
 	assert.Equal(t, "lcat data.csv: 10% of 100.0 MiB, 10.0 MiB/s, 9s left", screen(buf.String()))
+	drawn := buf.Len()
+	p.redraw()
+	assert.Equal(t, drawn, buf.Len(), "the same line is not drawn again")
 
 	clock.advance(time.Second)
 	m.Update(50 << 20)
