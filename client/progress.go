@@ -22,7 +22,7 @@ type Meter interface {
 	Opened(size int64)
 	// Update reports the bytes transferred so far.
 	Update(n int64)
-	// Done ends the transfer's report.
+	// Done ends the transfer's report; calling it again does nothing.
 	Done()
 }
 
