@@ -185,13 +185,13 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	var progress Progress = noProgress{}
 	announce := stderrTerm && !r.o.Quiet
 	if announce {
-		progress = &lineProgress{mu: &r.stderr.mu, w: r.stderr.w, now: time.Now, eol: r.eol}
+		progress = &lineProgress{mu: &r.stderr.mu, w: r.stderr.w, now: time.Now}
 	}
 	// Transfers: every stream reshd opens. The session's end stops them.
 	transfers := r.serveTransfers(sess, &wg, dirs, progress, announce)
 	defer transfers.stop()
 
-	pumps := r.pump(st, &wg, tty && stdinTerm)
+	pumps := r.pump(st, &wg, tty && stdinTerm, transfers.Stdout(r.env.Stdout))
 	ended := r.readExit(st.control, &wg)
 
 	interrupted := make(chan os.Signal, 1)

@@ -69,7 +69,6 @@ type lineProgress struct {
 	mu  *sync.Mutex // shared with everything else writing to w
 	w   io.Writer
 	now func() time.Time
-	eol func() string // kept for callers; the status line needs no line end
 
 	// width returns the terminal's width in columns, 0 if unknown (then,
 	// or if nil, 80).

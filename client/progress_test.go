@@ -97,7 +97,7 @@ func (c *fakeClock) advance(d time.Duration) {
 func testProgress(width int) (*lineProgress, *fakeClock, *bytes.Buffer) {
 	clock := &fakeClock{t: time.Unix(1000, 0)}
 	var buf bytes.Buffer
-	p := &lineProgress{mu: &sync.Mutex{}, w: &buf, now: clock.now, eol: func() string { return "\n" },
+	p := &lineProgress{mu: &sync.Mutex{}, w: &buf, now: clock.now,
 		width: func() int { return width },
 		ticks: func() (<-chan time.Time, func()) { return nil, func() {} }}
 	return p, clock, &buf

@@ -19,16 +19,17 @@ type pumps struct {
 }
 
 // pump starts the copies: stdout and stderr kept apart, each until its EOF
-// (waited for by wg), and stdin (not waited for: a read from a terminal
-// cannot be interrupted), filtered for escapes when escapes is true.
-func (r *runner) pump(st *streams, wg *sync.WaitGroup, escapes bool) *pumps {
+// (waited for by wg), stdout to stdout, and stdin (not waited for: a read
+// from a terminal cannot be interrupted), filtered for escapes when escapes
+// is true.
+func (r *runner) pump(st *streams, wg *sync.WaitGroup, escapes bool, stdout io.Writer) *pumps {
 	p := &pumps{outDone: make(chan struct{}, 2), broken: make(chan struct{}), escaped: make(chan struct{})}
 	var breakOnce sync.Once
 	for _, c := range []struct {
 		w    io.Writer
 		s    *yamux.Stream
 		kind string
-	}{{r.env.Stdout, st.stdout, proto.KindStdout}, {r.stderr, st.stderr, proto.KindStderr}} {
+	}{{stdout, st.stdout, proto.KindStdout}, {r.stderr, st.stderr, proto.KindStderr}} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

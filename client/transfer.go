@@ -136,10 +136,6 @@ func (t *transfers) stop() {
 // Stdout returns what resh writes the command's stdout to: w, or when w
 // is the terminal the progress line is drawn on, w guarded so that each
 // write erases the line first (see lineProgress).
-//
-// HOOK(stdout): the stdout pump in client.go should write to
-// t.Stdout(r.env.Stdout); until it does, stdout lines written to the
-// terminal during a long transfer follow the progress line's text.
 func (t *transfers) Stdout(w io.Writer) io.Writer {
 	if t.line == nil || terminalWidth(w) == nil {
 		return w
