@@ -77,7 +77,7 @@ func Main(args []string) int {
 // reported on stdout or stderr).
 func Parse(args []string, stdout, stderr io.Writer) (o Options, code int, done bool) {
 	fs := Command.FlagSet()
-	fs.StringVar(&o.Listen, "listen", "127.0.0.1:4200", "address to listen on (`host:port`)")
+	fs.StringVar(&o.Listen, "listen", "127.0.0.1:4200", "the address to listen on, `ADDR` as host:port (port 0 picks a free one)")
 	fs.DurationVar(&o.DetachTimeout, "detach-timeout", 10*time.Minute, "how long a disconnected session waits for its client")
 	fs.BoolVar(&o.Insecure, "insecure", false, "plain TCP, no TLS and no keys (loopback addresses only)")
 	fs.StringVar(&o.LogFile, "log", "", "append the log to `FILE` instead of stderr")
