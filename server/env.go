@@ -23,7 +23,7 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 func command(h proto.Hello, socket string) (*exec.Cmd, error) {
 	u, err := user.Current()
 	if err != nil {
-		return nil, fmt.Errorf("server: who am I: %w", err)
+		return nil, fmt.Errorf("reshd: who am I: %w", err)
 	}
 	shell := loginShell(u.Uid)
 	var cmd *exec.Cmd

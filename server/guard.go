@@ -44,7 +44,7 @@ func StartGuard(log *slog.Logger, name string, args ...string) (*Guard, error) {
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("server: guardian: %w", err)
+		return nil, fmt.Errorf("reshd: guardian: %w", err)
 	}
 	cmd := exec.Command(name, args...)
 	cmd.Stdin, cmd.Stderr = r, os.Stderr
@@ -54,7 +54,7 @@ func StartGuard(log *slog.Logger, name string, args ...string) (*Guard, error) {
 	_ = r.Close()
 	if err != nil {
 		_ = w.Close()
-		return nil, fmt.Errorf("server: guardian: %w", err)
+		return nil, fmt.Errorf("reshd: guardian: %w", err)
 	}
 	return &Guard{log: log, cmd: cmd, w: w}, nil
 }

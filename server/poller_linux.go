@@ -40,16 +40,16 @@ type watch struct {
 func newPoller() (*poller, error) {
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("server: epoll: %w", err)
+		return nil, fmt.Errorf("reshd: epoll: %w", err)
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		_ = unix.Close(fd)
-		return nil, fmt.Errorf("server: epoll: %w", err)
+		return nil, fmt.Errorf("reshd: epoll: %w", err)
 	}
 	p := &poller{ep: os.NewFile(uintptr(fd), "epoll"), done: make(chan struct{}), watches: map[uint32]*watch{}}
 	if p.rc, err = p.ep.SyscallConn(); err != nil {
 		_ = p.ep.Close()
-		return nil, fmt.Errorf("server: epoll: %w", err)
+		return nil, fmt.Errorf("reshd: epoll: %w", err)
 	}
 	go p.loop()
 	return p, nil
@@ -109,7 +109,7 @@ var errPollerClosed = errors.New("server: poller closed")
 func (p *poller) watch(c syscall.Conn, fn func(*watch)) (*watch, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
-		return nil, fmt.Errorf("server: watch: %w", err)
+		return nil, fmt.Errorf("reshd: watch: %w", err)
 	}
 	w := &watch{p: p, rc: rc, fn: fn}
 	p.mu.Lock()
@@ -130,7 +130,7 @@ func (p *poller) watch(c syscall.Conn, fn func(*watch)) (*watch, error) {
 		p.mu.Lock()
 		delete(p.watches, w.id)
 		p.mu.Unlock()
-		return nil, fmt.Errorf("server: watch: %w", err)
+		return nil, fmt.Errorf("reshd: watch: %w", err)
 	}
 	return w, nil
 }

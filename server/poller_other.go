@@ -51,7 +51,7 @@ var errPollerClosed = errors.New("server: poller closed")
 func (p *poller) watch(c syscall.Conn, fn func(*watch)) (*watch, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
-		return nil, fmt.Errorf("server: watch: %w", err)
+		return nil, fmt.Errorf("reshd: watch: %w", err)
 	}
 	w := &watch{c: c, rc: rc, fn: fn, rearmCh: make(chan struct{}, 1), stopCh: make(chan struct{}), done: make(chan struct{})}
 	p.mu.Lock()

@@ -59,7 +59,7 @@ func watchExit(pl *poller, p *os.Process, mu sync.Locker, reaped func(syscall.Wa
 			var info unix.Siginfo
 			if err := unix.Waitid(unix.P_PID, p.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil); err != nil && err != unix.EINTR {
 				mu.Lock()
-				reaped(0, fmt.Errorf("server: wait for process %d: %w", p.Pid, err))
+				reaped(0, fmt.Errorf("reshd: wait for process %d: %w", p.Pid, err))
 				mu.Unlock()
 				return
 			}
@@ -94,7 +94,7 @@ func reapNow(pid int) (bool, syscall.WaitStatus, error) {
 		case err == syscall.EINTR:
 			continue
 		case err != nil:
-			return true, 0, fmt.Errorf("server: wait for process %d: %w", pid, err)
+			return true, 0, fmt.Errorf("reshd: wait for process %d: %w", pid, err)
 		}
 		return got != 0, ws, nil
 	}

@@ -95,7 +95,7 @@ func Listen(addr string, cfg *Config) (*Server, error) {
 	ccfg := &connection.Config{DetachTimeout: c.DetachTimeout, SecureAbove: c.TLS != nil}
 	ln, err := connection.Listen("tcp", addr, ccfg)
 	if err != nil {
-		return nil, fmt.Errorf("server: listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("reshd: listen on %s: %w", addr, err)
 	}
 	pl, err := newPoller()
 	if err != nil {
@@ -126,7 +126,7 @@ func (s *Server) Serve() error {
 			if errors.Is(err, connection.ErrServerClosed) || s.isClosing() {
 				return nil
 			}
-			return fmt.Errorf("server: accept: %w", err)
+			return fmt.Errorf("reshd: accept: %w", err)
 		}
 		s.mu.Lock()
 		if s.closing {
@@ -177,7 +177,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-all:
 	case <-ctx.Done():
-		err = fmt.Errorf("server: shutdown: %w", ctx.Err())
+		err = fmt.Errorf("reshd: shutdown: %w", ctx.Err())
 	}
 	_ = s.ln.Close()
 	<-all

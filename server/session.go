@@ -224,7 +224,7 @@ func (ss *session) open(mux *yamux.Session) (*streams, proto.Hello, error) {
 	fail := func(st *streams, err error) (*streams, proto.Hello, error) {
 		st.closeAll()
 		if timedOut.Load() {
-			err = fmt.Errorf("server: the client did not open its streams within %v: %w", ss.srv.cfg.OpenTimeout, err)
+			err = fmt.Errorf("reshd: the client did not open its streams within %v: %w", ss.srv.cfg.OpenTimeout, err)
 		}
 		return nil, hello, err
 	}
@@ -232,12 +232,12 @@ func (ss *session) open(mux *yamux.Session) (*streams, proto.Hello, error) {
 	for n := 0; n < 4; n++ {
 		s, err := mux.AcceptStream()
 		if err != nil {
-			return fail(st, fmt.Errorf("server: accept stream: %w", err))
+			return fail(st, fmt.Errorf("reshd: accept stream: %w", err))
 		}
 		var o proto.Open
 		if err := proto.Expect(s, proto.TypeOpen, &o); err != nil {
 			_ = s.Close()
-			return fail(st, fmt.Errorf("server: read Open: %w", err))
+			return fail(st, fmt.Errorf("reshd: read Open: %w", err))
 		}
 		s.Shrink() // give back the receive buffer until more comes
 		var slot **yamux.Stream
@@ -252,16 +252,16 @@ func (ss *session) open(mux *yamux.Session) (*streams, proto.Hello, error) {
 			slot = &st.stderr
 		default:
 			_ = s.Close()
-			return fail(st, fmt.Errorf("server: unknown stream kind %q", o.Kind))
+			return fail(st, fmt.Errorf("reshd: unknown stream kind %q", o.Kind))
 		}
 		if *slot != nil {
 			_ = s.Close()
-			return fail(st, fmt.Errorf("server: stream %q opened twice", o.Kind))
+			return fail(st, fmt.Errorf("reshd: stream %q opened twice", o.Kind))
 		}
 		*slot = s
 	}
 	if err := proto.Expect(st.control, proto.TypeHello, &hello); err != nil {
-		return fail(st, fmt.Errorf("server: read Hello: %w", err))
+		return fail(st, fmt.Errorf("reshd: read Hello: %w", err))
 	}
 	st.control.Shrink()
 	if !t.Stop() && timedOut.Load() {
@@ -644,13 +644,13 @@ func startPTY(cmd *exec.Cmd, rows, cols uint16) (*os.File, error) {
 	if err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		return nil, fmt.Errorf("server: dup pty: %w", err)
+		return nil, fmt.Errorf("reshd: dup pty: %w", err)
 	}
 	if err := syscall.SetNonblock(fd, true); err != nil {
 		_ = syscall.Close(fd)
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		return nil, fmt.Errorf("server: pty non-blocking: %w", err)
+		return nil, fmt.Errorf("reshd: pty non-blocking: %w", err)
 	}
 	return os.NewFile(uintptr(fd), "/dev/ptmx"), nil
 }
@@ -660,17 +660,17 @@ func startPTY(cmd *exec.Cmd, rows, cols uint16) (*os.File, error) {
 func setSize(master *os.File, rows, cols uint16) error {
 	rc, err := master.SyscallConn()
 	if err != nil {
-		return fmt.Errorf("server: resize: %w", err)
+		return fmt.Errorf("reshd: resize: %w", err)
 	}
 	ws := pty.Winsize{Rows: rows, Cols: cols}
 	var errno syscall.Errno
 	if err := rc.Control(func(fd uintptr) {
 		_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCSWINSZ, uintptr(unsafe.Pointer(&ws)))
 	}); err != nil {
-		return fmt.Errorf("server: resize: %w", err)
+		return fmt.Errorf("reshd: resize: %w", err)
 	}
 	if errno != 0 {
-		return fmt.Errorf("server: resize: %w", errno)
+		return fmt.Errorf("reshd: resize: %w", errno)
 	}
 	return nil
 }
