@@ -145,9 +145,9 @@ type TransferResult struct {
 // Errors of the codec.
 var (
 	// ErrTooLong is returned for a message whose length exceeds MaxMessage.
-	ErrTooLong = errors.New("proto: message too long")
+	ErrTooLong = errors.New("session protocol: message too long")
 	// ErrUnexpected is returned when a message of another type was expected.
-	ErrUnexpected = errors.New("proto: unexpected message")
+	ErrUnexpected = errors.New("session protocol: unexpected message")
 )
 
 // WriteMessage writes one message: length (4 bytes, big-endian, of type and
@@ -155,7 +155,7 @@ var (
 func WriteMessage(w io.Writer, t Type, v any) error {
 	body, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("proto: encode %T: %w", v, err)
+		return fmt.Errorf("session protocol: encode %T: %w", v, err)
 	}
 	if len(body) > MaxMessage {
 		return ErrTooLong
@@ -179,7 +179,7 @@ func ReadMessage(r io.Reader) (Type, []byte, error) {
 	}
 	body := make([]byte, n-1)
 	if _, err := io.ReadFull(r, body); err != nil {
-		return 0, nil, fmt.Errorf("proto: truncated message: %w", io.ErrUnexpectedEOF)
+		return 0, nil, fmt.Errorf("session protocol: truncated message: %w", io.ErrUnexpectedEOF)
 	}
 	return Type(h[4]), body, nil
 }
@@ -187,7 +187,7 @@ func ReadMessage(r io.Reader) (Type, []byte, error) {
 // Decode parses a body into v, refusing unknown fields' types of mistakes.
 func Decode(body []byte, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("proto: decode %T: %w", v, err)
+		return fmt.Errorf("session protocol: decode %T: %w", v, err)
 	}
 	return nil
 }
