@@ -30,6 +30,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"resh/internal/fserr"
 )
 
 // Errors returned by Open and Create, usable with errors.Is. The *Error that
@@ -158,7 +160,7 @@ func New(cwd string, allow []string, protect ...Protected) (*Dirs, error) {
 		if err != nil {
 			d.Close()
 			if i == 0 {
-				return nil, fmt.Errorf("cannot open the working directory %s for lcat and ltee: %w", abs, pathErr(err))
+				return nil, fmt.Errorf("cannot open the working directory %s for lcat and ltee: %w", abs, fserr.Bare(err))
 			}
 			return nil, allowError(path, err)
 		}
@@ -177,7 +179,7 @@ func allowError(path string, err error) error {
 	if errors.As(err, &pe) && pe.Path != path {
 		return &wordedError{fmt.Sprintf("-allow %s: %s: %v", path, pe.Path, pe.Err), err}
 	}
-	return fmt.Errorf("-allow %s: %w", path, pathErr(err))
+	return fmt.Errorf("-allow %s: %w", path, fserr.Bare(err))
 }
 
 // wordedError is err with a message of its own for the user.
@@ -188,21 +190,6 @@ type wordedError struct {
 
 func (e *wordedError) Error() string { return e.msg }
 func (e *wordedError) Unwrap() error { return e.err }
-
-// pathErr is what went wrong in err without the operation and path an
-// *fs.PathError repeats: messages name the path as the user gave it.
-// errors.Is still sees through it.
-func pathErr(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	var le *os.LinkError
-	if errors.As(err, &le) {
-		return le.Err
-	}
-	return err
-}
 
 // newEntry opens abs: a directory, or else a single file through its
 // directory.
@@ -512,7 +499,7 @@ func (d *Dirs) SetAside(path string, f *os.File, suffix string) (string, error) 
 	}
 	fst, err := f.Stat()
 	if err != nil {
-		return "", fmt.Errorf("cannot set %s aside: %w", path, pathErr(err))
+		return "", fmt.Errorf("cannot set %s aside: %w", path, fserr.Bare(err))
 	}
 	if st, err := t.e.r.Lstat(t.rel); err != nil || !os.SameFile(st, fst) {
 		return "", fmt.Errorf("cannot set %s aside: it was replaced meanwhile", path)
@@ -534,12 +521,12 @@ func (d *Dirs) SetAside(path string, f *os.File, suffix string) (string, error) 
 				continue
 			}
 			if err := t.e.r.Rename(t.rel, t.rel+add); err != nil {
-				return "", fmt.Errorf("cannot set %s aside: %w", path, pathErr(err))
+				return "", fmt.Errorf("cannot set %s aside: %w", path, fserr.Bare(err))
 			}
 			return shown + add, nil
 		}
 		if err := t.e.r.Remove(t.rel); err != nil {
-			return "", fmt.Errorf("cannot set %s aside: %w", path, pathErr(err))
+			return "", fmt.Errorf("cannot set %s aside: %w", path, fserr.Bare(err))
 		}
 		return shown + add, nil
 	}

@@ -23,6 +23,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"resh/internal/fserr"
 )
 
 // File names inside RESH_HOME.
@@ -37,22 +39,6 @@ const (
 	// KnownHostsFile pins the host keys of the servers resh has reached.
 	KnownHostsFile = "known_hosts"
 )
-
-// pathErr is what went wrong in err without the operation and path an
-// *fs.PathError repeats ("permission denied" for "open /x: permission
-// denied"): messages name the file in the user's terms. errors.Is still
-// sees through it (a syscall.Errno matches fs.ErrNotExist and the like).
-func pathErr(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	var le *os.LinkError
-	if errors.As(err, &le) {
-		return le.Err
-	}
-	return err
-}
 
 // Home returns resh's directory: $RESH_HOME if set, else ~/.resh. It
 // creates it (mode 0700) if missing.
@@ -69,7 +55,7 @@ func HomeDir(reshHome string) (string, error) {
 		dir = filepath.Join(h, ".resh")
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("cannot create resh's key directory %s: %w (set RESH_HOME to another directory)", dir, pathErr(err))
+		return "", fmt.Errorf("cannot create resh's key directory %s: %w (set RESH_HOME to another directory)", dir, fserr.Bare(err))
 	}
 	return dir, nil
 }
@@ -120,7 +106,7 @@ func LoadIdentity(path string) (ed25519.PrivateKey, error) { return readPrivateK
 func readPrivateKey(path string) (ed25519.PrivateKey, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read your key %s: %w", path, pathErr(err))
+		return nil, fmt.Errorf("cannot read your key %s: %w", path, fserr.Bare(err))
 	}
 	raw, err := ssh.ParseRawPrivateKey(data)
 	if err != nil {
@@ -158,7 +144,7 @@ func keyKind(k any) string {
 func createExclusive(path string, data []byte, mode os.FileMode) (won bool, err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return false, fmt.Errorf("cannot create %s: %w", path, pathErr(err))
+		return false, fmt.Errorf("cannot create %s: %w", path, fserr.Bare(err))
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp)
@@ -173,13 +159,13 @@ func createExclusive(path string, data []byte, mode os.FileMode) (won bool, err 
 		err = cerr
 	}
 	if err != nil {
-		return false, fmt.Errorf("cannot write %s: %w", path, pathErr(err))
+		return false, fmt.Errorf("cannot write %s: %w", path, fserr.Bare(err))
 	}
 	if err := os.Link(tmp, path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return false, nil
 		}
-		return false, fmt.Errorf("cannot create %s: %w", path, pathErr(err))
+		return false, fmt.Errorf("cannot create %s: %w", path, fserr.Bare(err))
 	}
 	return true, nil
 }
@@ -226,7 +212,7 @@ func Fingerprint(key ssh.PublicKey) string { return ssh.FingerprintSHA256(key) }
 func ReadAuthorizedKeys(path string) (keys []ssh.PublicKey, bad []error, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot read %s: %w", path, pathErr(err))
+		return nil, nil, fmt.Errorf("cannot read %s: %w", path, fserr.Bare(err))
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)

@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"resh/internal/fserr"
 )
 
 // UnknownHostError refuses a server that is not in known_hosts when only
@@ -58,12 +60,12 @@ func CheckKnownHost(path, hostport string, key ssh.PublicKey, strict bool, out i
 	defer knownHostsMu.Unlock()
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("cannot open your known_hosts %s: %w", path, pathErr(err))
+		return fmt.Errorf("cannot open your known_hosts %s: %w", path, fserr.Bare(err))
 	}
 	_ = f.Close()
 	check, err := knownhosts.New(path)
 	if err != nil {
-		return fmt.Errorf("cannot read your known_hosts %s: %w", path, pathErr(err))
+		return fmt.Errorf("cannot read your known_hosts %s: %w", path, fserr.Bare(err))
 	}
 	err = check(hostport, hostAddr(hostport), key)
 	if err == nil {
@@ -85,14 +87,14 @@ func CheckKnownHost(path, hostport string, key ssh.PublicKey, strict bool, out i
 	line := knownhosts.Line([]string{knownhosts.Normalize(hostport)}, key) + "\n"
 	af, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("cannot record the host key in %s: %w", path, pathErr(err))
+		return fmt.Errorf("cannot record the host key in %s: %w", path, fserr.Bare(err))
 	}
 	if err := appendLine(af, line); err != nil {
 		_ = af.Close()
-		return fmt.Errorf("cannot record the host key in %s: %w", path, pathErr(err))
+		return fmt.Errorf("cannot record the host key in %s: %w", path, fserr.Bare(err))
 	}
 	if err := af.Close(); err != nil {
-		return fmt.Errorf("cannot record the host key in %s: %w", path, pathErr(err))
+		return fmt.Errorf("cannot record the host key in %s: %w", path, fserr.Bare(err))
 	}
 	_, _ = fmt.Fprintf(out, "resh: new host %s, key %s recorded in %s\n", hostport, Fingerprint(key), path)
 	return nil
