@@ -36,6 +36,9 @@ const (
 	HostKeyFile = "host_ed25519"
 	// AuthorizedKeysFile lists the client keys reshd admits.
 	AuthorizedKeysFile = "authorized_keys"
+	// ExecutorsFile lists the executor keys a master admits (authorized_keys
+	// format).
+	ExecutorsFile = "executors"
 	// KnownHostsFile pins the host keys of the servers resh has reached.
 	KnownHostsFile = "known_hosts"
 )

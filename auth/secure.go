@@ -120,6 +120,23 @@ func Dial(ctx context.Context, network, address string, ccfg *connection.Config,
 	return nil, lastErr
 }
 
+// Protocol is the application protocol the handshake negotiated (ALPN):
+// cluster.LinkALPN for an executor's link to its master, else empty.
+func (c *Conn) Protocol() string { return c.ConnectionState().NegotiatedProtocol }
+
+// PeerFingerprint is the SHA256 fingerprint of the other end's key.
+func (c *Conn) PeerFingerprint() string {
+	st := c.ConnectionState()
+	if len(st.PeerCertificates) == 0 {
+		return ""
+	}
+	key, err := peerKey([][]byte{st.PeerCertificates[0].Raw})
+	if err != nil {
+		return ""
+	}
+	return Fingerprint(key)
+}
+
 // Read reads from the TLS session; tampering is reported as ErrTampered.
 func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)

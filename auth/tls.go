@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/big"
 	"net"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -77,6 +79,17 @@ func peerKey(rawCerts [][]byte) (ssh.PublicKey, error) {
 // in a summary line), and delayed when that address failed recently. No
 // handshake is ever delayed before its key is known to be refused.
 func ServerTLS(hostKey ed25519.PrivateKey, authorizedKeysPath string, logger *slog.Logger, limiter *Limiter) (*tls.Config, error) {
+	return MasterTLS(hostKey, authorizedKeysPath, "", "", logger, limiter)
+}
+
+// MasterTLS is ServerTLS for a master that also admits executors: a peer
+// that negotiates the application protocol executorALPN (ExecutorTLS) is
+// an executor, admitted only if its key is in the file at executorsPath;
+// any other is a client, admitted by authorized_keys. So a client key
+// cannot join as an executor, nor an executor key open a session, unless
+// it is listed in both files. With executorsPath empty it is ServerTLS: a
+// peer offering executorALPN fails the handshake (no common protocol).
+func MasterTLS(hostKey ed25519.PrivateKey, authorizedKeysPath, executorsPath, executorALPN string, logger *slog.Logger, limiter *Limiter) (*tls.Config, error) {
 	cert, err := certificate(hostKey)
 	if err != nil {
 		return nil, err
@@ -90,6 +103,9 @@ func ServerTLS(hostKey ed25519.PrivateKey, authorizedKeysPath string, logger *sl
 		MinVersion:   tls.VersionTLS13,
 		ClientAuth:   tls.RequireAnyClientCert,
 	}
+	if executorsPath != "" {
+		base.NextProtos = []string{executorALPN}
+	}
 	cfg := base.Clone()
 	cfg.GetConfigForClient = func(hi *tls.ClientHelloInfo) (*tls.Config, error) {
 		addr := hi.Conn.RemoteAddr().String()
@@ -99,32 +115,59 @@ func ServerTLS(hostKey ed25519.PrivateKey, authorizedKeysPath string, logger *sl
 		}
 		ctx := hi.Context()
 		c := base.Clone()
-		c.VerifyPeerCertificate = func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
-			key, err := peerKey(rawCerts)
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			var raw [][]byte
+			for _, pc := range cs.PeerCertificates {
+				raw = append(raw, pc.Raw)
+			}
+			key, err := peerKey(raw)
 			if err != nil {
 				limiter.refuse(ctx, host, "no ed25519 key", "reshd: refused a client without an ed25519 key", "addr", addr, "err", err)
 				return err
 			}
 			fp := Fingerprint(key)
-			keys, bad, err := ReadAuthorizedKeys(authorizedKeysPath)
-			for _, b := range bad {
-				logger.Warn("reshd: bad line in authorized_keys, skipped", "err", b)
+			path, who, file := authorizedKeysPath, "client", AuthorizedKeysFile
+			if executorsPath != "" && cs.NegotiatedProtocol == executorALPN {
+				path, who, file = executorsPath, "executor", filepath.Base(executorsPath)
 			}
-			if err != nil {
-				logger.Error("reshd: cannot read authorized_keys: refusing every client", "err", err)
+			keys, bad, err := ReadAuthorizedKeys(path)
+			for _, b := range bad {
+				logger.Warn("reshd: bad line in "+file+", skipped", "err", b)
+			}
+			if err != nil && !(who == "executor" && errors.Is(err, fs.ErrNotExist)) {
+				logger.Error("reshd: cannot read "+file+": refusing every "+who, "err", err)
 			}
 			for _, k := range keys {
 				if bytes.Equal(k.Marshal(), key.Marshal()) {
-					logger.Debug("reshd: client key accepted", "fingerprint", fp, "addr", addr)
+					logger.Debug("reshd: "+who+" key accepted", "fingerprint", fp, "addr", addr)
 					return nil
 				}
 			}
-			limiter.refuse(ctx, host, fp, "reshd: refused a client whose key is not in authorized_keys", "fingerprint", fp, "addr", addr)
-			return fmt.Errorf("key %s is not in authorized_keys", fp)
+			limiter.refuse(ctx, host, fp, "reshd: refused "+article(who)+" whose key is not in "+file, "fingerprint", fp, "addr", addr)
+			return fmt.Errorf("key %s is not in %s", fp, file)
 		}
 		return c, nil
 	}
 	return cfg, nil
+}
+
+func article(who string) string {
+	if who == "executor" {
+		return "an executor"
+	}
+	return "a " + who
+}
+
+// ExecutorTLS is ClientTLS for an executor joining a master: it also
+// offers the application protocol alpn, which tells the master to check
+// its key against the master's executors file (MasterTLS).
+func ExecutorTLS(identity ed25519.PrivateKey, knownHostsPath, hostport string, strict bool, out io.Writer, alpn string) (*tls.Config, error) {
+	c, err := ClientTLS(identity, knownHostsPath, hostport, strict, out)
+	if err != nil {
+		return nil, err
+	}
+	c.NextProtos = []string{alpn}
+	return c, nil
 }
 
 // ClientTLS is resh's TLS configuration for the server at hostport

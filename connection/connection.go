@@ -80,19 +80,20 @@ type Connection struct {
 	changed                chan struct{} // closed and replaced on change
 	waited                 bool          // someone waits on changed
 
-	att        *attachment
-	gen        uint64
-	detachCh   chan struct{} // signalled when the transport is lost
-	detachTmr  *time.Timer
-	lastRecv   time.Time
-	lastSend   time.Time
-	lastWrite  time.Time // when Write last took bytes
-	laddr      net.Addr
-	raddr      net.Addr
-	onFinish   func()
-	stats      Stats
-	wg         sync.WaitGroup
-	finishedCh chan struct{}
+	att           *attachment
+	gen           uint64
+	detachCh      chan struct{} // signalled when the transport is lost
+	detachTmr     *time.Timer
+	detachTimeout time.Duration // SetDetachTimeout's, if set; else cfg.DetachTimeout
+	lastRecv      time.Time
+	lastSend      time.Time
+	lastWrite     time.Time // when Write last took bytes
+	laddr         net.Addr
+	raddr         net.Addr
+	onFinish      func()
+	stats         Stats
+	wg            sync.WaitGroup
+	finishedCh    chan struct{}
 }
 
 // inflight is one DATA frame sent and not yet acknowledged.
@@ -150,6 +151,24 @@ func newConnection(cfg *Config, role string, id sessionID, secret [secretLen]byt
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
+}
+
+// SetDetachTimeout changes, for this session only, how long a Server keeps
+// it once its transport is lost (Config.DetachTimeout), from the next loss
+// on: a master gives its executors' links a shorter one than its clients'
+// sessions, once it knows which is which. It does nothing on a Client.
+func (c *Connection) SetDetachTimeout(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.detachTimeout = d
+}
+
+// Attached reports whether the session has a transport now: false while it
+// waits for a resume (or redials), and once it ended.
+func (c *Connection) Attached() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.att != nil && !c.done
 }
 
 // ResumeKeySize is the length of the key SetResumeKey takes.
@@ -639,11 +658,15 @@ func (c *Connection) detach(a *attachment, err error) {
 	if c.role == "server" {
 		// Keep the session for its client to resume, then give up.
 		gen := c.gen
-		c.detachTmr = time.AfterFunc(c.cfg.DetachTimeout, func() {
+		d := c.cfg.DetachTimeout
+		if c.detachTimeout > 0 {
+			d = c.detachTimeout
+		}
+		c.detachTmr = time.AfterFunc(d, func() {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			if c.att == nil && c.gen == gen {
-				c.finishLocked(fmt.Errorf("%w (%v)", ErrSessionExpired, c.cfg.DetachTimeout))
+				c.finishLocked(fmt.Errorf("%w (%v)", ErrSessionExpired, d))
 			}
 		})
 		return

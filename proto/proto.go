@@ -38,6 +38,9 @@ const (
 	TypeTransferReply  Type = 9  // TransferReply: the client accepts or refuses a transfer
 	TypeTransferResult Type = 10 // TransferResult: the client finished writing a file
 	TypeOutputClosed   Type = 20 // OutputClosed: the reader of the client's stdout or stderr is gone
+	TypeQueued         Type = 21 // Queued: the session waits for a free executor (before Started)
+	TypeGone           Type = 22 // Gone: the executor running the command is lost (final, after Started)
+	TypeExecutors      Type = 23 // Executors: the answer to a Hello with Query "executors"
 )
 
 // Stream kinds, in Open.Kind.
@@ -66,6 +69,57 @@ type Hello struct {
 	Rows    uint16            `json:"rows,omitempty"`
 	Cols    uint16            `json:"cols,omitempty"`
 	Env     map[string]string `json:"env,omitempty"`
+	// On names the executor that must run the command (resh -on NAME);
+	// empty lets the master choose (spec.md §5).
+	On string `json:"on,omitempty"`
+	// Query, when not empty, asks a question instead of running a
+	// command: QueryExecutors is answered by an Executors message, then
+	// the server closes the session.
+	Query string `json:"query,omitempty"`
+}
+
+// QueryExecutors in Hello.Query asks for the table of executors.
+const QueryExecutors = "executors"
+
+// Queued tells a client that its session waits for a free executor, with
+// Ahead sessions before it in the queue. It may come any number of times
+// before Started or Error.
+type Queued struct {
+	Ahead int `json:"ahead"`
+}
+
+// Gone ends a session whose command was running on an executor that the
+// master lost: the command's fate is unknown, no Exit will come. Message is
+// for the user ("executor NAME lost").
+type Gone struct {
+	Message string `json:"message"`
+}
+
+// Executor states in ExecutorInfo.State.
+const (
+	StateUp       = "up"       // takes work
+	StateFull     = "full"     // at its task or CPU limit
+	StateLost     = "lost"     // its link is down, waiting for it to resume
+	StateStarting = "starting" // a local executor being started
+)
+
+// ExecutorInfo describes one executor, in Executors.
+type ExecutorInfo struct {
+	Name      string    `json:"name"`
+	Addr      string    `json:"addr,omitempty"` // where its link comes from; "in-process" for a standalone reshd
+	State     string    `json:"state"`
+	Tasks     int       `json:"tasks"`
+	MaxTasks  int       `json:"max_tasks"` // 0: no limit
+	CPU       float64   `json:"cpu"`       // percent of all cores, last sample
+	MaxCPU    float64   `json:"max_cpu"`   // percent; 100: no limit
+	Languages []string  `json:"languages,omitempty"`
+	Version   string    `json:"version,omitempty"`
+	Since     time.Time `json:"since"` // joined (or started) at
+}
+
+// Executors answers a Hello with Query QueryExecutors, sorted by name.
+type Executors struct {
+	Executors []ExecutorInfo `json:"executors"`
 }
 
 // Started says the command runs.
