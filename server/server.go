@@ -89,24 +89,76 @@ type Server struct {
 // Listen also removes the transfer socket directories left by dead
 // processes of this user (a reshd killed with -9).
 func Listen(addr string, cfg *Config) (*Server, error) {
+	s, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ccfg := &connection.Config{DetachTimeout: s.cfg.DetachTimeout, SecureAbove: s.cfg.TLS != nil}
+	ln, err := connection.Listen("tcp", addr, ccfg)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("reshd: listen on %s: %w", addr, err)
+	}
+	s.ln = ln
+	return s, nil
+}
+
+// New returns a Server that listens nowhere: it runs the sessions handed to
+// it by ServeConn (an executor's, relayed by its master), until Shutdown.
+// It prepares commands' signals and removes stale socket directories as
+// Listen does.
+func New(cfg *Config) (*Server, error) {
 	c := cfg.withDefaults()
 	defaultSignalsForCommands()
 	removeStaleSocketDirs(c.Logger)
-	ccfg := &connection.Config{DetachTimeout: c.DetachTimeout, SecureAbove: c.TLS != nil}
-	ln, err := connection.Listen("tcp", addr, ccfg)
-	if err != nil {
-		return nil, fmt.Errorf("reshd: listen on %s: %w", addr, err)
-	}
 	pl, err := newPoller()
 	if err != nil {
-		_ = ln.Close()
 		return nil, err
 	}
-	return &Server{cfg: c, ln: ln, poller: pl, spawn: newSpawner(), sessions: map[*session]struct{}{}, done: make(chan struct{}), stopping: make(chan struct{})}, nil
+	return &Server{cfg: c, poller: pl, spawn: newSpawner(), sessions: map[*session]struct{}{}, done: make(chan struct{}), stopping: make(chan struct{})}, nil
+}
+
+// close releases what New took, for a Server never served.
+func (s *Server) close() {
+	s.poller.close()
+	s.spawn.close()
+}
+
+// ServeConn runs one session on conn, which carries the session protocol
+// (yamux, proto/spec.md §1.2) directly: no connection layer of its own, no
+// TLS and no placement, for conn's authentication was done by whoever
+// handed it over (an executor's link to its master, cluster/spec.md §5).
+// The command runs here. ServeConn returns when the session ended, and
+// closes conn. remote names the client in logs. After Shutdown it closes
+// conn at once.
+func (s *Server) ServeConn(conn net.Conn, remote string) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		_ = conn.Close()
+		return
+	}
+	ss := newConnSession(s, conn, remote)
+	s.sessions[ss] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.sessions, ss)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	ss.serve()
 }
 
 // Addr returns the address the server listens on.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+// A Server made by New has none: it returns nil.
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
 
 // Serve accepts sessions and serves each in its own goroutine until
 // Shutdown. It returns nil after Shutdown, or the error that stopped
@@ -116,6 +168,10 @@ func (s *Server) Serve() error {
 	if s.serving || s.closing {
 		s.mu.Unlock()
 		return errors.New("server: Serve called twice or after Shutdown")
+	}
+	if s.ln == nil {
+		s.mu.Unlock()
+		return errors.New("server: Serve on a Server made by New: it has no listener")
 	}
 	s.serving = true
 	s.mu.Unlock()
@@ -179,12 +235,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("reshd: shutdown: %w", ctx.Err())
 	}
-	_ = s.ln.Close()
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
 	<-all
 	if serving {
 		<-s.done
 	}
-	s.poller.close()
-	s.spawn.close()
+	s.close()
 	return err
 }

@@ -43,8 +43,8 @@ var signals = map[string]syscall.Signal{
 // session is one client's session: its streams, its command, its broker.
 type session struct {
 	srv   *Server
-	acc   *connection.Accepted
-	conn  net.Conn // what yamux runs on: acc, or TLS above it
+	acc   *connection.Accepted // nil for a session handed over by ServeConn
+	conn  net.Conn             // what yamux runs on: acc, TLS above it, or ServeConn's
 	log   *slog.Logger
 	start time.Time
 
@@ -74,6 +74,16 @@ func newSession(s *Server, acc *connection.Accepted) *session {
 		conn:  acc,
 		start: time.Now(),
 		log:   s.cfg.Logger.With("remote", acc.RemoteAddr().String(), "session", acc.SessionID()),
+	}
+}
+
+// newConnSession is a session on conn, already authenticated (ServeConn).
+func newConnSession(s *Server, conn net.Conn, remote string) *session {
+	return &session{
+		srv:   s,
+		conn:  conn,
+		start: time.Now(),
+		log:   s.cfg.Logger.With("remote", remote),
 	}
 }
 
@@ -133,7 +143,7 @@ func (ss *session) secure() bool {
 
 // serve runs the session to its end.
 func (ss *session) serve() {
-	if ss.srv.cfg.TLS != nil && !ss.secure() {
+	if ss.acc != nil && ss.srv.cfg.TLS != nil && !ss.secure() {
 		return
 	}
 	if tc, ok := ss.conn.(*auth.Conn); ok {
