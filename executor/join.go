@@ -39,8 +39,8 @@ var errNotMaster = errors.New("the server did not negotiate the executor protoco
 // link is one joined link to the master: the connection session (TLS
 // above it unless Insecure), yamux on it, and its control stream.
 type link struct {
-	conn    net.Conn      // *auth.Conn or *connection.Client
-	rec     *recordConn   // conn, remembering why reading it failed
+	conn    net.Conn    // *auth.Conn or *connection.Client
+	rec     *recordConn // conn, remembering why reading it failed
 	mux     *yamux.Session
 	control *yamux.Stream
 
