@@ -1,0 +1,53 @@
+package executor
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"resh/cluster"
+	"resh/internal/version"
+)
+
+// TestJoinMessage checks what an executor says when it joins, and that it
+// leaves when its context ends.
+func TestJoinMessage(t *testing.T) {
+	m := newMaster(t, masterOptions{insecure: true})
+	ex := startExecutor(t, Config{Master: m.addr(), Name: "node-1", MaxTasks: 3, MaxCPU: 75, Insecure: true},
+		hooks{sessions: newFakeSessions(), languages: func() []string { return []string{"c", "python"} }, cpu: func() float64 { return 12.5 }})
+	l := m.link()
+	assert.Equal(t, cluster.Join{
+		Version:   cluster.LinkVersion,
+		Name:      "node-1",
+		MaxTasks:  3,
+		MaxCPU:    75,
+		Languages: []string{"c", "python"},
+		Software:  version.String("reshd"),
+		Tasks:     0,
+		CPU:       12.5,
+	}, l.join)
+	ex.logs.wait(t, "joined the master", 1)
+
+	require.NoError(t, ex.stop(t))
+	assert.Equal(t, "shutting down", l.waitLeave(t).Reason)
+}
+
+// TestJoinRefusedByMaster: a master that answers Join with Error (a name
+// taken) is logged and tried again.
+func TestJoinRefusedByMaster(t *testing.T) {
+	m := newMaster(t, masterOptions{insecure: true})
+	tries := make(chan struct{}, 16)
+	m.answer = func(j cluster.Join) string {
+		tries <- struct{}{}
+		if len(tries) < 3 {
+			return "an executor named " + j.Name + " is already joined from 10.0.0.1:5000"
+		}
+		return ""
+	}
+	ex := startExecutor(t, Config{Master: m.addr(), Insecure: true}, hooks{sessions: newFakeSessions()})
+	line := ex.logs.wait(t, "the master refused the join: an executor named test-exec is already joined", 2)
+	assert.Contains(t, line, "master="+m.addr())
+	m.link()
+	ex.logs.wait(t, "joined the master", 1)
+}
