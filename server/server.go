@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"os"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -14,7 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"resh/cluster"
 	"resh/connection"
+	"resh/internal/version"
 )
 
 // Config tunes a Server. Zero fields take their default.
@@ -41,6 +44,15 @@ type Config struct {
 	// Guard, if not nil, is told each session's process group, to hang
 	// them up if the process dies without ending them (StartGuard).
 	Guard *Guard
+	// Master places every session (cluster.Master): on its in-process
+	// executor, run here, or relayed to a remote one. Nil: Listen makes one
+	// with a single in-process executor named after the host (a standalone
+	// reshd). Shutdown closes it, once the clients' sessions ended.
+	Master *cluster.Master
+	// Executors: the server accepts executors' links (reshd -master) and
+	// hands them to Master.ServeLink. Without it, a peer that opens an
+	// executor link is refused.
+	Executors bool
 }
 
 func (c *Config) withDefaults() Config {
@@ -77,6 +89,7 @@ type Server struct {
 	wg       sync.WaitGroup // one per session goroutine
 	done     chan struct{}  // closed when Serve returns
 	stopping chan struct{}  // closed by Shutdown
+	changed  chan struct{}  // closed and replaced by changedLocked
 }
 
 // Listen listens on the TCP address addr (host:port; port 0 picks one),
@@ -100,6 +113,14 @@ func Listen(addr string, cfg *Config) (*Server, error) {
 		return nil, fmt.Errorf("reshd: listen on %s: %w", addr, err)
 	}
 	s.ln = ln
+	if s.cfg.Master == nil {
+		host, _ := os.Hostname()
+		if host == "" {
+			host = "localhost"
+		}
+		s.cfg.Master = cluster.NewMaster(cluster.Config{Logger: s.cfg.Logger})
+		s.cfg.Master.AddInProcess(host, nil, version.Version)
+	}
 	return s, nil
 }
 
@@ -115,7 +136,7 @@ func New(cfg *Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: c, poller: pl, spawn: newSpawner(), sessions: map[*session]struct{}{}, done: make(chan struct{}), stopping: make(chan struct{})}, nil
+	return &Server{cfg: c, poller: pl, spawn: newSpawner(), sessions: map[*session]struct{}{}, done: make(chan struct{}), stopping: make(chan struct{}), changed: make(chan struct{})}, nil
 }
 
 // close releases what New took, for a Server never served.
@@ -145,6 +166,7 @@ func (s *Server) ServeConn(conn net.Conn, remote string) {
 	defer func() {
 		s.mu.Lock()
 		delete(s.sessions, ss)
+		s.changedLocked()
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
@@ -199,6 +221,7 @@ func (s *Server) Serve() error {
 			ss.serve()
 			s.mu.Lock()
 			delete(s.sessions, ss)
+			s.changedLocked()
 			s.mu.Unlock()
 		}()
 	}
@@ -222,26 +245,67 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.closing = true
 	serving := s.serving
+	var all []*session
 	for ss := range s.sessions {
-		ss.hangup()
+		all = append(all, ss)
 	}
 	s.mu.Unlock()
+	for _, ss := range all {
+		ss.hangup()
+	}
 
-	all := make(chan struct{})
-	go func() { s.wg.Wait(); close(all) }()
-	var err error
+	// Clients first: the Exit of a relayed command still comes over its
+	// executor's link. Then the master (Config.Master) closes the links.
+	err := s.waitClients(ctx)
+	if s.cfg.Master != nil {
+		s.cfg.Master.Close()
+	}
+	ended := make(chan struct{})
+	go func() { s.wg.Wait(); close(ended) }()
 	select {
-	case <-all:
+	case <-ended:
 	case <-ctx.Done():
-		err = fmt.Errorf("reshd: shutdown: %w", ctx.Err())
+		if err == nil {
+			err = fmt.Errorf("reshd: shutdown: %w", ctx.Err())
+		}
 	}
 	if s.ln != nil {
 		_ = s.ln.Close()
 	}
-	<-all
+	<-ended
 	if serving {
 		<-s.done
 	}
 	s.close()
 	return err
+}
+
+// waitClients waits until no session is a client's (links remain), or ctx
+// is done.
+func (s *Server) waitClients(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		n := 0
+		for ss := range s.sessions {
+			if !ss.isLink {
+				n++
+			}
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("reshd: shutdown: %w", ctx.Err())
+		}
+	}
+}
+
+// changedLocked wakes waitClients: a session ended or became a link.
+func (s *Server) changedLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
 }

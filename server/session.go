@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"resh/auth"
+	"resh/cluster"
 	"resh/connection"
 	"resh/proto"
 )
@@ -51,8 +52,9 @@ type session struct {
 	ctrlMu  sync.Mutex // serialises writes on the control stream
 	control *yamux.Stream
 
-	mu     sync.Mutex
-	mux    *yamux.Session
+	mu        sync.Mutex
+	mux       *yamux.Session
+	placement *cluster.Placement // once placed on a remote executor: relayed
 	pid    int  // the command's process (and process group) id, once started
 	exited bool // the command was reaped
 	hupped bool // hangup was called
@@ -65,6 +67,8 @@ type session struct {
 	waitErr  error
 
 	wg sync.WaitGroup // the session's helper goroutines
+
+	isLink bool // an executor's link, not a client's session (under srv.mu)
 }
 
 func newSession(s *Server, acc *connection.Accepted) *session {
@@ -90,6 +94,7 @@ func newConnSession(s *Server, conn net.Conn, remote string) *session {
 // streams are the four streams the client opens.
 type streams struct {
 	control, stdin, stdout, stderr *yamux.Stream
+	link                           *yamux.Stream // instead, an executor's link (cluster.KindExecutor)
 }
 
 // takeStdin hands the stdin stream to its copy, which closes it once the
@@ -101,7 +106,7 @@ func (st *streams) takeStdin() *yamux.Stream {
 }
 
 func (st *streams) closeAll() {
-	for _, s := range []*yamux.Stream{st.control, st.stdin, st.stdout, st.stderr} {
+	for _, s := range []*yamux.Stream{st.control, st.stdin, st.stdout, st.stderr, st.link} {
 		if s != nil {
 			_ = s.Close()
 		}
@@ -183,7 +188,16 @@ func (ss *session) serve() {
 		return
 	}
 	defer st.closeAll()
+	if st.link != nil {
+		ss.serveLink(mux, st.link)
+		return
+	}
 	ss.control = st.control
+	if tc, ok := ss.conn.(*auth.Conn); ok && tc.Protocol() == cluster.LinkALPN {
+		ss.log.Warn("reshd: an executor's key opened a client session: refused", "fingerprint", tc.PeerFingerprint())
+		ss.refuse(mux, "reshd: an executor's key cannot open a session: use a key from this server's authorized_keys")
+		return
+	}
 
 	if hello.Version != proto.Version {
 		ss.refuse(mux, fmt.Sprintf("reshd: protocol version mismatch: client speaks version %d, server speaks version %d", hello.Version, proto.Version))
@@ -192,6 +206,23 @@ func (ss *session) serve() {
 	if msg := userRefusal(hello.User); msg != "" {
 		ss.refuse(mux, msg)
 		return
+	}
+
+	if hello.Query != "" {
+		ss.answer(mux, hello.Query)
+		return
+	}
+	if !ss.direct() {
+		pl, err := ss.place(mux, hello)
+		if err != nil {
+			ss.refuse(mux, err.Error())
+			return
+		}
+		defer pl.Done()
+		if !pl.InProcess() {
+			ss.relay(mux, st, hello, pl)
+			return
+		}
 	}
 
 	var (
@@ -240,6 +271,9 @@ func (ss *session) open(mux *yamux.Session) (*streams, proto.Hello, error) {
 	}
 	st := &streams{}
 	for n := 0; n < 4; n++ {
+		if n == 1 && st.link != nil {
+			break
+		}
 		s, err := mux.AcceptStream()
 		if err != nil {
 			return fail(st, fmt.Errorf("reshd: accept stream: %w", err))
@@ -260,6 +294,13 @@ func (ss *session) open(mux *yamux.Session) (*streams, proto.Hello, error) {
 			slot = &st.stdout
 		case proto.KindStderr:
 			slot = &st.stderr
+		case cluster.KindExecutor:
+			if n == 0 {
+				st.link = s
+				continue
+			}
+			_ = s.Close()
+			return fail(st, errors.New("reshd: an executor link among a client's streams"))
 		default:
 			_ = s.Close()
 			return fail(st, fmt.Errorf("reshd: unknown stream kind %q", o.Kind))
@@ -269,6 +310,10 @@ func (ss *session) open(mux *yamux.Session) (*streams, proto.Hello, error) {
 			return fail(st, fmt.Errorf("reshd: stream %q opened twice", o.Kind))
 		}
 		*slot = s
+	}
+	if st.link != nil {
+		t.Stop()
+		return st, hello, nil
 	}
 	if err := proto.Expect(st.control, proto.TypeHello, &hello); err != nil {
 		return fail(st, fmt.Errorf("reshd: read Hello: %w", err))
@@ -599,6 +644,14 @@ func (ss *session) hangup() {
 		return
 	}
 	ss.hupped = true
+	if ss.placement != nil {
+		// Relayed: the executor hangs it up, and its Exit comes back.
+		ss.placement.Hangup()
+		return
+	}
+	if ss.isLinkSession() {
+		return
+	}
 	if ss.pid <= 0 {
 		// Still setting up: there is no command to hang up, so end the
 		// session rather than wait for the client's streams.
@@ -617,6 +670,14 @@ func (ss *session) hangup() {
 	// may still hold the output pipes, and the session's end waits for
 	// them. The group id cannot be reused while the group has members.
 	time.AfterFunc(ss.srv.cfg.KillGrace, func() { _ = syscall.Kill(-pid, syscall.SIGKILL) })
+}
+
+// isLinkSession reports an executor's link: the master closes those
+// itself, after the clients' sessions.
+func (ss *session) isLinkSession() bool {
+	ss.srv.mu.Lock()
+	defer ss.srv.mu.Unlock()
+	return ss.isLink
 }
 
 // exitOf turns a wait status into an Exit message; a failed wait is 255.

@@ -1,0 +1,139 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"resh/auth"
+	"resh/cluster"
+	"resh/proto"
+)
+
+// direct reports a session handed over by ServeConn: it runs here, with no
+// placement (its master placed it already).
+func (ss *session) direct() bool { return ss.acc == nil }
+
+// place waits for Config.Master to place the session, telling the client
+// its place in the queue meanwhile. It gives up when the client goes or
+// the server shuts down.
+func (ss *session) place(mux *yamux.Session, h proto.Hello) (*cluster.Placement, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-mux.CloseChan():
+		case <-ss.srv.stopping:
+		case <-ctx.Done():
+			return
+		}
+		cancel()
+	}()
+	remote := ""
+	if ss.acc != nil {
+		remote = ss.acc.RemoteAddr().String()
+	}
+	task := cluster.Task{Client: remote, Command: h.Command, TTY: h.TTY, On: h.On}
+	queued := func(ahead int) {
+		ss.log.Debug("reshd: session queued", "ahead", ahead)
+		ss.writeControl(proto.TypeQueued, proto.Queued{Ahead: ahead})
+	}
+	start := time.Now()
+	var (
+		pl  *cluster.Placement
+		err error
+	)
+	aside(func() { pl, err = ss.srv.cfg.Master.Place(ctx, task, queued) })
+	if err != nil {
+		select {
+		case <-ss.srv.stopping:
+			return nil, cluster.ErrClosed
+		default:
+		}
+		return nil, err
+	}
+	if waited := time.Since(start); waited > time.Second {
+		ss.log.Info("reshd: session placed after waiting", "executor", pl.Executor(), "waited", waited.Round(time.Millisecond))
+	}
+	return pl, nil
+}
+
+// relay runs the session on the remote executor that took it.
+func (ss *session) relay(mux *yamux.Session, st *streams, h proto.Hello, pl *cluster.Placement) {
+	ss.mu.Lock()
+	ss.placement = pl
+	hupped := ss.hupped
+	ss.mu.Unlock()
+	if hupped {
+		pl.Hangup()
+	}
+	ss.log = ss.log.With("executor", pl.Executor())
+	ss.log.Info("reshd: session relayed")
+	pl.Relay(cluster.ClientSession{
+		Mux: mux, Control: st.control, Stdin: st.takeStdin(), Stdout: st.stdout, Stderr: st.stderr,
+		Hello: h, Log: ss.log,
+		Send: func(t proto.Type, body []byte) error {
+			ss.ctrlMu.Lock()
+			defer ss.ctrlMu.Unlock()
+			return proto.WriteRaw(ss.control, t, body)
+		},
+	})
+	ss.log.Info("reshd: session ended", "duration", time.Since(ss.start).Round(time.Millisecond))
+}
+
+// answer answers a Hello's query, then ends the session as after an
+// Error.
+func (ss *session) answer(mux *yamux.Session, query string) {
+	switch query {
+	case proto.QueryExecutors:
+		var list []proto.ExecutorInfo
+		if m := ss.srv.cfg.Master; m != nil {
+			list = m.Executors()
+		}
+		if list == nil {
+			list = []proto.ExecutorInfo{}
+		}
+		ss.writeControl(proto.TypeExecutors, proto.Executors{Executors: list})
+		_ = ss.control.Close()
+		ss.awaitClientClose(mux)
+	default:
+		ss.refuse(mux, fmt.Sprintf("reshd: unknown query %q", query))
+	}
+}
+
+// serveLink hands an executor's link to Config.Master, if this server
+// takes executors and the peer's key is an executor's.
+func (ss *session) serveLink(mux *yamux.Session, ctl *yamux.Stream) {
+	tc, _ := ss.conn.(*auth.Conn)
+	fp := ""
+	if tc != nil {
+		fp = tc.PeerFingerprint()
+	}
+	fail := func(msg string) {
+		ss.log.Warn("reshd: executor link refused", "fingerprint", fp, "err", msg)
+		_ = proto.WriteMessage(ctl, proto.TypeError, proto.Error{Message: msg})
+		_ = ctl.Close()
+		ss.awaitClientClose(mux)
+	}
+	switch {
+	case !ss.srv.cfg.Executors || ss.srv.cfg.Master == nil:
+		fail("reshd: this reshd is not a master: it takes no executors (start it with -master)")
+		return
+	case ss.srv.cfg.TLS != nil && (tc == nil || tc.Protocol() != cluster.LinkALPN):
+		fail("reshd: a client's key cannot join as an executor: executors offer the link protocol, with a key listed in the master's RESH_HOME/executors")
+		return
+	}
+	ss.srv.mu.Lock()
+	ss.isLink = true
+	ss.srv.changedLocked()
+	ss.srv.mu.Unlock()
+	ln := cluster.Link{Mux: mux, Control: ctl, Key: fp}
+	if ss.acc != nil {
+		ln.Addr = ss.acc.RemoteAddr().String()
+		ln.SetDetachTimeout = ss.acc.SetDetachTimeout
+		ln.Attached = ss.acc.Attached
+	}
+	ss.srv.cfg.Master.ServeLink(ln)
+}
