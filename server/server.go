@@ -6,12 +6,12 @@ package server
 
 import (
 	"context"
-	"os"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 

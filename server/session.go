@@ -55,9 +55,9 @@ type session struct {
 	mu        sync.Mutex
 	mux       *yamux.Session
 	placement *cluster.Placement // once placed on a remote executor: relayed
-	pid    int  // the command's process (and process group) id, once started
-	exited bool // the command was reaped
-	hupped bool // hangup was called
+	pid       int                // the command's process (and process group) id, once started
+	exited    bool               // the command was reaped
+	hupped    bool               // hangup was called
 	// Once the command runs: what is still to come (its exit and each of
 	// its outputs' end), closing finished when nothing is; and how it
 	// exited.
