@@ -22,6 +22,7 @@ func TestJoinTLS(t *testing.T) {
 	ex := startExecutor(t, Config{Master: m.addr(), Home: home}, hooks{sessions: newFakeSessions()})
 	l := m.link()
 	assert.Equal(t, "test-exec", l.join.Name)
+	ex.logs.wait(t, "joined the master", 1)
 	ex.logs.wait(t, "master key pinned: new host "+m.addr(), 1)
 	kh, err := os.ReadFile(filepath.Join(home, auth.KnownHostsFile))
 	require.NoError(t, err)
