@@ -94,11 +94,17 @@ func (m *cpuMeter) run(stop <-chan struct{}, window time.Duration, read func() (
 			return nil
 		case <-t.C:
 		}
-		cur, err := read()
-		if err != nil {
-			continue
-		}
-		m.set(busyPercent(prev, cur))
-		prev = cur
+		prev = m.step(prev, read)
 	}
+}
+
+// step reads the counters and sets the use since prev, returning the new
+// reading; a failed reading keeps the last sample and prev.
+func (m *cpuMeter) step(prev cpuTimes, read func() (cpuTimes, error)) cpuTimes {
+	cur, err := read()
+	if err != nil {
+		return prev
+	}
+	m.set(busyPercent(prev, cur))
+	return cur
 }
