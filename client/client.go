@@ -9,7 +9,9 @@
 // streams.go pumps stdin, stdout and stderr, signals.go forwards signals,
 // escape.go reads the escapes typed at a terminal, terminal.go handles the
 // local terminal, ending.go waits for the end and closes, verbose.go says
-// what happens (-v, -q).
+// what happens (-v, -q). Through a master: queue.go shows the wait for a
+// free executor, executors.go lists the executors (-executors), fanout.go
+// runs a command on all of them (-all).
 package client
 
 import (
@@ -17,6 +19,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -71,6 +74,8 @@ type Env struct {
 	Signals <-chan os.Signal
 	// Connection, if not nil, is the base of the connection's Config.
 	Connection *connection.Config
+	// StartTimeout, if not zero, replaces StartTimeout (tests).
+	StartTimeout time.Duration
 }
 
 // Run runs the session described by o and returns resh's exit status: the
@@ -99,7 +104,16 @@ func Run(ctx context.Context, o *Options, env Env) int {
 		r.stderr.printf("resh: %v\n", err)
 		return ExitFailure
 	}
-	code, err := r.run(ctx)
+	var code int
+	var err error
+	switch {
+	case o.ListExecutors:
+		code, err = r.listExecutors(ctx)
+	case o.All:
+		code, err = r.fanOut(ctx)
+	default:
+		code, err = r.run(ctx)
+	}
 	if err != nil {
 		// The terminal is restored by now.
 		r.stderr.printf("resh: %v\n", err)
@@ -147,17 +161,10 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	sigs, stopCatching := r.catchSignals()
 	defer stopCatching()
 
-	conn, err := r.dial(ctx, stderrTerm)
+	sess, conn, err := r.connect(ctx, stderrTerm)
 	if err != nil {
 		return 0, err
 	}
-	r.lastErr = &recordConn{Conn: conn}
-	sess, err := proto.Client(r.lastErr)
-	if err != nil {
-		conn.Close()
-		return 0, fmt.Errorf("protocol error: %w", err)
-	}
-	r.muxDone = sess.CloseChan()
 	var wg sync.WaitGroup
 	defer func() {
 		r.closeSession(sess, conn)
@@ -178,7 +185,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		}
 		defer r.restore()
 	}
-	if err := r.startCommand(st.control, tty, stdinFD, stdinTerm); err != nil {
+	if err := r.startCommand(st.control, sigs, tty, stdinFD, stdinTerm, stderrTerm); err != nil {
 		return 0, err
 	}
 
@@ -205,6 +212,31 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}()
 
 	return r.wait(ctx, ended, pumps, interrupted, transfers)
+}
+
+// connect dials reshd and starts the multiplexer on the connection; the
+// caller ends the session with closeSession.
+func (r *runner) connect(ctx context.Context, stderrTerm bool) (*yamux.Session, net.Conn, error) {
+	conn, err := r.dial(ctx, stderrTerm)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.lastErr = &recordConn{Conn: conn}
+	sess, err := proto.Client(r.lastErr)
+	if err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("protocol error: %w", err)
+	}
+	r.muxDone = sess.CloseChan()
+	return sess, conn, nil
+}
+
+// startTimeout is Env's StartTimeout, else StartTimeout.
+func (r *runner) startTimeout() time.Duration {
+	if r.env.StartTimeout > 0 {
+		return r.env.StartTimeout
+	}
+	return StartTimeout
 }
 
 // streams are the four streams resh opens.

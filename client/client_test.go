@@ -35,6 +35,13 @@ type fakeSession struct {
 // port.
 func startFake(t *testing.T, handler func(s *fakeSession)) int {
 	t.Helper()
+	return startFakeN(t, 1, handler)
+}
+
+// startFakeN is startFake for n sessions, one connection each, served at
+// once, each by handler in its own goroutine.
+func startFakeN(t *testing.T, n int, handler func(s *fakeSession)) int {
+	t.Helper()
 	// A session the client lost is not kept (nor drained) for long.
 	srv, err := connection.Listen("tcp", "127.0.0.1:0", &connection.Config{DrainTimeout: 200 * time.Millisecond, DetachTimeout: time.Second})
 	if err != nil {
@@ -47,48 +54,61 @@ func startFake(t *testing.T, handler func(s *fakeSession)) int {
 	})
 	go func() {
 		defer close(done)
-		acc, err := srv.Accept()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer acc.Close()
-		sess, err := proto.Server(acc)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer sess.Close()
-		s := &fakeSession{t: t, sess: sess}
-		for i, want := range []string{proto.KindControl, proto.KindStdin, proto.KindStdout, proto.KindStderr} {
-			st, err := sess.AcceptStream()
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		for range n {
+			acc, err := srv.Accept()
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			var open proto.Open
-			if err := proto.Expect(st, proto.TypeOpen, &open); err != nil || open.Kind != want {
-				t.Errorf("stream %d: Open %+v, %v; want kind %s", i, open, err, want)
-				return
-			}
-			*[]**yamux.Stream{&s.control, &s.stdin, &s.stdout, &s.stderr}[i] = st
-		}
-		if err := proto.Expect(s.control, proto.TypeHello, &s.hello); err != nil {
-			t.Error(err)
-			return
-		}
-		handler(s)
-		if s.noWait {
-			return
-		}
-		// Wait for the client to hang up.
-		select {
-		case <-sess.CloseChan():
-		case <-time.After(10 * time.Second):
-			t.Error("the client did not close the session")
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				serveFake(t, acc, handler)
+			}()
 		}
 	}()
 	return srv.Addr().(*net.TCPAddr).Port
+}
+
+// serveFake serves one session of the fake reshd on acc.
+func serveFake(t *testing.T, acc net.Conn, handler func(s *fakeSession)) {
+	defer acc.Close()
+	sess, err := proto.Server(acc)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer sess.Close()
+	s := &fakeSession{t: t, sess: sess}
+	for i, want := range []string{proto.KindControl, proto.KindStdin, proto.KindStdout, proto.KindStderr} {
+		st, err := sess.AcceptStream()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		var open proto.Open
+		if err := proto.Expect(st, proto.TypeOpen, &open); err != nil || open.Kind != want {
+			t.Errorf("stream %d: Open %+v, %v; want kind %s", i, open, err, want)
+			return
+		}
+		*[]**yamux.Stream{&s.control, &s.stdin, &s.stdout, &s.stderr}[i] = st
+	}
+	if err := proto.Expect(s.control, proto.TypeHello, &s.hello); err != nil {
+		t.Error(err)
+		return
+	}
+	handler(s)
+	if s.noWait {
+		return
+	}
+	// Wait for the client to hang up.
+	select {
+	case <-sess.CloseChan():
+	case <-time.After(10 * time.Second):
+		t.Error("the client did not close the session")
+	}
 }
 
 // runClient runs resh against port with stdin and returns the exit status,
@@ -99,25 +119,33 @@ func runClient(t *testing.T, port int, o Options, stdin string, dir string, sigs
 
 func runClientConfig(t *testing.T, port int, o Options, stdin string, dir string, sigs <-chan os.Signal, cfg *connection.Config) (int, string, string) {
 	t.Helper()
-	o.Host, o.Port = "127.0.0.1", port
-	o.Insecure = true // the fake reshd speaks plain TCP
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	if sigs == nil {
-		sigs = make(chan os.Signal)
-	}
 	var stdout, stderr bytes.Buffer
-	code := Run(context.Background(), &o, Env{
-		Stdin:      strings.NewReader(stdin),
-		Stdout:     &stdout,
-		Stderr:     &stderr,
-		Environ:    []string{"TERM=xterm", "LANG=C.UTF-8", "LC_ALL=C", "HOME=/secret", "PATH=/bin"},
-		Dir:        dir,
-		Signals:    sigs,
-		Connection: cfg,
-	})
+	code := runClientEnv(t, port, o, Env{Stdin: strings.NewReader(stdin), Stdout: &stdout, Stderr: &stderr, Dir: dir, Signals: sigs, Connection: cfg})
 	return code, stdout.String(), stderr.String()
+}
+
+// runClientEnv runs resh against port in env, completed as runClient
+// does, and returns the exit status.
+func runClientEnv(t *testing.T, port int, o Options, env Env) int {
+	t.Helper()
+	o.Host, o.Port = "127.0.0.1", port
+	o.Insecure = true // the fake reshd speaks plain TCP
+	if env.Stdin == nil {
+		env.Stdin = strings.NewReader("")
+	}
+	if env.Dir == "" {
+		env.Dir = t.TempDir()
+	}
+	if env.Signals == nil {
+		env.Signals = make(chan os.Signal)
+	}
+	if env.Environ == nil {
+		env.Environ = []string{"TERM=xterm", "LANG=C.UTF-8", "LC_ALL=C", "HOME=/secret", "PATH=/bin"}
+	}
+	return Run(context.Background(), &o, env)
 }
 
 func (s *fakeSession) write(st *yamux.Stream, data string) {

@@ -18,10 +18,11 @@ import (
 	"resh/proto"
 )
 
-// ending is how the session ended on the control stream: Exit, or an
-// error.
+// ending is how the session ended on the control stream: Exit, Gone (the
+// master lost the executor running the command), or an error.
 type ending struct {
 	exit proto.Exit
+	gone *proto.Gone
 	err  error
 }
 
@@ -38,21 +39,38 @@ func (r *runner) readExit(control io.Reader, wg *sync.WaitGroup) <-chan ending {
 	return ended
 }
 
-// readExit reads messages from control until Exit, skipping others.
+// readExit reads messages from control until Exit or Gone, skipping
+// others.
 func readExit(control io.Reader) ending {
 	for {
 		t, body, err := proto.ReadMessage(control)
 		if err != nil {
 			return ending{err: err}
 		}
-		if t == proto.TypeExit {
+		switch t {
+		case proto.TypeExit:
 			var e proto.Exit
 			if err := proto.Decode(body, &e); err != nil {
 				return ending{err: fmt.Errorf("protocol error: %w", err)}
 			}
 			return ending{exit: e}
+		case proto.TypeGone:
+			var g proto.Gone
+			if err := proto.Decode(body, &g); err != nil {
+				return ending{err: fmt.Errorf("protocol error: %w", err)}
+			}
+			return ending{gone: &g}
 		}
 	}
+}
+
+// goneError is resh's error when the master lost the executor that ran the
+// command: its message ("executor NAME lost").
+func goneError(g *proto.Gone) error {
+	if g.Message == "" {
+		return errors.New("the executor running the command was lost")
+	}
+	return errors.New(g.Message)
 }
 
 // wait waits for the end of the session and returns resh's exit status:
@@ -80,6 +98,11 @@ func (r *runner) wait(ctx context.Context, ended <-chan ending, p *pumps, interr
 		return 0, fmt.Errorf("%v while the connection was lost", s)
 	case <-ctx.Done():
 		return 0, ctx.Err()
+	}
+	if end.gone != nil {
+		// The output that came before Gone is in the streams' buffers:
+		// run's end copies it out before the message is printed.
+		return 0, goneError(end.gone)
 	}
 	if end.err != nil {
 		if errors.Is(end.err, proto.ErrTooLong) || strings.HasPrefix(end.err.Error(), "protocol error") {

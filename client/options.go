@@ -14,7 +14,7 @@ import (
 const DefaultPort = 4200
 
 // Usage is resh's synopsis.
-const Usage = "usage: resh [-46nqTtVv] [-p PORT] [-l USER] [-i FILE] [-F FILE] [-o KEY=VALUE]... [-allow PATH]... [-no-files] [-known-only] [-insecure] [-give-up DURATION] [USER@]HOST[:PORT] [--] [COMMAND [ARG...]]"
+const Usage = "usage: resh [-46nqTtVv] [-p PORT] [-l USER] [-i FILE] [-F FILE] [-o KEY=VALUE]... [-allow PATH]... [-no-files] [-known-only] [-insecure] [-give-up DURATION] [-on NAME | -all | -executors] [USER@]HOST[:PORT] [--] [COMMAND [ARG...]]"
 
 // Help describes every option, for -h; Usage comes first.
 const Help = `Options may come before and after HOST, until the command starts; -- ends them.
@@ -22,7 +22,10 @@ HOST may be an alias from ~/.ssh/config (HostName, Port, User, IdentityFile),
 [IPV6] or [IPV6]:PORT.
 
   -4, -6             use IPv4 or IPv6 addresses only
+  -all               run COMMAND on every executor that is up, each output line
+                     prefixed with the executor's name (through a master)
   -allow PATH        a client file or directory lcat and ltee may reach (repeatable)
+  -executors         list the executors of HOST (a master) and exit
   -F FILE            ssh configuration file instead of ~/.ssh/config ("none": none)
   -give-up DURATION  give up after DURATION of refused reconnections (default 30s)
   -h, --help         print this help
@@ -36,6 +39,7 @@ HOST may be an alias from ~/.ssh/config (HostName, Port, User, IdentityFile),
                      StrictHostKeyChecking (yes|accept-new), AddressFamily
                      (any|inet|inet6), RequestTTY (auto|no|yes|force), LogLevel,
                      ServerAliveInterval (ignored), GiveUp, NoFiles, Allow
+  -on NAME           run on the executor NAME (through a master)
   -p PORT            reshd's port on HOST (default 4200)
   -q                 quiet: no notices (new host key, reconnections, transfers)
   -T                 no pseudo-terminal
@@ -121,6 +125,15 @@ type Options struct {
 	// Command is the remote command, its arguments joined with single
 	// spaces as ssh does; empty asks for a login shell.
 	Command string
+	// On (-on NAME) names the executor that must run the command, when
+	// HOST is a master; empty lets the master place it.
+	On string
+	// All (-all) runs Command on every executor of the master that is up,
+	// at once, each output line prefixed with the executor's name.
+	All bool
+	// ListExecutors (-executors) prints the master's table of executors
+	// instead of running a command.
+	ListExecutors bool
 }
 
 // Addr returns host:port for dialling.
@@ -201,7 +214,29 @@ func Parse(args []string) (*Options, error) {
 	}
 	o.Verbose = o.Verbosity > 0
 	o.Command = strings.Join(args[i:], " ")
+	if err := o.checkCluster(); err != nil {
+		return nil, err
+	}
 	return o, nil
+}
+
+// checkCluster refuses the combinations of -on, -all and -executors that
+// make no sense: one of them at most; -all needs a command and runs it
+// without a pseudo-terminal; -executors runs nothing.
+func (o *Options) checkCluster() error {
+	switch {
+	case o.All && o.On != "":
+		return usageErr("-all and -on exclude each other")
+	case o.ListExecutors && (o.All || o.On != ""):
+		return usageErr("-executors excludes -all and -on")
+	case o.ListExecutors && o.Command != "":
+		return usageErr("-executors takes no COMMAND")
+	case o.All && o.Command == "":
+		return usageErr("-all needs a COMMAND to run on every executor")
+	case o.All && o.ForceTTY:
+		return usageErr("-all runs without a pseudo-terminal: -t is not allowed with it")
+	}
+	return nil
 }
 
 // parser holds Parse's state.
@@ -212,7 +247,8 @@ type parser struct {
 // long options, spelt -name or --name, with -name=VALUE or -name VALUE for
 // those taking a value.
 var longOptions = map[string]bool{ // name: takes a value
-	"allow": true, "give-up": true,
+	"allow": true, "give-up": true, "on": true,
+	"all": false, "executors": false,
 	"no-files": false, "known-only": false, "insecure": false, "help": false, "version": false,
 }
 
@@ -289,6 +325,15 @@ func (p *parser) long(name, value string) error {
 			return usageErr("-give-up must be a positive duration such as 30s, not %q", value)
 		}
 		o.GiveUp = d
+	case "on":
+		if value == "" {
+			return usageErr("-on needs an executor NAME")
+		}
+		o.On = value
+	case "all":
+		o.All = true
+	case "executors":
+		o.ListExecutors = true
 	case "no-files":
 		o.NoFiles = true
 	case "known-only":

@@ -139,3 +139,44 @@ func TestWantTTY(t *testing.T) {
 		assert.Equal(t, c.refused, c.o.PTYRefused(c.terminal), "%+v terminal=%v", c.o, c.terminal)
 	}
 }
+
+func TestParseCluster(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want Options
+	}{
+		{[]string{"-on", "gpu-2", "m", "nvidia-smi"}, Options{Host: "m", On: "gpu-2", Command: "nvidia-smi"}},
+		{[]string{"m", "--on=b", "ls"}, Options{Host: "m", On: "b", Command: "ls"}},
+		{[]string{"-all", "m", "uptime"}, Options{Host: "m", All: true, Command: "uptime"}},
+		{[]string{"m", "-executors"}, Options{Host: "m", ListExecutors: true}},
+		{[]string{"-T", "-all", "m", "uptime"}, Options{Host: "m", All: true, NoTTY: true, Command: "uptime"}},
+		// -o still takes its value glued on.
+		{[]string{"-oPort=2", "m"}, Options{Host: "m", Port: 2}},
+	} {
+		got, err := Parse(c.args)
+		require.NoError(t, err, "%q", c.args)
+		c.want.GiveUp = DefaultGiveUp
+		assert.Equal(t, c.want, *got, "%q", c.args)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"m", "-on"}, "option -on needs an argument"},
+		{[]string{"-on=", "m", "ls"}, "-on needs an executor NAME"},
+		{[]string{"-all", "-t", "m", "top"}, "-all runs without a pseudo-terminal: -t is not allowed with it"},
+		{[]string{"-all", "-tt", "m", "top"}, "-all runs without a pseudo-terminal: -t is not allowed with it"},
+		{[]string{"-all", "-on", "a", "m", "ls"}, "-all and -on exclude each other"},
+		{[]string{"-all", "m"}, "-all needs a COMMAND to run on every executor"},
+		{[]string{"-executors", "-all", "m", "ls"}, "-executors excludes -all and -on"},
+		{[]string{"-executors", "-on", "a", "m"}, "-executors excludes -all and -on"},
+		{[]string{"-executors", "m", "ls"}, "-executors takes no COMMAND"},
+		{[]string{"-all=yes", "m", "ls"}, "option -all takes no value"},
+	} {
+		_, err := Parse(c.args)
+		var ue *UsageError
+		if assert.ErrorAs(t, err, &ue, "%q", c.args) {
+			assert.Equal(t, c.want, err.Error(), "%q", c.args)
+		}
+	}
+}

@@ -30,9 +30,10 @@ func (r *runner) openStreams(sess *yamux.Session) (*streams, error) {
 	return &streams{control: opened[0], stdin: opened[1], stdout: opened[2], stderr: opened[3]}, nil
 }
 
-// startCommand sends Hello on control and waits for Started.
-func (r *runner) startCommand(control *yamux.Stream, tty bool, stdinFD int, stdinTerm bool) error {
-	hello := proto.Hello{Version: proto.Version, Command: r.o.Command, TTY: tty, Env: sentEnv(r.env.Environ), User: r.o.User}
+// startCommand sends Hello on control and waits for Started (awaitStart,
+// which also follows a master's queue).
+func (r *runner) startCommand(control *yamux.Stream, sigs <-chan os.Signal, tty bool, stdinFD int, stdinTerm, stderrTerm bool) error {
+	hello := proto.Hello{Version: proto.Version, Command: r.o.Command, TTY: tty, Env: sentEnv(r.env.Environ), User: r.o.User, On: r.o.On}
 	hello.Term = hello.Env["TERM"]
 	if tty {
 		hello.Rows, hello.Cols = r.size(stdinFD, stdinTerm)
@@ -41,26 +42,28 @@ func (r *runner) startCommand(control *yamux.Stream, tty bool, stdinFD int, stdi
 	if err := r.send(proto.TypeHello, hello); err != nil {
 		return r.lost(err)
 	}
-	r.debugf(2, "asked for command %q (pseudo-terminal: %v, user: %q)", hello.Command, tty, hello.User)
-	var started proto.Started
-	_ = control.SetReadDeadline(time.Now().Add(StartTimeout))
-	if err := proto.Expect(control, proto.TypeStarted, &started); err != nil {
-		var re *proto.RemoteError
-		switch {
-		case errors.As(err, &re):
-			return errors.New(re.Message)
-		case errors.Is(err, io.EOF):
-			return r.lost(errors.New("the server closed the session before the command started"))
-		case (errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, yamux.ErrTimeout)) && !r.connected.Load():
-			return r.lost(fmt.Errorf("connection lost before the command started"))
-		case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, yamux.ErrTimeout):
-			return fmt.Errorf("no answer from %s within %v", r.o.Addr(), StartTimeout)
-		}
-		return fmt.Errorf("protocol error: %w", err)
+	r.debugf(2, "asked for command %q (pseudo-terminal: %v, user: %q, executor: %q)", hello.Command, tty, hello.User, hello.On)
+	started, err := r.awaitStart(control, sigs, tty, stdinFD, stdinTerm, stderrTerm)
+	if err != nil {
+		return err
 	}
-	_ = control.SetReadDeadline(time.Time{})
 	r.debugf(1, "command started in %v (remote pid %d)", since(sent), started.PID)
 	return nil
+}
+
+// startError explains a failed read of the answer to Hello, which was
+// awaited for timeout: before what ("the command started").
+func (r *runner) startError(err error, timeout time.Duration, what string) error {
+	late := errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, yamux.ErrTimeout)
+	switch {
+	case errors.Is(err, io.EOF):
+		return r.lost(fmt.Errorf("the server closed the session before %s", what))
+	case late && !r.connected.Load():
+		return r.lost(fmt.Errorf("connection lost before %s", what))
+	case late:
+		return fmt.Errorf("no answer from %s within %v", r.o.Addr(), timeout)
+	}
+	return fmt.Errorf("protocol error: %w", err)
 }
 
 // send writes one message on the control stream.
