@@ -7,9 +7,9 @@
 # of ~/.ssh/config (or of the -F file), with USER@ kept.
 
 # The options of resh -h; tests/completion_test.go keeps them in step.
-_resh_opts='-4 -6 -allow -F -give-up -h --help -i -insecure -known-only -l -n -no-files -o -p -q -T -t -tt -V --version -v'
+_resh_opts='-4 -6 -all -allow -executors -F -give-up -h --help -i -insecure -known-only -l -n -no-files -o -on -p -q -T -t -tt -V --version -v'
 # The options that take a value.
-_resh_opts_with_value='-allow -F -give-up -i -l -o -p'
+_resh_opts_with_value='-allow -F -give-up -i -l -o -on -p'
 # The -o keys.
 _resh_o_keys='Port= User= IdentityFile= ConnectTimeout= StrictHostKeyChecking= AddressFamily= RequestTTY= LogLevel= ServerAliveInterval= GiveUp= NoFiles= Allow='
 
@@ -82,7 +82,8 @@ _resh() {
 		[[ ${#COMPREPLY[@]} -eq 1 && $COMPREPLY == *= ]] && compopt -o nospace 2>/dev/null
 		return
 		;;
-	-p | -give-up)
+	-p | -give-up | -on)
+		# A number, a duration, an executor's name (resh -executors HOST).
 		return
 		;;
 	esac
