@@ -43,7 +43,7 @@ type Config struct {
 	// Default 30s.
 	Timeout time.Duration
 	// Server is how the sessions are run (Logger, KillGrace, Guard...); nil
-	// takes package server's defaults.
+	// takes package server's defaults, with Logger for its logger.
 	Server *server.Config
 	// Logger receives one line per join, lost link, refusal and problem.
 	// Default: discard.

@@ -99,7 +99,14 @@ func run(ctx context.Context, cfg Config, h hooks) error {
 	}
 	e.srv = h.sessions
 	if e.srv == nil {
-		srv, err := server.New(c.Server)
+		scfg := server.Config{}
+		if c.Server != nil {
+			scfg = *c.Server
+		}
+		if scfg.Logger == nil {
+			scfg.Logger = c.Logger
+		}
+		srv, err := server.New(&scfg)
 		if err != nil {
 			return fmt.Errorf("executor: %w", err)
 		}
