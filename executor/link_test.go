@@ -45,6 +45,7 @@ func TestRejoinAfterMasterDown(t *testing.T) {
 	m := newMaster(t, masterOptions{insecure: true})
 	ex := startExecutor(t, Config{Master: m.addr(), Insecure: true, Timeout: 500 * time.Millisecond}, hooks{sessions: newFakeSessions()})
 	m.link()
+	ex.logs.wait(t, "joined the master", 1)
 	addr := m.addr()
 	m.stop()
 	ex.logs.wait(t, "lost the link to the master", 1)
@@ -62,6 +63,7 @@ func TestLinkClosedByMaster(t *testing.T) {
 	m := newMaster(t, masterOptions{insecure: true})
 	ex := startExecutor(t, Config{Master: m.addr(), Insecure: true}, hooks{sessions: newFakeSessions()})
 	l := m.link()
+	ex.logs.wait(t, "joined the master", 1)
 	require.NoError(t, l.mux.Close())
 	_ = l.conn.Close() // closed by yamux already, maybe
 	m.link()
