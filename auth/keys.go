@@ -243,3 +243,30 @@ func EnsureAuthorizedKeys(path string, key ssh.PublicKey, comment string) (creat
 	header := "# Client keys reshd admits, one OpenSSH public key per line (the contents of a .pub file).\n"
 	return createExclusive(path, append([]byte(header), AuthorizedLine(key, comment)...), 0o600)
 }
+
+// AddAuthorizedKey appends key to the authorized_keys-format file at path
+// (created, mode 0600, if missing) unless a line already lists it. added
+// reports that it did.
+func AddAuthorizedKey(path string, key ssh.PublicKey, comment string) (added bool, err error) {
+	keys, _, err := ReadAuthorizedKeys(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	for _, k := range keys {
+		if bytes.Equal(k.Marshal(), key.Marshal()) {
+			return false, nil
+		}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return false, fmt.Errorf("cannot add a key to %s: %w", path, fserr.Bare(err))
+	}
+	_, err = f.Write(AuthorizedLine(key, comment))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, fmt.Errorf("cannot add a key to %s: %w", path, fserr.Bare(err))
+	}
+	return true, nil
+}

@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 
 	"resh/auth"
+	"resh/cluster"
 )
 
 // secure prepares reshd's keys in RESH_HOME, creating the host key and, if
 // missing, an authorized_keys listing the local identity, and returns the
-// TLS configuration.
-func secure(log *slog.Logger) (*tls.Config, error) {
+// TLS configuration: a master's also admits the executors listed in
+// RESH_HOME/executors.
+func secure(log *slog.Logger, master bool) (*tls.Config, error) {
 	home, err := auth.Home()
 	if err != nil {
 		return nil, err
@@ -53,5 +55,17 @@ func secure(log *slog.Logger) (*tls.Config, error) {
 		log.Warn("reshd: bad line in authorized_keys, skipped", "err", b)
 	}
 	log.Info("reshd: clients admitted by authorized_keys (re-read on each connection)", "path", akPath, "keys", len(keys))
-	return auth.ServerTLS(hostKey, akPath, log, auth.NewLimiter())
+	if !master {
+		return auth.ServerTLS(hostKey, akPath, log, auth.NewLimiter())
+	}
+	exPath := filepath.Join(home, auth.ExecutorsFile)
+	exKeys, bad, err := auth.ReadAuthorizedKeys(exPath)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	for _, b := range bad {
+		log.Warn("reshd: bad line in executors, skipped", "err", b)
+	}
+	log.Info("reshd: executors admitted by their key in executors (re-read on each join)", "path", exPath, "keys", len(exKeys))
+	return auth.MasterTLS(hostKey, akPath, exPath, cluster.LinkALPN, log, auth.NewLimiter())
 }

@@ -11,6 +11,7 @@ package reshdcmd
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,19 +19,25 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"strings"
 	"syscall"
 	"time"
 
+	"resh/cluster"
+	"resh/executor"
 	"resh/internal/cli"
+	"resh/internal/version"
 	"resh/server"
 )
 
 // Command is reshd's command line, for -h and bad usage.
 var Command = cli.Command{
 	Name:     "reshd",
-	Synopsis: "reshd [-listen ADDR] [-detach-timeout DURATION] [-insecure] [-log FILE] [-pidfile FILE] [-replace] [-detach]",
+	Synopsis: "reshd [-listen ADDR] [-master [-local N]] [-join MASTER[:PORT] [-name NAME]] [-max-tasks N] [-max-cpu PCT] [-detach-timeout DURATION] [-insecure] [-log FILE] [-pidfile FILE] [-replace] [-detach]",
 	Summary: "Serves resh sessions, running each command as the user running reshd, and relays\n" +
-		"lcat/ltee transfers to the client. Keys are in RESH_HOME (default ~/.resh).",
+		"lcat/ltee transfers to the client. Keys are in RESH_HOME (default ~/.resh).\n" +
+		"With -master it places sessions on executors instead (reshd -join MASTER), started\n" +
+		"by hand or by -local N.",
 }
 
 // GuardianArg, as reshd's only argument, runs it as the guardian of
@@ -55,7 +62,20 @@ type Options struct {
 	PIDFile       string        // write the process id here once listening
 	Replace       bool          // stop the reshd named by PIDFile first
 	Detach        bool          // run in the background once listening
+
+	Master          bool          // place sessions on executors
+	Local           int           // executors to start on this machine (-master)
+	QueueTimeout    time.Duration // how long a session waits for an executor
+	ExecutorTimeout time.Duration // how long an executor's link may be down
+	Join            string        // be an executor of this master (host:port)
+	Name            string        // the executor's name (-join)
+	MaxTasks        int           // the executor's (or local executors') task limit; 0: default
+	MaxCPU          float64       // the executor's (or local executors') CPU limit, percent
+	KnownOnly       bool          // -join: refuse a master not in known_hosts
 }
+
+// DefaultPort is reshd's port when an address names none.
+const DefaultPort = "4200"
 
 // Main is reshd's main with os.Args; it returns the exit status.
 func Main(args []string) int {
@@ -84,9 +104,20 @@ func Parse(args []string, stdout, stderr io.Writer) (o Options, code int, done b
 	fs.StringVar(&o.PIDFile, "pidfile", "", "write reshd's process id to `FILE` once listening (removed at exit)")
 	fs.BoolVar(&o.Replace, "replace", false, "first stop the reshd whose pid is in the -pidfile, and wait for it to exit")
 	fs.BoolVar(&o.Detach, "detach", false, "run in the background once listening (needs -log); exit 0 then, or non-zero saying why it could not")
+	fs.BoolVar(&o.Master, "master", false, "place sessions on executors (reshd -join, or -local) instead of running them")
+	fs.IntVar(&o.Local, "local", 0, "with -master: start `N` executors on this machine, stopped with the master")
+	fs.DurationVar(&o.QueueTimeout, "queue-timeout", 3*time.Minute, "how long a session may wait for a free executor")
+	fs.DurationVar(&o.ExecutorTimeout, "executor-timeout", 30*time.Second, "how long an executor's link may stay down before it is lost and its sessions end")
+	fs.StringVar(&o.Join, "join", "", "be an executor: join the master at `MASTER[:PORT]` and run the sessions it places here")
+	fs.StringVar(&o.Name, "name", "", "with -join: the executor's `NAME` (default: the host name)")
+	fs.IntVar(&o.MaxTasks, "max-tasks", 0, "with -join or -local: run at most `N` sessions at once (default: the number of CPUs)")
+	fs.Float64Var(&o.MaxCPU, "max-cpu", 100, "with -join or -local: refuse sessions while the CPU use is above `PCT` percent of all cores")
+	fs.BoolVar(&o.KnownOnly, "known-only", false, "with -join: refuse a master whose key is not in known_hosts")
 	if code, done := Command.Parse(fs, args, stdout, stderr); done {
 		return o, code, true
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var err error
 	switch {
 	case fs.NArg() > 0:
@@ -99,6 +130,34 @@ func Parse(args []string, stdout, stderr io.Writer) (o Options, code int, done b
 		err = errors.New("-replace needs -pidfile FILE (the reshd to stop)")
 	case o.Detach && o.LogFile == "":
 		err = errors.New("-detach needs -log FILE (the log has nowhere else to go)")
+	case o.Master && o.Join != "":
+		err = errors.New("-master and -join exclude each other: a reshd is a master or an executor")
+	case o.Local != 0 && !o.Master:
+		err = errors.New("-local needs -master")
+	case o.Local < 0 || o.Local > 64:
+		err = fmt.Errorf("-local must be 0 to 64, not %d", o.Local)
+	case o.Join != "" && set["listen"]:
+		err = errors.New("-join and -listen exclude each other: an executor listens nowhere, it dials its master")
+	case o.Join == "" && (set["name"] || set["known-only"]):
+		err = errors.New("-name and -known-only need -join")
+	case o.Join == "" && o.Local == 0 && (set["max-tasks"] || set["max-cpu"]):
+		err = errors.New("-max-tasks and -max-cpu need -join or -master -local N")
+	case set["max-tasks"] && o.MaxTasks < 1:
+		err = fmt.Errorf("-max-tasks must be at least 1, not %d", o.MaxTasks)
+	case o.MaxCPU < 1 || o.MaxCPU > 100:
+		err = fmt.Errorf("-max-cpu must be 1 to 100 (percent of all cores), not %v", o.MaxCPU)
+	case o.QueueTimeout <= 0:
+		err = fmt.Errorf("-queue-timeout must be positive, not %v", o.QueueTimeout)
+	case o.ExecutorTimeout <= 0:
+		err = fmt.Errorf("-executor-timeout must be positive, not %v", o.ExecutorTimeout)
+	case o.Join != "":
+		o.Join, err = joinAddress(o.Join)
+		if err == nil && o.Name != "" {
+			err = executor.ValidName(o.Name)
+		}
+		if err == nil && o.Insecure && !loopback(o.Join) {
+			err = fmt.Errorf("-insecure refuses to join %q: only a master on a loopback address (127.0.0.1, ::1, localhost)", o.Join)
+		}
 	}
 	if err != nil {
 		return o, Command.BadUsage(stderr, err), true
@@ -157,15 +216,29 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer func() { _ = guard.Close() }()
 	cfg.Guard = guard
+	if o.Join != "" {
+		return runExecutor(ctx, o, cfg, log, fail, fatal, ready)
+	}
 	if !o.Insecure {
-		tcfg, err := secure(log)
+		tcfg, err := secure(log, o.Master)
 		if err != nil {
 			return fail("%v", err)
 		}
 		cfg.TLS = tcfg
 	}
+	host, _ := os.Hostname()
+	cfg.Master = cluster.NewMaster(cluster.Config{QueueTimeout: o.QueueTimeout, ExecutorTimeout: o.ExecutorTimeout, Name: host, Logger: log})
+	if o.Master {
+		cfg.Executors = true
+	} else {
+		if host == "" {
+			host = "localhost"
+		}
+		cfg.Master.AddInProcess(host, executor.Languages(), version.Version)
+	}
 	srv, err := server.Listen(o.Listen, cfg)
 	if err != nil {
+		cfg.Master.Close()
 		return fail("%v", listenError(o.Listen, err))
 	}
 	if o.PIDFile != "" {
@@ -189,7 +262,29 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		log.Warn("reshd: -insecure: no encryption and no authentication: anyone who can reach this address can run commands as "+who, "addr", srv.Addr().String())
 	}
+	if o.Local > 0 {
+		locals, err := startLocal(o, srv.Addr().String(), logOut, log)
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return fail("%v", err)
+		}
+		defer locals.stop()
+	}
 	return serve(ctx, srv, log)
+}
+
+// joinAddress completes an executor's MASTER[:PORT] with the default port.
+func joinAddress(a string) (string, error) {
+	if _, _, err := net.SplitHostPort(a); err == nil {
+		return a, nil
+	}
+	if strings.HasPrefix(a, "[") && strings.HasSuffix(a, "]") {
+		a = a[1 : len(a)-1]
+	}
+	if a == "" {
+		return "", errors.New("-join needs the master's address, MASTER[:PORT]")
+	}
+	return net.JoinHostPort(a, DefaultPort), nil
 }
 
 // serve serves until ctx is done or serving fails, then shuts srv down.
