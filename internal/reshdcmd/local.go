@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"resh/auth"
 )
 
@@ -37,7 +39,7 @@ type locals struct {
 // localHome prepares the RESH_HOME of local executor k under the master's
 // home: its host key (created on first start) listed in the master's
 // executors file, and a known_hosts pinning the master's key at addr.
-func localHome(home string, k int, addr string, masterKey []byte) (string, error) {
+func localHome(home string, k int, addr string, masterKey ssh.PublicKey) (string, error) {
 	dir := filepath.Join(home, "local", strconv.Itoa(k))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("cannot prepare local executor %d: %w", k, err)
@@ -50,9 +52,18 @@ func localHome(home string, k int, addr string, masterKey []byte) (string, error
 		return "", err
 	}
 	if masterKey != nil {
-		host, port, _ := net.SplitHostPort(addr)
-		line := fmt.Sprintf("[%s]:%s %s", host, port, masterKey)
-		if err := os.WriteFile(filepath.Join(dir, auth.KnownHostsFile), []byte(line), 0o600); err != nil {
+		// Recorded as resh would on first contact; another master sharing
+		// this RESH_HOME (on another port) adds its own line beside. A key
+		// recorded before that is not the master's (its host key was made
+		// anew) is replaced: this file is the master's own.
+		kh := filepath.Join(dir, auth.KnownHostsFile)
+		err := auth.CheckKnownHost(kh, addr, masterKey, false, io.Discard)
+		if auth.IsHostKeyError(err) {
+			if err = os.Remove(kh); err == nil {
+				err = auth.CheckKnownHost(kh, addr, masterKey, false, io.Discard)
+			}
+		}
+		if err != nil {
 			return "", fmt.Errorf("local executor %d: %w", k, err)
 		}
 	}
@@ -85,13 +96,13 @@ func startLocal(o Options, listen string, logOut io.Writer, log *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	var masterKey []byte
+	var masterKey ssh.PublicKey
 	if !o.Insecure {
 		hk, err := auth.LoadIdentity(filepath.Join(home, auth.HostKeyFile))
 		if err != nil {
 			return nil, err
 		}
-		masterKey = auth.AuthorizedLine(auth.PublicKey(hk), "")
+		masterKey = auth.PublicKey(hk)
 	}
 	var homes []string
 	for k := 1; k <= o.Local; k++ {
