@@ -65,7 +65,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Name == "" {
 		h, err := os.Hostname()
 		if err != nil {
-			return c, fmt.Errorf("executor: no name given and no host name: %w", err)
+			return c, fmt.Errorf("no -name given and no host name to default to: %w", err)
 		}
 		if len(h) > maxName {
 			h, _, _ = strings.Cut(h, ".")
@@ -91,23 +91,23 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // validate reports a configuration that cannot work, in the terms of
-// reshd's flags.
+// reshd's flags (its errors are for the user, without the package name).
 func (c Config) validate() error {
 	if err := ValidName(c.Name); err != nil {
 		return err
 	}
 	switch {
 	case c.MaxTasks < 1:
-		return fmt.Errorf("executor: -max-tasks %d: it must be at least 1", c.MaxTasks)
+		return fmt.Errorf("-max-tasks %d: it must be at least 1", c.MaxTasks)
 	case c.MaxCPU < 1 || c.MaxCPU > 100:
-		return fmt.Errorf("executor: -max-cpu %g: it must be a percent of all cores, 1 to 100", c.MaxCPU)
+		return fmt.Errorf("-max-cpu %g: it must be a percent of all cores, 1 to 100", c.MaxCPU)
 	}
 	host, _, err := net.SplitHostPort(c.Master)
 	if err != nil || host == "" {
-		return fmt.Errorf("executor: bad master address %q: want HOST:PORT", c.Master)
+		return fmt.Errorf("bad master address %q: want HOST:PORT", c.Master)
 	}
 	if c.Insecure && !loopback(host) {
-		return fmt.Errorf("executor: -insecure refuses to join %s: only a master on a loopback address (127.0.0.1, ::1, localhost)", c.Master)
+		return fmt.Errorf("-insecure refuses to join %s: only a master on a loopback address (127.0.0.1, ::1, localhost)", c.Master)
 	}
 	return nil
 }
@@ -116,11 +116,11 @@ func (c Config) validate() error {
 // of [A-Za-z0-9._-] (cluster/spec.md §3).
 func ValidName(name string) error {
 	if name == "" || len(name) > maxName {
-		return fmt.Errorf("executor: bad name %q: it must have 1 to %d characters", name, maxName)
+		return fmt.Errorf("bad executor name %q: it must have 1 to %d characters", name, maxName)
 	}
 	for _, r := range name {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return fmt.Errorf("executor: bad name %q: only letters, digits, '.', '_' and '-' are allowed", name)
+			return fmt.Errorf("bad executor name %q: only letters, digits, '.', '_' and '-' are allowed", name)
 		}
 	}
 	return nil

@@ -31,7 +31,7 @@ func TestConfigErrors(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{Config{Master: "m:1", Name: "bad name"}, `bad name "bad name": only letters, digits`},
+		{Config{Master: "m:1", Name: "bad name"}, `bad executor name "bad name": only letters, digits`},
 		{Config{Master: "m:1", Name: strings.Repeat("a", 65)}, "1 to 64 characters"},
 		{Config{Master: "m:1", MaxTasks: -1}, "-max-tasks -1"},
 		{Config{Master: "m:1", MaxCPU: 101}, "-max-cpu 101"},

@@ -66,8 +66,9 @@ func TestMasterKeyChanged(t *testing.T) {
 		[]byte(host+" "+string(ssh.MarshalAuthorizedKey(auth.PublicKey(other)))), 0o600))
 	ex := startExecutor(t, Config{Master: m.addr(), Home: home}, hooks{sessions: newFakeSessions()})
 	err := ex.result(t)
-	require.Error(t, err)
-	assert.True(t, auth.IsHostKeyError(err), "%v", err)
+	var changed *auth.HostKeyChangedError
+	require.ErrorAs(t, err, &changed)
+	assert.Equal(t, auth.Fingerprint(auth.PublicKey(other)), changed.Known)
 	ex.logs.wait(t, "refusing the master's key", 1)
 }
 
@@ -78,8 +79,9 @@ func TestMasterUnknownKnownOnly(t *testing.T) {
 	m := newMaster(t, masterOptions{executors: []ed25519.PrivateKey{key}})
 	ex := startExecutor(t, Config{Master: m.addr(), Home: home, KnownOnly: true}, hooks{sessions: newFakeSessions()})
 	err := ex.result(t)
-	require.Error(t, err)
-	assert.True(t, auth.IsHostKeyError(err), "%v", err)
+	var unknown *auth.UnknownHostError
+	require.ErrorAs(t, err, &unknown)
+	assert.Contains(t, err.Error(), "unknown host "+m.addr())
 }
 
 // TestInsecureAgainstTLS: an -insecure executor and a TLS master do not

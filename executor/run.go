@@ -85,9 +85,9 @@ func run(ctx context.Context, cfg Config, h hooks) error {
 	if err != nil {
 		return err
 	}
-	h.minBackoff = cmp(h.minBackoff, minBackoff)
-	h.maxBackoff = cmp(h.maxBackoff, maxBackoff)
-	h.loadInterval = cmp(h.loadInterval, loadInterval)
+	h.minBackoff = orDefault(h.minBackoff, minBackoff)
+	h.maxBackoff = orDefault(h.maxBackoff, maxBackoff)
+	h.loadInterval = orDefault(h.loadInterval, loadInterval)
 	if h.languages == nil {
 		h.languages = Languages
 	}
@@ -136,8 +136,8 @@ func run(ctx context.Context, cfg Config, h hooks) error {
 	return err
 }
 
-// cmp is v, or def when v is zero.
-func cmp(v, def time.Duration) time.Duration {
+// orDefault is v, or def when v is not positive.
+func orDefault(v, def time.Duration) time.Duration {
 	if v <= 0 {
 		return def
 	}
@@ -177,7 +177,7 @@ func (e *executor) loop(ctx context.Context) error {
 			msg, fatal := e.diagnose(err)
 			if fatal {
 				e.log.Error("reshd: "+msg, "master", master, "err", err)
-				return fmt.Errorf("%s: %w", msg, err)
+				return hostKeyError(err)
 			}
 			e.log.Warn("reshd: "+msg+"; trying again in "+wait.String(), "master", master, "err", err)
 		} else {
