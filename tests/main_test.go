@@ -120,7 +120,9 @@ func (d *daemon) firstContact(t testing.TB, addr string) {
 	if d.insecure {
 		return
 	}
-	first := exec.Command(filepath.Join(bin, "resh"), addr, "true")
+	// -executors runs nothing: it works as well on a master that has no
+	// executor yet.
+	first := exec.Command(filepath.Join(bin, "resh"), "-executors", addr)
 	if out, err := first.CombinedOutput(); err != nil {
 		t.Fatalf("first contact with reshd at %s: %v: %s", addr, err, out)
 	}
@@ -151,8 +153,24 @@ func startReshdVia(t testing.TB, wrap []string, addr string, env []string, flags
 		flags = append(flags, "-insecure")
 	}
 	argv := append(append(slices.Clone(wrap), filepath.Join(bin, "reshd"), "-listen", addr), flags...)
+	d, a := startLogged(t, argv, append([]string{"HOME=" + home}, env...), listenRE)
+	d.home = home
+	d.addr = a
+	d.insecure = slices.Contains(flags, "-insecure")
+	if addr == "127.0.0.1:0" {
+		d.firstContact(t, d.addr)
+	}
+	return d
+}
+
+// startLogged starts argv with env added to the environment, keeps its
+// stderr lines as its log, stops it (SIGINT, then SIGKILL after 10 s) when
+// the test ends, and waits until a line matches ready: it returns the
+// match's first group.
+func startLogged(t testing.TB, argv, env []string, ready *regexp.Regexp) (*daemon, string) {
+	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(append(os.Environ(), "HOME="+home), env...)
+	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +179,7 @@ func startReshdVia(t testing.TB, wrap []string, addr string, env []string, flags
 		t.Fatal(err)
 	}
 	found := make(chan string, 1)
-	d := &daemon{cmd: cmd, home: home, logged: make(chan struct{})}
+	d := &daemon{cmd: cmd, logged: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -170,7 +188,7 @@ func startReshdVia(t testing.TB, wrap []string, addr string, env []string, flags
 			close(d.logged)
 			d.logged = make(chan struct{})
 			d.logMu.Unlock()
-			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
+			if m := ready.FindStringSubmatch(sc.Text()); m != nil {
 				select {
 				case found <- m[1]:
 				default:
@@ -190,7 +208,7 @@ func startReshdVia(t testing.TB, wrap []string, addr string, env []string, flags
 			case <-time.After(10 * time.Second):
 				_ = cmd.Process.Kill()
 				<-done
-				t.Errorf("reshd did not stop on SIGINT")
+				t.Errorf("%s did not stop on SIGINT", filepath.Base(argv[0]))
 			}
 		})
 	}
@@ -198,17 +216,13 @@ func startReshdVia(t testing.TB, wrap []string, addr string, env []string, flags
 	select {
 	case a, ok := <-found:
 		if !ok {
-			t.Fatal("reshd exited without listening")
+			t.Fatalf("%s exited before it was ready (%v)", filepath.Base(argv[0]), ready)
 		}
-		d.addr = a
+		return d, a
 	case <-time.After(10 * time.Second):
-		t.Fatal("reshd did not say where it listens")
+		t.Fatalf("%s was not ready within 10s (%v)", filepath.Base(argv[0]), ready)
 	}
-	d.insecure = slices.Contains(flags, "-insecure")
-	if addr == "127.0.0.1:0" {
-		d.firstContact(t, d.addr)
-	}
-	return d
+	return nil, ""
 }
 
 // insecureMode runs the whole suite with -insecure on both sides
