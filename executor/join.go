@@ -45,6 +45,7 @@ type link struct {
 	control *yamux.Stream
 
 	ctrlMu sync.Mutex // serialises writes on control
+	closed sync.Once  // close's work
 
 	master      string // the master's host name, from Welcome
 	joinedTasks int    // the tasks and CPU the Join reported

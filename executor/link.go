@@ -53,16 +53,31 @@ func (e *executor) serve(ctx context.Context, l *link) error {
 }
 
 // leave hangs up the sessions, waits for their clients to get their
-// commands' exit, and tells the master that this executor leaves. Offers
-// are refused (leaving) from the start. Leave comes last: a master may end
-// the link, and the sessions still on it, as soon as it reads it.
+// commands' exit, tells the master that this executor leaves and closes
+// the link. Offers are refused (leaving) from the start. Leave comes last:
+// a master may end the link, and the sessions still on it, as soon as it
+// reads it. Sessions that do not end within the shutdown grace (5 s) and
+// a second are cut by closing the link under them.
 func (e *executor) leave(l *link) {
-	e.shutdown()
-	if err := l.send(cluster.TypeLeave, cluster.Leave{Reason: "shutting down"}); err != nil {
-		e.log.Debug("reshd: cannot send Leave to the master", "master", e.cfg.Master, "err", err)
-		return
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.shutdown()
+	}()
+	t := time.NewTimer(e.h.grace + time.Second)
+	defer t.Stop()
+	select {
+	case <-done:
+		if err := l.send(cluster.TypeLeave, cluster.Leave{Reason: "shutting down"}); err != nil {
+			e.log.Debug("reshd: cannot send Leave to the master", "master", e.cfg.Master, "err", err)
+		} else {
+			e.log.Info("reshd: left the master", "master", e.cfg.Master)
+		}
+	case <-t.C:
+		e.log.Warn("reshd: sessions still running at shutdown: closing the link under them", "master", e.cfg.Master, "tasks", e.tasks())
 	}
-	e.log.Info("reshd: left the master", "master", e.cfg.Master)
+	l.close()
+	<-done
 }
 
 // readControl reads the control stream after Welcome. The master sends
@@ -97,6 +112,10 @@ func (l *link) send(t proto.Type, v any) error {
 // yamux, and the connection below, which drains what was written for up
 // to closeWait, then is abandoned.
 func (l *link) close() {
+	l.closed.Do(l.closeNow)
+}
+
+func (l *link) closeNow() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -116,3 +116,25 @@ func (b *blockingSessions) Shutdown(ctx context.Context) error {
 	<-b.release
 	return b.fakeSessions.Shutdown(ctx)
 }
+
+// TestLeaveCutsStuckSessions: sessions that do not end when hung up are
+// cut by closing the link, and Run returns.
+func TestLeaveCutsStuckSessions(t *testing.T) {
+	m := newMaster(t, masterOptions{insecure: true})
+	deaf := &deafSessions{fakeSessions: newFakeSessions()}
+	ex := startExecutor(t, Config{Master: m.addr(), Insecure: true}, hooks{sessions: deaf, grace: 10 * time.Millisecond})
+	l := m.link()
+	st, refused := l.offer(t, cluster.Offer{ID: 1})
+	require.Nil(t, refused)
+	defer func() { _ = st.Close() }()
+	<-deaf.served
+	require.NoError(t, ex.stop(t))
+	ex.logs.wait(t, "sessions still running at shutdown: closing the link under them", 1)
+	deaf.waitEnded(t)
+}
+
+// deafSessions' Shutdown hangs up nothing: the sessions end only when
+// their streams do.
+type deafSessions struct{ *fakeSessions }
+
+func (deafSessions) Shutdown(context.Context) error { return nil }

@@ -34,6 +34,7 @@ type hooks struct {
 	maxBackoff   time.Duration   // longest wait; default 30s
 	loadInterval time.Duration   // least time between CPU-only load reports; default 1s
 	languages    func() []string // default: Languages
+	grace        time.Duration   // shutdownGrace
 }
 
 // Backoff between joins, and the least time between two load reports
@@ -88,6 +89,7 @@ func run(ctx context.Context, cfg Config, h hooks) error {
 	h.minBackoff = orDefault(h.minBackoff, minBackoff)
 	h.maxBackoff = orDefault(h.maxBackoff, maxBackoff)
 	h.loadInterval = orDefault(h.loadInterval, loadInterval)
+	h.grace = orDefault(h.grace, shutdownGrace)
 	if h.languages == nil {
 		h.languages = Languages
 	}
@@ -216,7 +218,7 @@ func (e *executor) stop() {
 	e.mu.Lock()
 	e.leaving = true
 	e.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	ctx, cancel := context.WithTimeout(context.Background(), e.h.grace)
 	defer cancel()
 	if err := e.srv.Shutdown(ctx); err != nil {
 		e.log.Warn("reshd: sessions cut at shutdown", "err", err)
