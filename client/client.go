@@ -183,7 +183,8 @@ func (r *runner) run(ctx context.Context) (int, error) {
 		if err := r.makeRaw(stdinFD); err != nil {
 			return 0, err
 		}
-		defer r.restore()
+		defer func() { r.restore() }() // awaitStart may make it raw anew
+
 	}
 	if err := r.startCommand(st.control, sigs, tty, stdinFD, stdinTerm, stderrTerm); err != nil {
 		return 0, err

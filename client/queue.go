@@ -20,7 +20,9 @@ import (
 // an Error. Each Queued updates the waiting line (queueLine). While
 // queued, a signal resh would forward (INT, TERM, HUP, QUIT) ends resh
 // instead, as there is no command to deliver it to, and the end of the
-// session takes it out of the queue.
+// session takes it out of the queue; a terminal in raw mode for a
+// pseudo-terminal is cooked meanwhile, so that ^C is such a signal, and
+// raw again at Started.
 func (r *runner) awaitStart(control *yamux.Stream, sigs <-chan os.Signal, tty bool, stdinFD int, stdinTerm, stderrTerm bool) (proto.Started, error) {
 	timeout := r.startTimeout()
 	_ = control.SetReadDeadline(time.Now().Add(timeout))
@@ -28,6 +30,7 @@ func (r *runner) awaitStart(control *yamux.Stream, sigs <-chan os.Signal, tty bo
 	line := r.queueLine(stderrTerm)
 	defer line.clear()
 	var watch *queueWatch
+	cooked := false // the terminal was raw, and is cooked while queued
 	stopWatching := func() os.Signal {
 		if watch == nil {
 			return nil
@@ -54,6 +57,12 @@ func (r *runner) awaitStart(control *yamux.Stream, sigs <-chan os.Signal, tty bo
 			if watch == nil {
 				_ = control.SetReadDeadline(time.Time{})
 				watch = r.watchQueued(control, sigs, tty, stdinFD, stdinTerm)
+				if r.raw.Load() {
+					// Cooked while queued, so that ^C interrupts
+					// resh: nothing reads what is typed yet.
+					r.restore()
+					cooked = true
+				}
 			}
 			line.show(q.Ahead)
 		case proto.TypeStarted:
@@ -64,6 +73,12 @@ func (r *runner) awaitStart(control *yamux.Stream, sigs <-chan os.Signal, tty bo
 			if s := stopWatching(); s != nil {
 				// It came as the command started: the command gets it.
 				_ = r.send(proto.TypeSignal, proto.Signal{Name: signalName(s)})
+			}
+			if cooked {
+				line.clear() // before raw mode changes line endings
+				if err := r.makeRaw(stdinFD); err != nil {
+					return started, err
+				}
 			}
 			return started, nil
 		case proto.TypeError:

@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/creack/pty"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"resh/proto"
 )
@@ -230,4 +232,80 @@ func TestQueuedBadMessage(t *testing.T) {
 	code, _, stderr := runClient(t, port, Options{Command: "x"}, "", "", nil)
 	assert.Equal(t, 255, code)
 	assert.Equal(t, "resh: protocol error: session protocol: unexpected message: got type 7, want 3\n", stderr)
+}
+
+// notifyWriter is a buffer that signals each write.
+type notifyWriter struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	written chan struct{}
+}
+
+func (w *notifyWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case w.written <- struct{}{}:
+	default:
+	}
+	return w.b.Write(p)
+}
+
+// TestQueuedInteractive: an interactive session's terminal, raw for the
+// pseudo-terminal, is cooked while queued (so that ^C reaches resh as a
+// signal, which ends the wait) and raw again once the command runs; it is
+// restored at the end either way.
+func TestQueuedInteractive(t *testing.T) {
+	for _, interrupt := range []bool{true, false} {
+		ptm, tty, err := pty.Open()
+		if err != nil {
+			t.Skipf("no pseudo-terminal: %v", err)
+		}
+		before, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+		require.NoError(t, err)
+		canonical := func() bool {
+			tio, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+			assert.NoError(t, err)
+			return tio.Lflag&unix.ICANON != 0
+		}
+		out := readPTY(ptm)
+		sigs := make(chan os.Signal, 1)
+		stdout := &notifyWriter{written: make(chan struct{}, 1)}
+		port := startFake(t, func(s *fakeSession) {
+			assert.True(t, s.hello.TTY)
+			s.send(proto.TypeQueued, proto.Queued{Ahead: 1})
+			out.waitFor(t, "(1 ahead)")
+			assert.True(t, canonical(), "cooked while queued")
+			if interrupt {
+				sigs <- syscall.SIGINT // ^C on the cooked terminal
+				return
+			}
+			s.send(proto.TypeStarted, proto.Started{})
+			s.write(s.stdout, "$ ")
+			select {
+			case <-stdout.written: // the command's output comes once raw again
+			case <-time.After(10 * time.Second):
+				t.Error("no output")
+			}
+			assert.False(t, canonical(), "raw once the command runs")
+			if _, err := io.WriteString(ptm, "~."); err != nil {
+				t.Error(err)
+			}
+		})
+		o := Options{Host: "127.0.0.1", Port: port, Insecure: true}
+		code := Run(context.Background(), &o, Env{Stdin: tty, Stdout: stdout, Stderr: tty,
+			Environ: []string{"TERM=vt100"}, Dir: t.TempDir(), Signals: sigs})
+		after, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+		require.NoError(t, err)
+		assert.Equal(t, *before, *after, "terminal restored")
+		require.NoError(t, tty.Close())
+		<-out.done
+		ptm.Close()
+		assert.Equal(t, 255, code)
+		want := "resh: connection closed by escape"
+		if interrupt {
+			want = "resh: interrupt while waiting for a free executor"
+		}
+		assert.Equal(t, want+"\n", screen(strings.ReplaceAll(out.String(), "\r\n", "\n")), "the waiting line is cleared")
+	}
 }
