@@ -195,7 +195,7 @@ func tamperedWith(err error) bool {
 	}
 	msg := op.Err.Error()
 	switch {
-	case msg == "tls: bad certificate", msg == "tls: certificate required", msg == "tls: user canceled":
+	case msg == "tls: bad certificate", msg == "tls: certificate required", msg == "tls: user canceled", msg == "tls: no application protocol":
 		return false
 	}
 	return strings.HasPrefix(msg, "tls: ")

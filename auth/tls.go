@@ -20,6 +20,11 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
+// SessionALPN is the application protocol reshd names for client sessions.
+// Clients offer none (proto/spec.md §1.1): it only makes a server that
+// takes no executors refuse a peer that offers the executors' protocol.
+const SessionALPN = "resh/1"
+
 // ErrNoKey is returned for a peer that presented no ed25519 key.
 var ErrNoKey = errors.New("the other end presented no ed25519 key")
 
@@ -103,8 +108,12 @@ func MasterTLS(hostKey ed25519.PrivateKey, authorizedKeysPath, executorsPath, ex
 		MinVersion:   tls.VersionTLS13,
 		ClientAuth:   tls.RequireAnyClientCert,
 	}
+	// A reshd that takes no executors still names a protocol of its own,
+	// so that an executor that dials it by mistake is told at once
+	// (no_application_protocol) rather than refused as an unknown client.
+	base.NextProtos = []string{SessionALPN}
 	if executorsPath != "" {
-		base.NextProtos = []string{executorALPN}
+		base.NextProtos = append(base.NextProtos, executorALPN)
 	}
 	cfg := base.Clone()
 	cfg.GetConfigForClient = func(hi *tls.ClientHelloInfo) (*tls.Config, error) {

@@ -145,7 +145,7 @@ func (e *executor) hello(ctx context.Context, l *link) error {
 		MaxTasks:  e.cfg.MaxTasks,
 		MaxCPU:    e.cfg.MaxCPU,
 		Languages: e.langs,
-		Software:  version.String("reshd"),
+		Software:  version.Short(),
 		Tasks:     l.joinedTasks,
 		CPU:       l.joinedCPU,
 	}

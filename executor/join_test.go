@@ -23,7 +23,7 @@ func TestJoinMessage(t *testing.T) {
 		MaxTasks:  3,
 		MaxCPU:    75,
 		Languages: []string{"c", "python"},
-		Software:  version.String("reshd"),
+		Software:  version.Short(),
 		Tasks:     0,
 		CPU:       12.5,
 	}, l.join)

@@ -119,7 +119,7 @@ func Listen(addr string, cfg *Config) (*Server, error) {
 			host = "localhost"
 		}
 		s.cfg.Master = cluster.NewMaster(cluster.Config{Logger: s.cfg.Logger})
-		s.cfg.Master.AddInProcess(host, nil, version.Version)
+		s.cfg.Master.AddInProcess(host, nil, version.Short())
 	}
 	return s, nil
 }
@@ -272,6 +272,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.ln != nil {
 		_ = s.ln.Close()
 	}
+	// Sessions handed over by ServeConn have no listener to end them.
+	s.mu.Lock()
+	for ss := range s.sessions {
+		if ss.acc == nil {
+			_ = ss.conn.Close()
+		}
+	}
+	s.mu.Unlock()
 	<-ended
 	if serving {
 		<-s.done

@@ -234,7 +234,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if host == "" {
 			host = "localhost"
 		}
-		cfg.Master.AddInProcess(host, executor.Languages(), version.Version)
+		cfg.Master.AddInProcess(host, executor.Languages(), version.Short())
 	}
 	srv, err := server.Listen(o.Listen, cfg)
 	if err != nil {

@@ -103,3 +103,18 @@ func (i Info) String(prog string) string {
 func String(prog string) string {
 	return Get().String(prog)
 }
+
+// Short is this binary's version in one word, for tables: the release
+// version, with the commit after a '+' when known ("0.9.0+1ca1659"), and
+// "-dirty" after it if the tree had uncommitted changes.
+func Short() string {
+	info := Get()
+	s := info.Version
+	if info.Commit != "" {
+		s += "+" + info.Commit
+		if info.Modified {
+			s += "-dirty"
+		}
+	}
+	return s
+}
