@@ -81,6 +81,7 @@ type executor struct {
 	full     bool    // it refused as full, until its next Load
 	hot      bool    // it refused as above its CPU limit, until its next Load
 	leaving  bool
+	starting bool // a local executor started, not joined yet: never offered anything
 }
 
 // tasks is the executor's running sessions as far as the master can tell.
@@ -98,6 +99,8 @@ func (e *executor) free() int {
 // state is its state for the executors table.
 func (e *executor) state() string {
 	switch {
+	case e.starting:
+		return proto.StateStarting
 	case e.link != nil && !e.link.attached():
 		return proto.StateLost
 	case e.free() <= 0 || e.full || e.hot || (e.maxCPU > 0 && e.maxCPU < 100 && e.cpu > e.maxCPU):
@@ -134,6 +137,18 @@ func (m *Master) AddInProcess(name string, languages []string, software string) 
 	defer m.mu.Unlock()
 	m.execs[name] = &executor{name: name, addr: "in-process", maxCPU: 100, languages: languages, software: software, since: time.Now()}
 	m.kick()
+}
+
+// Starting lists an executor that this master started and that has not
+// joined yet (reshd -local): the executors table shows it as starting
+// until its Join replaces it.
+func (m *Master) Starting(name, addr string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.execs[name]; ok && !e.starting {
+		return
+	}
+	m.execs[name] = &executor{name: name, addr: addr, starting: true, maxCPU: 100, since: time.Now()}
 }
 
 // kick wakes the dispatcher. Called with or without mu.

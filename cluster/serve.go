@@ -154,7 +154,7 @@ func (m *Master) ServeLink(ln Link) {
 	}
 	m.mu.Lock()
 	var old *link
-	if prev, ok := m.execs[j.Name]; ok {
+	if prev, ok := m.execs[j.Name]; ok && !prev.starting {
 		switch {
 		case prev.link == nil:
 			m.mu.Unlock()

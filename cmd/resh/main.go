@@ -1,7 +1,11 @@
 // Command resh runs a command, or an interactive shell, on a host running
 // reshd, over a connection that survives network outages:
 //
-//	resh [-46nqTtVv] [-p PORT] [-l USER] [-i FILE] [-F FILE] [-o KEY=VALUE]... [-allow PATH]... [-no-files] [-known-only] [-insecure] [-give-up DURATION] [USER@]HOST[:PORT] [--] [COMMAND [ARG...]]
+//	resh [-46nqTtVv] [-p PORT] [-l USER] [-i FILE] [-F FILE] [-o KEY=VALUE]... [-allow PATH]... [-no-files] [-known-only] [-insecure] [-give-up DURATION] [-on NAME | -all | -executors] [USER@]HOST[:PORT] [--] [COMMAND [ARG...]]
+//
+// Through a master reshd (reshd -master), -on NAME runs the command on the
+// executor NAME, -all on every executor at once (each output line prefixed
+// with its name), and -executors lists the executors.
 //
 // Options may come before and after HOST until the command starts, as
 // ssh's; HOST may be an alias from ~/.ssh/config (resh -h lists them).

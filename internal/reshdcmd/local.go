@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"resh/auth"
+	"resh/cluster"
 )
 
 // Restart backoff of a local executor that exited, and how long it must
@@ -90,7 +91,7 @@ func joinable(listen string) string {
 
 // startLocal starts o.Local executors joined to the master listening at
 // listen; their log lines go to logOut.
-func startLocal(o Options, listen string, logOut io.Writer, log *slog.Logger) (*locals, error) {
+func startLocal(o Options, listen string, m *cluster.Master, logOut io.Writer, log *slog.Logger) (*locals, error) {
 	addr := joinable(listen)
 	home, err := auth.Home()
 	if err != nil {
@@ -130,7 +131,7 @@ func startLocal(o Options, listen string, logOut io.Writer, log *slog.Logger) (*
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			superviseLocal(name, exe, args, dir, logOut, log, stopping)
+			superviseLocal(name, exe, args, dir, logOut, log, stopping, func() { m.Starting(name, "local") })
 		}()
 	}
 	log.Info("reshd: local executors started", "count", o.Local, "master", addr)
@@ -147,7 +148,7 @@ func startLocal(o Options, listen string, logOut io.Writer, log *slog.Logger) (*
 // with backoff whenever it exits. Its thread stays locked for its whole
 // life: the children's parent-death signal fires when the thread that
 // started them exits, so it must not exit before the master does.
-func superviseLocal(name, exe string, args []string, home string, logOut io.Writer, log *slog.Logger, stopping <-chan struct{}) {
+func superviseLocal(name, exe string, args []string, home string, logOut io.Writer, log *slog.Logger, stopping <-chan struct{}, starting func()) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	backoff := localBackoffMin
@@ -156,6 +157,7 @@ func superviseLocal(name, exe string, args []string, home string, logOut io.Writ
 		cmd.Env = append(os.Environ(), "RESH_HOME="+home)
 		cmd.Stdout, cmd.Stderr = logOut, logOut
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		starting()
 		started := time.Now()
 		if err := cmd.Start(); err != nil {
 			log.Error("reshd: cannot start a local executor", "name", name, "err", err)

@@ -263,7 +263,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Warn("reshd: -insecure: no encryption and no authentication: anyone who can reach this address can run commands as "+who, "addr", srv.Addr().String())
 	}
 	if o.Local > 0 {
-		locals, err := startLocal(o, srv.Addr().String(), logOut, log)
+		locals, err := startLocal(o, srv.Addr().String(), cfg.Master, logOut, log)
 		if err != nil {
 			_ = srv.Shutdown(context.Background())
 			return fail("%v", err)
