@@ -159,7 +159,7 @@ func (m *Master) timeoutError(t Task) error {
 	}
 	up := 0
 	for _, e := range m.execs {
-		if e.link == nil || e.link.attached() {
+		if !e.starting && (e.link == nil || e.link.attached()) {
 			up++
 		}
 	}

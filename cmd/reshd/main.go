@@ -1,7 +1,12 @@
 // Command reshd serves resh sessions: it runs each client's command as the
 // user running reshd, and relays lcat/ltee transfers to the client.
 //
-//	reshd [-listen ADDR] [-detach-timeout D] [-insecure] [-log FILE] [-pidfile FILE] [-replace] [-detach]
+//	reshd [-listen ADDR] [-master [-local N]] [-join MASTER[:PORT] [-name NAME]] [-max-tasks N] [-max-cpu PCT] [-queue-timeout D] [-executor-timeout D] [-detach-timeout D] [-insecure] [-log FILE] [-pidfile FILE] [-replace] [-detach]
+//
+// With -master it runs nothing itself: it places each session on the
+// executor with the most room and relays it there; executors are reshd
+// -join MASTER processes, on this machine (-local N starts them) or others,
+// admitted by their key in RESH_HOME/executors (cluster/spec.md).
 //
 // Sessions run over TLS 1.3: reshd presents its host key RESH_HOME/host_ed25519
 // (created on first start) and admits the clients whose keys are listed in
