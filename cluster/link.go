@@ -22,6 +22,7 @@ const (
 	TypeAccept  proto.Type = 44 // Accept: executor → master, it takes the offered session
 	TypeRefuse  proto.Type = 45 // Refuse: executor → master, it does not
 	TypeLeave   proto.Type = 46 // Leave: executor → master, it stops taking work and goes
+	TypeAttach  proto.Type = 47 // Attach: first on a further stream of an accepted session, either way
 )
 
 // Join is the executor's first message: who it is and what it can take.
@@ -79,4 +80,12 @@ type Refuse struct {
 // to time out.
 type Leave struct {
 	Reason string `json:"reason,omitempty"`
+}
+
+// Attach starts every stream of an accepted session but its anchor (the
+// stream its Offer came on), in either direction: it names the session by
+// its Offer's ID. What follows is that stream's content in the session
+// protocol (proto/spec.md), starting with its Open or TransferOpen.
+type Attach struct {
+	Session uint64 `json:"session"`
 }

@@ -3,11 +3,12 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"net"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/yamux"
 )
 
 // Task describes a session to place, for the executors' limits and logs.
@@ -44,7 +45,7 @@ type Placement struct {
 	m      *Master
 	e      *executor
 	id     uint64
-	stream net.Conn // the offered stream, a remote placement's
+	stream *yamux.Stream // the offered stream, a remote placement's anchor
 	once   sync.Once
 	relay  relay
 }

@@ -83,12 +83,7 @@ func (p *Placement) Relay(cs ClientSession) {
 	defer func() { _ = cs.Mux.Close() }()
 	name := p.e.name
 	lostMsg := fmt.Sprintf("executor %s lost", name)
-	emux, err := proto.Client(p.stream)
-	if err != nil {
-		cs.send(proto.TypeError, proto.Error{Message: "reshd: " + lostMsg + " before the command started"})
-		awaitClose(cs.Mux, nil)
-		return
-	}
+	emux := p.e.link.relayed(p.stream, p.id)
 	defer func() { _ = emux.Close() }()
 	var nested [4]*yamux.Stream
 	hello := cs.Hello
@@ -191,7 +186,7 @@ func relayControl(cs ClientSession, ectl *yamux.Stream, lostMsg string) {
 
 // relayTransfers opens a stream towards the client for each stream the
 // executor opens (a transfer, proto/spec.md §3), and copies both ways.
-func relayTransfers(client, emux *yamux.Session, pipe func(dst, src *yamux.Stream)) {
+func relayTransfers(client *yamux.Session, emux *SessionMux, pipe func(dst, src *yamux.Stream)) {
 	for {
 		es, err := emux.AcceptStream()
 		if err != nil {

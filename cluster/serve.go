@@ -3,7 +3,6 @@ package cluster
 import (
 	"errors"
 	"fmt"
-	"net"
 	"regexp"
 	"sync"
 	"time"
@@ -45,6 +44,31 @@ type link struct {
 	attachFn func() bool
 	closed   chan struct{}
 	once     sync.Once
+	sessions sessions // relayed over this link, by Offer ID
+}
+
+// relayed makes the SessionMux of the session the executor accepted on
+// anchor.
+func (l *link) relayed(anchor *yamux.Stream, id uint64) *SessionMux {
+	s := newSessionMux(l.mux, anchor, id, func() { l.sessions.remove(id) })
+	l.sessions.add(s)
+	return s
+}
+
+// acceptAttached takes the streams the executor opens (its sessions'
+// transfers) and hands each to its session, until the link ends.
+func (l *link) acceptAttached() {
+	for {
+		st, err := l.mux.AcceptStream()
+		if err != nil {
+			return
+		}
+		go func() {
+			if err := l.sessions.attach(st); err != nil {
+				l.m.log.Debug("reshd: stream from an executor refused", "executor", l.name, "err", err)
+			}
+		}()
+	}
 }
 
 func (l *link) attached() bool {
@@ -66,13 +90,13 @@ func (l *link) close() {
 
 // offer opens a stream, offers it the session o, and returns the stream
 // if accepted, or the refusal's reason.
-func (l *link) offer(o Offer) (net.Conn, string, error) {
+func (l *link) offer(o Offer) (*yamux.Stream, string, error) {
 	st, err := l.mux.OpenStream()
 	if err != nil {
 		return nil, "", fmt.Errorf("open a stream: %w", err)
 	}
 	_ = st.SetDeadline(time.Now().Add(l.m.cfg.OfferTimeout))
-	fail := func(err error) (net.Conn, string, error) {
+	fail := func(err error) (*yamux.Stream, string, error) {
 		_ = st.Close()
 		return nil, "", err
 	}
@@ -182,6 +206,7 @@ func (m *Master) ServeLink(ln Link) {
 		m.forget(e)
 		return
 	}
+	go l.acceptAttached()
 	log.Info("reshd: executor joined", "name", j.Name, "max_tasks", j.MaxTasks, "max_cpu", j.MaxCPU, "languages", j.Languages, "version", j.Software)
 	m.kick()
 

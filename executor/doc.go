@@ -11,7 +11,7 @@
 // master opens one stream per session it offers. The executor enforces its
 // limits itself: it refuses an offer when it is full, above its CPU limit
 // or leaving, and otherwise runs the session nested on that stream exactly
-// as a standalone reshd runs a client's (package server, Server.ServeConn).
+// as a standalone reshd runs a client's (package server, Server.ServeMux).
 //
 // The link rides out drops and damage as any connection session does.
 // When it is lost for good (down for longer than Config.Timeout, or the

@@ -44,6 +44,8 @@ type link struct {
 	mux     *yamux.Session
 	control *yamux.Stream
 
+	sessions cluster.Sessions // the sessions relayed over this link
+
 	ctrlMu sync.Mutex // serialises writes on control
 	closed sync.Once  // close's work
 

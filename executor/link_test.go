@@ -1,7 +1,6 @@
 package executor
 
 import (
-	"net"
 	"testing"
 	"time"
 
@@ -9,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"resh/cluster"
+	"resh/server"
 )
 
 // TestRejoinAfterMasterRestart: the master dies with a session running
@@ -96,8 +96,8 @@ type stuckSessions struct {
 	release chan struct{}
 }
 
-func (s *stuckSessions) ServeConn(conn net.Conn, remote string) {
+func (s *stuckSessions) ServeMux(mux server.Mux, remote string) {
 	s.served <- remote
 	<-s.release
-	_ = conn.Close()
+	_ = mux.Close()
 }

@@ -23,6 +23,7 @@ import (
 	"resh/cluster"
 	"resh/connection"
 	"resh/proto"
+	"resh/server"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -300,8 +301,18 @@ type linkMsg struct {
 	leave cluster.Leave
 }
 
+// attach opens a further stream of the accepted session id.
+func (l *mlink) attach(t *testing.T, id uint64) *yamux.Stream {
+	t.Helper()
+	st, err := l.mux.OpenStream()
+	require.NoError(t, err)
+	require.NoError(t, proto.WriteMessage(st, cluster.TypeAttach, cluster.Attach{Session: id}))
+	return st
+}
+
 // offer opens a stream, writes o, and reads the answer: Accept (the
-// stream then carries the session) or Refuse (returned).
+// stream is then the session's anchor: attach its streams) or Refuse
+// (returned).
 func (l *mlink) offer(t *testing.T, o cluster.Offer) (*yamux.Stream, *cluster.Refuse) {
 	t.Helper()
 	st, err := l.mux.OpenStream()
@@ -358,34 +369,48 @@ func (l *mlink) waitLeave(t *testing.T) cluster.Leave {
 	return l.next(t, "Leave", func(m linkMsg) bool { return m.t == cluster.TypeLeave }).leave
 }
 
-// fakeSessions stands for server.Server: each session echoes what it
-// reads until its stream ends or Shutdown.
+// fakeSessions stands for server.Server: each session echoes what comes
+// on each of its streams until the stream or the session ends, or
+// Shutdown.
 type fakeSessions struct {
 	mu       sync.Mutex
-	active   map[net.Conn]bool
+	active   map[server.Mux]bool
 	served   chan string // remote of each session, as it starts
 	ended    chan struct{}
 	shutdown bool
 }
 
 func newFakeSessions() *fakeSessions {
-	return &fakeSessions{active: map[net.Conn]bool{}, served: make(chan string, 16), ended: make(chan struct{}, 16)}
+	return &fakeSessions{active: map[server.Mux]bool{}, served: make(chan string, 16), ended: make(chan struct{}, 16)}
 }
 
-func (f *fakeSessions) ServeConn(conn net.Conn, remote string) {
+func (f *fakeSessions) ServeMux(mux server.Mux, remote string) {
 	f.mu.Lock()
 	if f.shutdown {
 		f.mu.Unlock()
-		_ = conn.Close()
+		_ = mux.Close()
 		return
 	}
-	f.active[conn] = true
+	f.active[mux] = true
 	f.mu.Unlock()
 	f.served <- remote
-	_, _ = io.Copy(conn, conn)
-	_ = conn.Close()
+	var wg sync.WaitGroup
+	for {
+		st, err := mux.AcceptStream()
+		if err != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = io.Copy(st, st)
+			_ = st.Close()
+		}()
+	}
+	_ = mux.Close()
+	wg.Wait()
 	f.mu.Lock()
-	delete(f.active, conn)
+	delete(f.active, mux)
 	f.mu.Unlock()
 	f.ended <- struct{}{}
 }
@@ -393,8 +418,8 @@ func (f *fakeSessions) ServeConn(conn net.Conn, remote string) {
 func (f *fakeSessions) Shutdown(ctx context.Context) error {
 	f.mu.Lock()
 	f.shutdown = true
-	for c := range f.active {
-		_ = c.SetDeadline(time.Now()) // a yamux stream's Close only half-closes
+	for m := range f.active {
+		_ = m.Close()
 	}
 	f.mu.Unlock()
 	return nil

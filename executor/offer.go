@@ -30,13 +30,34 @@ func (e *executor) acceptOffers(l *link, offers *sync.WaitGroup) {
 	}
 }
 
-// offered reads the Offer that starts st and answers it: Refuse and close,
-// or Accept and run the nested session on st in a goroutine of its own,
-// which outlives the link if need be (it ends when st does).
+// offered reads the message that starts st, a stream the master opened.
+// An Attach hands st to the accepted session it names. An Offer is
+// answered: Refuse and close, or Accept and run the session, whose anchor
+// st is, on the link's streams (cluster/spec.md §5) in a goroutine of its
+// own, which outlives the link if need be (it ends when st does).
 func (e *executor) offered(l *link, st *yamux.Stream) {
 	_ = st.SetReadDeadline(time.Now().Add(offerTimeout))
+	t, body, err := proto.ReadMessage(st)
 	var o cluster.Offer
-	if err := proto.Expect(st, cluster.TypeOffer, &o); err != nil {
+	switch {
+	case err != nil:
+	case t == cluster.TypeAttach:
+		var a cluster.Attach
+		if err = proto.Decode(body, &a); err == nil {
+			_ = st.SetReadDeadline(time.Time{})
+			err = l.sessions.Attached(st, a)
+		}
+		if err != nil {
+			e.log.Debug("reshd: bad stream from the master", "master", e.cfg.Master, "err", err)
+			_ = st.Close()
+		}
+		return
+	case t == cluster.TypeOffer:
+		err = proto.Decode(body, &o)
+	default:
+		err = fmt.Errorf("%w: got type %d, want an Offer or an Attach", proto.ErrUnexpected, t)
+	}
+	if err != nil {
 		e.log.Debug("reshd: bad offer from the master", "master", e.cfg.Master, "err", err)
 		_ = st.Close()
 		return
@@ -48,8 +69,11 @@ func (e *executor) offered(l *link, st *yamux.Stream) {
 		_ = st.Close()
 		return
 	}
+	// In the table before Accept: the master attaches the session's
+	// streams as soon as it reads it.
+	mux := l.sessions.Accepted(l.mux, st, o)
 	if err := proto.WriteMessage(st, cluster.TypeAccept, cluster.Accept{}); err != nil {
-		_ = st.Close()
+		_ = mux.Close()
 		e.release()
 		return
 	}
@@ -60,8 +84,8 @@ func (e *executor) offered(l *link, st *yamux.Stream) {
 	}
 	go func() {
 		defer e.release()
-		e.srv.ServeConn(st, remote)
-		_ = st.Close()
+		e.srv.ServeMux(mux, remote)
+		_ = mux.Close()
 	}()
 }
 

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"sync"
 	"time"
@@ -17,9 +16,10 @@ import (
 // sessionServer runs the sessions an executor accepts: *server.Server
 // (made by server.New), or a test's fake.
 type sessionServer interface {
-	// ServeConn runs one session whose yamux runs on conn, and returns
-	// when it ended, conn closed.
-	ServeConn(conn net.Conn, remote string)
+	// ServeMux runs one session whose streams come from mux (a relayed
+	// session's share of the link), and returns when it ended, mux
+	// closed.
+	ServeMux(mux server.Mux, remote string)
 	// Shutdown hangs up every session and waits, until ctx is done, for
 	// them to report their commands' exit.
 	Shutdown(ctx context.Context) error

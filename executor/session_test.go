@@ -19,23 +19,21 @@ import (
 // yamux client on the offer's stream, with the four streams of a resh
 // session (proto/spec.md §2).
 type nested struct {
-	mux                            *yamux.Session
+	anchor                         *yamux.Stream // closing it ends the session
 	control, stdin, stdout, stderr *yamux.Stream
 }
 
-// startNested opens the session's streams on st and sends hello.
-func startNested(t *testing.T, st *yamux.Stream, hello proto.Hello) *nested {
+// startNested attaches the session's streams to the accepted session id
+// (anchored on anchor) and sends hello.
+func startNested(t *testing.T, l *mlink, anchor *yamux.Stream, id uint64, hello proto.Hello) *nested {
 	t.Helper()
-	mux, err := proto.Client(st)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = mux.Close() })
-	n := &nested{mux: mux}
+	t.Cleanup(func() { _ = anchor.Close() })
+	n := &nested{anchor: anchor}
 	for _, k := range []struct {
 		kind string
 		s    **yamux.Stream
 	}{{proto.KindControl, &n.control}, {proto.KindStdin, &n.stdin}, {proto.KindStdout, &n.stdout}, {proto.KindStderr, &n.stderr}} {
-		s, err := mux.OpenStream()
-		require.NoError(t, err)
+		s := l.attach(t, id)
 		require.NoError(t, proto.WriteMessage(s, proto.TypeOpen, proto.Open{Kind: k.kind}))
 		*k.s = s
 	}
@@ -57,7 +55,7 @@ func (n *nested) exit(t *testing.T) proto.Exit {
 }
 
 // TestSessionRuns: an accepted offer runs a real session (package server)
-// nested on its stream: the command's output and exit status come back,
+// on the link's streams attached to it: the command's output and exit status come back,
 // and the task is counted while it runs.
 func TestSessionRuns(t *testing.T) {
 	home, key := executorHome(t)
@@ -66,7 +64,7 @@ func TestSessionRuns(t *testing.T) {
 	l := m.link()
 	st, refused := l.offer(t, cluster.Offer{ID: 7, Client: "192.0.2.1:4000", Command: "echo hello; echo oops >&2; exit 3"})
 	require.Nil(t, refused)
-	n := startNested(t, st, proto.Hello{Command: "echo hello; echo oops >&2; exit 3"})
+	n := startNested(t, l, st, 7, proto.Hello{Command: "echo hello; echo oops >&2; exit 3"})
 	_ = n.stdin.Close()
 	_ = n.stdout.SetReadDeadline(time.Now().Add(testTimeout))
 	out, err := io.ReadAll(n.stdout)
@@ -78,7 +76,7 @@ func TestSessionRuns(t *testing.T) {
 	assert.Equal(t, "oops\n", string(errOut))
 	assert.Equal(t, proto.Exit{Code: 3}, n.exit(t))
 	l.waitTasks(t, 1)
-	_ = n.mux.Close()
+	_ = n.anchor.Close()
 	l.waitTasks(t, 0)
 	require.NoError(t, ex.stop(t))
 	l.waitLeave(t)
@@ -92,7 +90,7 @@ func TestShutdownHangsUp(t *testing.T) {
 	l := m.link()
 	st, refused := l.offer(t, cluster.Offer{ID: 1})
 	require.Nil(t, refused)
-	n := startNested(t, st, proto.Hello{Command: "sleep 60"})
+	n := startNested(t, l, st, 1, proto.Hello{Command: "sleep 60"})
 	l.waitTasks(t, 1)
 
 	ex.cancel()
@@ -110,7 +108,7 @@ func TestLostLinkEndsSessions(t *testing.T) {
 	l := m.link()
 	st, refused := l.offer(t, cluster.Offer{ID: 1})
 	require.Nil(t, refused)
-	startNested(t, st, proto.Hello{Command: "sleep 60"})
+	startNested(t, l, st, 1, proto.Hello{Command: "sleep 60"})
 	l.waitTasks(t, 1)
 
 	m.restart()

@@ -27,7 +27,7 @@ const firstMessageTimeout = 30 * time.Second
 // passed, or relays the tool's bytes to a new stream towards the client
 // (spec.md §3).
 type broker struct {
-	mux  *yamux.Session
+	mux  Mux
 	log  *slog.Logger
 	dir  string
 	path string
@@ -77,7 +77,7 @@ func (j *job) stop() {
 }
 
 // newBroker creates the socket, mode 0600, in a new directory, mode 0700.
-func newBroker(mux *yamux.Session, log *slog.Logger) (*broker, error) {
+func newBroker(mux Mux, log *slog.Logger) (*broker, error) {
 	// A Unix socket's path is limited to 107 bytes: fall back to /tmp
 	// when $TMPDIR is too long.
 	base := os.TempDir()

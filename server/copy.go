@@ -232,14 +232,23 @@ const inputIdle = 100 * time.Millisecond
 // copyIn copies the client's input to the command until either ends. It
 // waits for input with a read of nothing, holding no buffer, and lets the
 // stream give back its receive buffer after a pause of inputIdle.
-func copyIn(dst io.Writer, src *yamux.Stream) {
+func copyIn(dst io.Writer, src *yamux.Stream, ended <-chan struct{}) {
 	for {
 		_ = src.SetReadDeadline(time.Now().Add(inputIdle))
 		_, err := src.Read(nil)
 		if errors.Is(err, yamux.ErrTimeout) {
 			src.Shrink()
 			_ = src.SetReadDeadline(time.Time{})
+			// A relayed session's streams outlive it on the link: its
+			// end (closed before it sets a past deadline on them) wakes
+			// this read with a timeout instead of an EOF.
+			if isClosed(ended) {
+				return
+			}
 			_, err = src.Read(nil)
+		}
+		if errors.Is(err, yamux.ErrTimeout) && isClosed(ended) {
+			return
 		}
 		if err != nil {
 			return
@@ -255,5 +264,15 @@ func copyIn(dst io.Writer, src *yamux.Stream) {
 		if err != nil {
 			return
 		}
+	}
+}
+
+// isClosed reports whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }

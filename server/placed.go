@@ -19,7 +19,7 @@ func (ss *session) direct() bool { return ss.acc == nil }
 // place waits for Config.Master to place the session, telling the client
 // its place in the queue meanwhile. It gives up when the client goes or
 // the server shuts down.
-func (ss *session) place(mux *yamux.Session, h proto.Hello) (*cluster.Placement, error) {
+func (ss *session) place(mux Mux, h proto.Hello) (*cluster.Placement, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -61,7 +61,12 @@ func (ss *session) place(mux *yamux.Session, h proto.Hello) (*cluster.Placement,
 }
 
 // relay runs the session on the remote executor that took it.
-func (ss *session) relay(mux *yamux.Session, st *streams, h proto.Hello, pl *cluster.Placement) {
+func (ss *session) relay(m Mux, st *streams, h proto.Hello, pl *cluster.Placement) {
+	mux, ok := m.(*yamux.Session)
+	if !ok { // a session handed over is never placed (direct)
+		ss.refuse(m, "reshd: a relayed session cannot be relayed again")
+		return
+	}
 	ss.mu.Lock()
 	ss.placement = pl
 	hupped := ss.hupped
@@ -85,7 +90,7 @@ func (ss *session) relay(mux *yamux.Session, st *streams, h proto.Hello, pl *clu
 
 // answer answers a Hello's query, then ends the session as after an
 // Error.
-func (ss *session) answer(mux *yamux.Session, query string) {
+func (ss *session) answer(mux Mux, query string) {
 	switch query {
 	case proto.QueryExecutors:
 		var list []proto.ExecutorInfo
@@ -105,8 +110,9 @@ func (ss *session) answer(mux *yamux.Session, query string) {
 
 // serveLink hands an executor's link to Config.Master, if this server
 // takes executors and the peer's key is an executor's.
-func (ss *session) serveLink(mux *yamux.Session, ctl *yamux.Stream) {
+func (ss *session) serveLink(m Mux, ctl *yamux.Stream) {
 	tc, _ := ss.conn.(*auth.Conn)
+	mux, isYamux := m.(*yamux.Session)
 	fp := ""
 	if tc != nil {
 		fp = tc.PeerFingerprint()
@@ -115,10 +121,10 @@ func (ss *session) serveLink(mux *yamux.Session, ctl *yamux.Stream) {
 		ss.log.Warn("reshd: executor link refused", "fingerprint", fp, "err", msg)
 		_ = proto.WriteMessage(ctl, proto.TypeError, proto.Error{Message: msg})
 		_ = ctl.Close()
-		ss.awaitClientClose(mux)
+		ss.awaitClientClose(m)
 	}
 	switch {
-	case !ss.srv.cfg.Executors || ss.srv.cfg.Master == nil:
+	case !ss.srv.cfg.Executors || ss.srv.cfg.Master == nil || !isYamux:
 		fail("reshd: this reshd is not a master: it takes no executors (start it with -master)")
 		return
 	case ss.srv.cfg.TLS != nil && (tc == nil || tc.Protocol() != cluster.LinkALPN):

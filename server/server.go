@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/yamux"
+
 	"resh/cluster"
 	"resh/connection"
 	"resh/internal/version"
@@ -153,13 +155,37 @@ func (s *Server) close() {
 // closes conn. remote names the client in logs. After Shutdown it closes
 // conn at once.
 func (s *Server) ServeConn(conn net.Conn, remote string) {
+	s.serveGiven(newConnSession(s, conn, remote))
+}
+
+// Mux is what a session's streams are multiplexed by: a yamux session
+// (*yamux.Session), or a relayed session's share of an executor's link
+// (*cluster.SessionMux).
+type Mux interface {
+	AcceptStream() (*yamux.Stream, error)
+	OpenStream() (*yamux.Stream, error)
+	Close() error
+	CloseChan() <-chan struct{}
+}
+
+// ServeMux runs one session whose streams come from mux, already
+// authenticated, as ServeConn does: the session a master relayed to this
+// executor, on streams of the executor's link (cluster/spec.md §5). It
+// returns when the session ended, and closes mux.
+func (s *Server) ServeMux(mux Mux, remote string) {
+	ss := newConnSession(s, nil, remote)
+	ss.given = mux
+	s.serveGiven(ss)
+}
+
+// serveGiven serves a session handed over by ServeConn or ServeMux.
+func (s *Server) serveGiven(ss *session) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
-		_ = conn.Close()
+		ss.closeGiven()
 		return
 	}
-	ss := newConnSession(s, conn, remote)
 	s.sessions[ss] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -276,7 +302,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	for ss := range s.sessions {
 		if ss.acc == nil {
-			_ = ss.conn.Close()
+			ss.closeGiven()
 		}
 	}
 	s.mu.Unlock()

@@ -44,7 +44,8 @@ var signals = map[string]syscall.Signal{
 // session is one client's session: its streams, its command, its broker.
 type session struct {
 	srv   *Server
-	acc   *connection.Accepted // nil for a session handed over by ServeConn
+	acc   *connection.Accepted // nil for a session handed over by ServeConn or ServeMux
+	given Mux                  // ServeMux's, else nil
 	conn  net.Conn             // what yamux runs on: acc, TLS above it, or ServeConn's
 	log   *slog.Logger
 	start time.Time
@@ -53,7 +54,7 @@ type session struct {
 	control *yamux.Stream
 
 	mu        sync.Mutex
-	mux       *yamux.Session
+	mux       Mux
 	placement *cluster.Placement // once placed on a remote executor: relayed
 	pid       int                // the command's process (and process group) id, once started
 	exited    bool               // the command was reaped
@@ -158,11 +159,16 @@ func (ss *session) serve() {
 			}
 		}()
 	}
-	mux, err := proto.Server(ss.conn)
-	if err != nil {
-		ss.log.Error("reshd: session refused", "err", err)
-		_ = ss.conn.Close()
-		return
+	var err error
+	mux := ss.given
+	if mux == nil {
+		ymux, err := proto.Server(ss.conn)
+		if err != nil {
+			ss.log.Error("reshd: session refused", "err", err)
+			_ = ss.conn.Close()
+			return
+		}
+		mux = ymux
 	}
 	defer ss.wg.Wait()
 	defer func() { _ = mux.Close() }() // closes acc, draining what was written
@@ -257,7 +263,7 @@ func (ss *session) serve() {
 
 // open accepts the client's four streams and reads Hello, within
 // Config.OpenTimeout.
-func (ss *session) open(mux *yamux.Session) (*streams, proto.Hello, error) {
+func (ss *session) open(mux Mux) (*streams, proto.Hello, error) {
 	var hello proto.Hello
 	var timedOut atomic.Bool
 	t := time.AfterFunc(ss.srv.cfg.OpenTimeout, func() { timedOut.Store(true); _ = mux.Close() })
@@ -327,14 +333,14 @@ func (ss *session) open(mux *yamux.Session) (*streams, proto.Hello, error) {
 
 // refuse sends an Error on the control stream, closes it and waits a little
 // for the client to go.
-func (ss *session) refuse(mux *yamux.Session, msg string) {
+func (ss *session) refuse(mux Mux, msg string) {
 	ss.log.Warn("reshd: session refused", "err", msg)
 	ss.writeControl(proto.TypeError, proto.Error{Message: msg})
 	_ = ss.control.Close()
 	ss.awaitClientClose(mux)
 }
 
-func (ss *session) awaitClientClose(mux *yamux.Session) {
+func (ss *session) awaitClientClose(mux Mux) {
 	t := time.NewTimer(closeWait)
 	defer t.Stop()
 	select {
@@ -428,7 +434,7 @@ func (ss *session) startCommand(st *streams, h proto.Hello, socket string) (*run
 		go func() {
 			defer ss.wg.Done()
 			lw := &lineWriter{w: master}
-			copyIn(lw, in)
+			copyIn(lw, in, ss.mux.CloseChan())
 			if _, err := in.Read(nil); errors.Is(err, io.EOF) {
 				typeEOF(master, lw.midLine)
 			}
@@ -480,7 +486,7 @@ func (ss *session) startCommand(st *streams, h proto.Hello, socket string) (*run
 		ss.wg.Add(1)
 		go func() {
 			defer ss.wg.Done()
-			copyIn(inW, in)
+			copyIn(inW, in, ss.mux.CloseChan())
 			_ = inW.Close()
 			_ = in.Close()
 		}()
@@ -506,7 +512,7 @@ func (ss *session) startCommand(st *streams, h proto.Hello, socket string) (*run
 
 // wait serves control messages until the command exited and its output
 // was copied, and returns how it ended.
-func (ss *session) wait(mux *yamux.Session, r *running) proto.Exit {
+func (ss *session) wait(mux Mux, r *running) proto.Exit {
 	ss.serveControl(r)
 	// The control stream ended: hang up if the session is gone.
 	select {
@@ -797,4 +803,14 @@ func typeEOF(master *os.File, midLine bool) {
 		b = append(b, eof)
 	}
 	_, _ = master.Write(b)
+}
+
+// closeGiven closes what a session handed over runs on.
+func (ss *session) closeGiven() {
+	if ss.given != nil {
+		_ = ss.given.Close()
+	}
+	if ss.conn != nil {
+		_ = ss.conn.Close()
+	}
 }
