@@ -23,6 +23,10 @@ const closeWait = 5 * time.Second
 // master asks for SIGKILL, as reshd's own.
 const killGrace = 3 * time.Second
 
+// idleShrink is how long a relayed stream stays idle before its receive
+// buffer is given back.
+const idleShrink = time.Second
+
 // relayBuffer is the copy buffer of each relayed stream direction.
 const relayBuffer = 256 << 10
 
@@ -114,17 +118,18 @@ func (p *Placement) Relay(cs ClientSession) {
 	}
 
 	var wg sync.WaitGroup
-	pipe := func(dst, src *yamux.Stream) {
+	pipe := func(dst, src *yamux.Stream, stop <-chan struct{}) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			copyHalf(dst, src)
+			copyHalf(dst, src, stop)
 		}()
 	}
-	pipe(ein, cs.Stdin)
-	pipe(cs.Stdout, eout)
-	pipe(cs.Stderr, eerr)
-	pipe(ectl, cs.Control)
+	fromClient, fromExecutor := cs.Mux.CloseChan(), emux.CloseChan()
+	pipe(ein, cs.Stdin, fromClient)
+	pipe(cs.Stdout, eout, fromExecutor)
+	pipe(cs.Stderr, eerr, fromExecutor)
+	pipe(ectl, cs.Control, fromClient)
 
 	ended := make(chan struct{})
 	wg.Add(2)
@@ -135,7 +140,10 @@ func (p *Placement) Relay(cs ClientSession) {
 	}()
 	go func() {
 		defer wg.Done()
-		relayTransfers(cs.Mux, emux, pipe)
+		relayTransfers(cs.Mux, emux, func(c, e *yamux.Stream) {
+			pipe(c, e, fromExecutor)
+			pipe(e, c, fromClient)
+		})
 	}()
 
 	select {
@@ -186,7 +194,7 @@ func relayControl(cs ClientSession, ectl *yamux.Stream, lostMsg string) {
 
 // relayTransfers opens a stream towards the client for each stream the
 // executor opens (a transfer, proto/spec.md §3), and copies both ways.
-func relayTransfers(client *yamux.Session, emux *SessionMux, pipe func(dst, src *yamux.Stream)) {
+func relayTransfers(client *yamux.Session, emux *SessionMux, both func(toClient, fromExecutor *yamux.Stream)) {
 	for {
 		es, err := emux.AcceptStream()
 		if err != nil {
@@ -197,19 +205,35 @@ func relayTransfers(client *yamux.Session, emux *SessionMux, pipe func(dst, src 
 			_ = es.Close()
 			continue
 		}
-		pipe(cs, es)
-		pipe(es, cs)
+		both(cs, es)
 	}
 }
 
 // copyHalf copies src to dst until src's end, then half-closes dst. A
 // dst that fails is drained no more: src is left for the session's end.
-func copyHalf(dst, src *yamux.Stream) {
+func copyHalf(dst, src *yamux.Stream, stop <-chan struct{}) {
 	for {
 		// Wait for data without a buffer (a yamux Read of nothing returns
-		// once something is buffered): an idle relayed session holds no
-		// copy buffer.
-		if _, err := src.Read(nil); err != nil && !errors.Is(err, io.EOF) {
+		// once something is buffered): an idle relayed stream holds no
+		// copy buffer, and once idle for a while gives back yamux's
+		// receive buffer too (not at every read: it would be allocated
+		// again for the next frame).
+		_ = src.SetReadDeadline(time.Now().Add(idleShrink))
+		_, err := src.Read(nil)
+		if errors.Is(err, yamux.ErrTimeout) {
+			src.Shrink()
+			_ = src.SetReadDeadline(time.Time{})
+			// A SessionMux closes stop, then wakes its streams' reads
+			// with a past deadline: look after clearing ours.
+			select {
+			case <-stop:
+				_ = dst.Close()
+				return
+			default:
+			}
+			_, err = src.Read(nil)
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
 			_ = dst.Close()
 			return
 		}
@@ -224,7 +248,6 @@ func copyHalf(dst, src *yamux.Stream) {
 		} else {
 			buffers.Put(bp)
 		}
-		src.Shrink()
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				// The session is going: nothing to half-close.
