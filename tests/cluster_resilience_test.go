@@ -108,6 +108,18 @@ func noLog(t *testing.T, d *daemon, words ...string) {
 	}
 }
 
+// notLost fails t if master m or executor x (named name) logged that x's
+// link was given up: the master ends a link with "executor lost" or
+// "executor link closed", and its sessions with "executor NAME lost"; the
+// executor says "lost the link to the master".
+func notLost(t *testing.T, m, x *daemon, name string) {
+	t.Helper()
+	noLog(t, m, "executor lost", "name="+name)
+	noLog(t, m, "executor link closed", "name="+name)
+	noLog(t, m, "executor "+name+" lost")
+	noLog(t, x, "lost the link to the master")
+}
+
 // countLog is how many lines d logged containing every one of words.
 func countLog(d *daemon, words ...string) int {
 	d.logMu.Lock()
@@ -161,6 +173,7 @@ func TestMasterExecutorHopDamaged(t *testing.T) {
 			m := startMaster(t, []string{"-local", "1"}, "local-1")
 			p := proxyTo(t, m.addr)
 			far := startExecutorAt(t, m, p.Addr().String(), "far")
+			logsOnFailure(t, m, far)
 			p.SetFaults(path.faults, path.faults)
 			sessions := bulkThroughMaster(t, m, m.addr, "-on", "far")
 			p.Heal()
@@ -180,8 +193,7 @@ func TestMasterExecutorHopDamaged(t *testing.T) {
 			if n := countLog(m, "session relayed", "executor=far"); n != sessions {
 				t.Errorf("%d sessions relayed to far, want %d", n, sessions)
 			}
-			noLog(t, m, "executor lost")
-			noLog(t, far, "lost the link to the master")
+			notLost(t, m, far, "far")
 			if r := resh(t, "", "", append([]string{"-on", "far"}, m.args(m.addr, "echo still here")...)...); r.stdout != "still here\n" || r.code != 0 {
 				t.Errorf("after the damage, far: %+v", r)
 			}
@@ -281,6 +293,7 @@ func TestMasterExecutorLostPastTimeout(t *testing.T) {
 	m := startMaster(t, []string{"-local", "1", "-executor-timeout", timeout.String()}, "local-1")
 	p := proxyTo(t, m.addr)
 	far := startExecutorAt(t, m, p.Addr().String(), "far")
+	logsOnFailure(t, m, far)
 	on := func(name, command string) []string { return append([]string{"-on", name}, m.args(m.addr, command)...) }
 
 	r := startResh(t, "ready", on("far", "echo ready; exec sleep 60")...)
@@ -297,12 +310,6 @@ func TestMasterExecutorLostPastTimeout(t *testing.T) {
 	if ended < timeout {
 		t.Errorf("the session ended %v after the cut, before the %v timeout", ended, timeout)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			dumpLog(t, "master", m)
-			dumpLog(t, "far", far)
-		}
-	})
 	// The master logs the end of the link: "executor lost" for a link
 	// given up, "executor link closed" for one it closed on purpose.
 	if l := m.waitLog(t, 5*time.Second, `msg="reshd: executor l`, "name=far"); !strings.Contains(l, "executor lost") {
@@ -346,6 +353,7 @@ func TestMasterExecutorShortCut(t *testing.T) {
 	m := startMaster(t, []string{"-executor-timeout", "20s"})
 	p := proxyTo(t, m.addr)
 	far := startExecutorAt(t, m, p.Addr().String(), "far")
+	logsOnFailure(t, m, far)
 
 	r := startResh(t, "0", append([]string{"-on", "far"}, m.args(m.addr, "for i in $(seq 0 30); do echo $i; sleep 0.1; done; exit 3")...)...)
 	p.SetRefuse(1 << 30)
@@ -358,8 +366,7 @@ func TestMasterExecutorShortCut(t *testing.T) {
 		t.Errorf("after a 1.5 s cut: lines %q, exit %d, want 1..30 and 3; stderr %q", rest, r.code, r.stderr.String())
 	}
 	far.waitLog(t, 5*time.Second, "the link to the master is back")
-	noLog(t, m, "executor lost")
-	noLog(t, far, "lost the link to the master")
+	notLost(t, m, far, "far")
 	t.Logf("the session ended %v after the path came back", time.Since(back).Round(time.Millisecond))
 }
 
@@ -375,6 +382,7 @@ func TestMasterExecutorInNetns(t *testing.T) {
 	m := startReshdAt(t, link.HostIP+":0", nil, "-master", "-executor-timeout", "20s")
 	m.firstContact(t, m.addr)
 	ns := startExecutorVia(t, m, []string{"ip", "netns", "exec", link.NS}, m.addr, "ns")
+	logsOnFailure(t, m, ns)
 
 	r := startResh(t, "0", append([]string{"-on", "ns"}, m.args(m.addr, "for i in $(seq 0 50); do echo $i; sleep 0.1; done; exit 4")...)...)
 	<-r.lines // the session goes on: "1"
@@ -386,8 +394,7 @@ func TestMasterExecutorInNetns(t *testing.T) {
 	if want := strings.Fields(seqOutput(50))[1:]; strings.Join(rest, " ") != strings.Join(want, " ") || r.code != 4 {
 		t.Errorf("after a 3 s outage: lines %q, exit %d, want 2..50 and 4; stderr %q", rest, r.code, r.stderr.String())
 	}
-	noLog(t, m, "executor lost")
-	noLog(t, ns, "lost the link to the master")
+	notLost(t, m, ns, "ns")
 	if r := resh(t, "", "", append([]string{"-on", "ns"}, m.args(m.addr, "echo again")...)...); r.stdout != "again\n" || r.code != 0 {
 		t.Errorf("a new session on ns after the outage: %+v", r)
 	}
@@ -420,14 +427,29 @@ func dumpLog(t *testing.T, name string, d *daemon) {
 	}
 }
 
+// logsOnFailure logs the master's and the executor's logs if the test
+// fails.
+func logsOnFailure(t *testing.T, m, x *daemon) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpLog(t, "master", m)
+			dumpLog(t, "executor", x)
+		}
+	})
+}
+
 // TestExecutorStopsWithLinkDown: an executor whose link is down (the path
 // refuses every attempt) while it runs a session stops on SIGINT within a
 // bound, as it does with its link up: the hangup ends the session and the
 // link, down or not, does not hold it.
 func TestExecutorStopsWithLinkDown(t *testing.T) {
-	m := startMaster(t, []string{"-executor-timeout", "20s"})
+	// The master gives the link up after 3 s, before it is stopped at the
+	// end (see TestMasterStopsWithExecutorLinkDown); the executor keeps
+	// resuming for its default 30 s.
+	m := startMaster(t, []string{"-executor-timeout", "3s"})
 	p := proxyTo(t, m.addr)
 	far := startExecutorAt(t, m, p.Addr().String(), "far")
+	logsOnFailure(t, m, far)
 	r := startResh(t, "ready", append([]string{"-on", "far"}, m.args(m.addr, "echo ready; exec sleep 60")...)...)
 	p.SetRefuse(1 << 30)
 	p.DropAll()
@@ -450,4 +472,35 @@ func TestExecutorStopsWithLinkDown(t *testing.T) {
 		t.Errorf("the executor, its link down with a session running, did not stop within 30s of SIGINT")
 	}
 	_ = r.cmd.Process.Kill()
+}
+
+// TestMasterStopsWithExecutorLinkDown: a master whose executor's link is
+// down (waiting for a resume within -executor-timeout, 20 s here) stops on
+// SIGINT within a bound: shutdown ends the link, it does not wait for the
+// link to time out.
+func TestMasterStopsWithExecutorLinkDown(t *testing.T) {
+	m := startMaster(t, []string{"-executor-timeout", "20s"})
+	p := proxyTo(t, m.addr)
+	far := startExecutorAt(t, m, p.Addr().String(), "far")
+	logsOnFailure(t, m, far)
+	p.SetRefuse(1 << 30)
+	p.DropAll()
+	far.waitLog(t, 5*time.Second, "the link to the master lost its transport")
+	start := time.Now()
+	_ = m.cmd.Process.Signal(os.Interrupt)
+	exited := make(chan error, 1)
+	go func() { exited <- m.cmd.Wait() }()
+	select {
+	case <-exited:
+		// As long as the harness gives any reshd to stop (startLogged).
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("the master, an executor's link down, stopped %v after SIGINT: more than 10s", took.Round(time.Millisecond))
+		} else {
+			t.Logf("the master stopped %v after SIGINT", took.Round(time.Millisecond))
+		}
+	case <-time.After(30 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-exited
+		t.Errorf("the master, an executor's link down, did not stop within 30s of SIGINT")
+	}
 }
