@@ -26,6 +26,7 @@ import (
 func TestMasterSuite(t *testing.T) {
 	t.Parallel()
 	m := startMaster(t, []string{"-local", "2"}, "local-1", "local-2")
+	showLogsOnFailure(t, m)
 	a := m.addr
 
 	t.Run("core suite", func(t *testing.T) {

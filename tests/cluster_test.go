@@ -29,6 +29,7 @@ import (
 func TestClusterPlacement(t *testing.T) {
 	t.Parallel()
 	m := startMaster(t, []string{"-local", "3", "-max-tasks", "2"}, "local-1", "local-2", "local-3")
+	showLogsOnFailure(t, m)
 	const n, running = 12, 6
 	tag := func(i int) string { return fmt.Sprintf("started-%02d", i) }
 	s := make([]*bgResh, n)
@@ -96,6 +97,7 @@ func TestClusterPlacement(t *testing.T) {
 func TestClusterFullExecutorSkipped(t *testing.T) {
 	t.Parallel()
 	m := startMaster(t, nil)
+	showLogsOnFailure(t, m)
 	startExecutor(t, m, "small", "-max-tasks", "1")
 	startExecutor(t, m, "big", "-max-tasks", "4")
 	occupant := startBg(t, append([]string{"-on", "small"}, m.args(m.addr, "echo occupied-small; cat >/dev/null")...)...)
@@ -127,6 +129,7 @@ func TestClusterFullExecutorSkipped(t *testing.T) {
 // -max-cpu 100. Not parallel: it takes the whole machine.
 func TestClusterCPULimit(t *testing.T) {
 	m := startMaster(t, nil)
+	showLogsOnFailure(t, m)
 	startExecutor(t, m, "hot", "-max-cpu", "5")
 	startExecutor(t, m, "cool", "-max-cpu", "100")
 	stop := burnCPU(t)
@@ -154,6 +157,7 @@ func TestClusterQueueTimeout(t *testing.T) {
 	t.Run("no executor", func(t *testing.T) {
 		t.Parallel()
 		m := startMaster(t, []string{"-queue-timeout", "2s"})
+		showLogsOnFailure(t, m)
 		start := time.Now()
 		r := resh(t, "", "", m.args(m.addr, "echo ran")...)
 		assert.Equal(t, 255, r.code)
@@ -164,6 +168,7 @@ func TestClusterQueueTimeout(t *testing.T) {
 	t.Run("all busy", func(t *testing.T) {
 		t.Parallel()
 		m := startMaster(t, []string{"-queue-timeout", "2s"})
+		showLogsOnFailure(t, m)
 		startExecutor(t, m, "solo", "-max-tasks", "1")
 		occupant := startBg(t, m.args(m.addr, "echo occupied; cat >/dev/null")...)
 		occupant.waitOut(10*time.Second, "occupied")
@@ -188,6 +193,7 @@ func TestClusterQueueTimeout(t *testing.T) {
 func TestClusterQueueWaits(t *testing.T) {
 	t.Parallel()
 	m := startMaster(t, nil)
+	showLogsOnFailure(t, m)
 	startExecutor(t, m, "solo", "-max-tasks", "1")
 	occupant := startBg(t, m.args(m.addr, "echo occupied; cat >/dev/null")...)
 	occupant.waitOut(10*time.Second, "occupied")
@@ -211,6 +217,7 @@ func TestClusterQueueWaits(t *testing.T) {
 func TestClusterOnAllExecutors(t *testing.T) {
 	t.Parallel()
 	m := startMaster(t, nil)
+	showLogsOnFailure(t, m)
 	codes := map[string]int{"e1": 0, "e2": 3, "e3": 5}
 	for i, name := range []string{"e1", "e2", "e3"} {
 		e := startExecutor(t, m, name, "-max-tasks", strconv.Itoa(i+1))
@@ -281,6 +288,7 @@ func TestClusterExecutorKeys(t *testing.T) {
 	tlsOnly(t)
 	t.Parallel()
 	m := startMaster(t, nil)
+	showLogsOnFailure(t, m)
 
 	t.Run("stranger", func(t *testing.T) {
 		home := t.TempDir()
@@ -334,6 +342,7 @@ func TestClusterExecutorKeys(t *testing.T) {
 func TestClusterExecutorKilled(t *testing.T) {
 	t.Parallel()
 	m := startMaster(t, []string{"-executor-timeout", "3s"})
+	showLogsOnFailure(t, m)
 	victim := startExecutor(t, m, "victim")
 	startExecutor(t, m, "other")
 	doomed := startBg(t, append([]string{"-on", "victim"}, m.args(m.addr, "echo doomed; cat")...)...)
@@ -371,6 +380,7 @@ func TestClusterExecutorKilled(t *testing.T) {
 func TestClusterPlacementRightAfterKill(t *testing.T) {
 	t.Parallel()
 	m := startMaster(t, []string{"-executor-timeout", "3s"})
+	showLogsOnFailure(t, m)
 	victim := startExecutor(t, m, "victim", "-max-tasks", "4")
 	startExecutor(t, m, "other", "-max-tasks", "1")
 	require.NoError(t, victim.cmd.Process.Kill())
@@ -390,6 +400,7 @@ func TestClusterPlacementRightAfterKill(t *testing.T) {
 func TestClusterMasterRestart(t *testing.T) {
 	t.Parallel()
 	m := startMaster(t, []string{"-local", "1", "-executor-timeout", "3s"}, "local-1")
+	showLogsOnFailure(t, m)
 	_, port, ok := strings.Cut(m.addr, ":")
 	require.True(t, ok)
 	roamer := startExecutor(t, m, "roamer")
@@ -679,6 +690,22 @@ func burnCPU(t *testing.T) func() {
 	f := func() { once.Do(func() { close(stop); wg.Wait() }) }
 	t.Cleanup(f)
 	return f
+}
+
+// showLogsOnFailure logs the daemons' logs at the end of a failed test.
+func showLogsOnFailure(t *testing.T, ds ...*daemon) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for i, d := range ds {
+			d.logMu.Lock()
+			for _, l := range d.log {
+				t.Logf("log %d: %s", i, l)
+			}
+			d.logMu.Unlock()
+		}
+	})
 }
 
 // lines splits s into its lines, without the empty one after the last
