@@ -79,7 +79,9 @@ func TestMasterSuite(t *testing.T) {
 	})
 
 	t.Run("signal forwarded", func(t *testing.T) {
-		b := startBg(t, m.args(a, "trap 'echo got-term; exit 7' TERM; echo started; sleep 30 & wait")...)
+		// No child outlives the shell holding its stdout: the trap runs
+		// between two short sleeps.
+		b := startBg(t, m.args(a, "trap 'echo got-term; exit 7' TERM; echo started; while :; do sleep 0.1; done")...)
 		b.waitOut(15*time.Second, "started")
 		require.NoError(t, b.cmd.Process.Signal(syscall.SIGTERM))
 		assert.Equal(t, 7, b.wait(t, 15*time.Second))
