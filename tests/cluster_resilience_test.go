@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -209,9 +210,28 @@ func TestMasterExecutorHopDamaged(t *testing.T) {
 type running struct {
 	cmd    *exec.Cmd
 	lines  chan string
-	stderr *strings.Builder
+	stderr *lockedText
 	done   chan struct{}
-	code   int
+	code   int // once done is closed
+}
+
+// lockedText is a strings.Builder that a command writes while a test may
+// read it.
+type lockedText struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedText) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedText) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startResh starts resh with args and returns once it printed its first
@@ -220,7 +240,7 @@ func startResh(t *testing.T, first string, args ...string) *running {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	r := &running{cmd: reshCommand(ctx, args...), lines: make(chan string, 1000), stderr: &strings.Builder{}, done: make(chan struct{})}
+	r := &running{cmd: reshCommand(ctx, args...), lines: make(chan string, 1000), stderr: &lockedText{}, done: make(chan struct{})}
 	r.cmd.Stderr = r.stderr
 	out, err := r.cmd.StdoutPipe()
 	if err != nil {
