@@ -120,8 +120,39 @@ func TestClusterFullExecutorSkipped(t *testing.T) {
 	for i := range 3 {
 		assert.Equal(t, "big", relayedOn(t, m, fmt.Sprintf("echo elsewhere-%d", i)))
 	}
+	// -on small waits for small, rather than going elsewhere.
+	pinned := startBg(t, append([]string{"-v", "-on", "small"}, m.args(m.addr, "echo pinned")...)...)
+	pinned.waitErr(10*time.Second, "resh: waiting for a free executor (0 ahead)")
 	occupant.release()
 	assert.Equal(t, 0, occupant.wait(t, 10*time.Second))
+	assert.Equal(t, 0, pinned.wait(t, 10*time.Second))
+	assert.Equal(t, "pinned\n", pinned.stdout())
+	assert.Equal(t, "small", relayedOn(t, m, "echo pinned"))
+}
+
+// A queued session whose client gives up (^C while waiting) leaves the
+// queue: the one behind it moves up, and its command never runs.
+func TestClusterQueuedClientLeaves(t *testing.T) {
+	t.Parallel()
+	m := startMaster(t, nil)
+	showLogsOnFailure(t, m)
+	startExecutor(t, m, "solo", "-max-tasks", "1")
+	occupant := startBg(t, m.args(m.addr, "echo occupied; cat >/dev/null")...)
+	occupant.waitOut(10*time.Second, "occupied")
+	marker := filepath.Join(t.TempDir(), "quitter-ran")
+	quitter := startBg(t, append([]string{"-v"}, m.args(m.addr, "touch "+marker)...)...)
+	quitter.waitErr(10*time.Second, "resh: waiting for a free executor (0 ahead)")
+	patient := startBg(t, append([]string{"-v"}, m.args(m.addr, "echo patient")...)...)
+	patient.waitErr(10*time.Second, "resh: waiting for a free executor (1 ahead)")
+	require.NoError(t, quitter.cmd.Process.Signal(os.Interrupt))
+	assert.NotEqual(t, 0, quitter.wait(t, 10*time.Second))
+	patient.waitErr(10*time.Second, "resh: waiting for a free executor (0 ahead)")
+	occupant.release()
+	assert.Equal(t, 0, occupant.wait(t, 10*time.Second))
+	assert.Equal(t, 0, patient.wait(t, 10*time.Second))
+	assert.Equal(t, "patient\n", patient.stdout())
+	assert.NoFileExists(t, marker, "the command of a client that left the queue ran")
+	assert.Zero(t, m.countLines("session relayed", "touch "+marker))
 }
 
 // An executor above its CPU limit takes nothing: while every core burns,
@@ -690,6 +721,19 @@ func burnCPU(t *testing.T) func() {
 	f := func() { once.Do(func() { close(stop); wg.Wait() }) }
 	t.Cleanup(f)
 	return f
+}
+
+// countLines counts d's log lines containing every one of words.
+func (d *daemon) countLines(words ...string) int {
+	d.logMu.Lock()
+	defer d.logMu.Unlock()
+	n := 0
+	for _, l := range d.log {
+		if containsAll(l, words) {
+			n++
+		}
+	}
+	return n
 }
 
 // showLogsOnFailure logs the daemons' logs at the end of a failed test.
