@@ -417,12 +417,36 @@ func TestClusterPlacementRightAfterKill(t *testing.T) {
 	require.NoError(t, victim.cmd.Process.Kill())
 	// The master sees the transport go at once, even if it keeps the
 	// link for a resume.
-	waitTable(t, m, 10*time.Second, func(tb map[string]execRow) bool { return tb["victim"].state != "up" })
+	waitTable(t, m, 10*time.Second, func(tb map[string]execRow) bool { return tb["victim"].state == "lost" })
 	start := time.Now()
 	r := resh(t, "", "", m.args(m.addr, "echo placed-after-kill")...)
 	assert.Equal(t, 0, r.code, "stderr %q", r.stderr)
 	assert.Equal(t, "other", relayedOn(t, m, "placed-after-kill"))
 	assert.Less(t, time.Since(start), 3*time.Second)
+}
+
+// A local executor that dies is restarted by its master, says so in the
+// log, joins again under its name and takes work.
+func TestClusterLocalExecutorRestarted(t *testing.T) {
+	t.Parallel()
+	m := startMaster(t, []string{"-local", "1", "-executor-timeout", "3s"}, "local-1")
+	showLogsOnFailure(t, m)
+	_, port, _ := strings.Cut(m.addr, ":")
+	pattern := `-join 127\.0\.0\.1:` + port + ` -name local-1 `
+	out, err := exec.Command("pgrep", "-f", "--", pattern).Output()
+	require.NoError(t, err, "pgrep -f %q", pattern)
+	pids := strings.Fields(string(out))
+	require.Len(t, pids, 1)
+	pid, err := strconv.Atoi(pids[0])
+	require.NoError(t, err)
+	p, err := os.FindProcess(pid)
+	require.NoError(t, err)
+	require.NoError(t, p.Kill())
+	m.waitLog(t, 10*time.Second, "local executor exited", "name=local-1")
+	m.waitLogN(t, 15*time.Second, 2, "executor joined", "name=local-1 ")
+	r := resh(t, "", "", append([]string{"-on", "local-1"}, m.args(m.addr, "echo back")...)...)
+	assert.Equal(t, result{"back\n", "", 0}, r)
+	assert.Equal(t, "up", executorsTable(t, m)["local-1"].state)
 }
 
 // A master restart: an executor by hand sees the link go, keeps trying,
