@@ -272,9 +272,14 @@ func BenchmarkBalance(b *testing.B) {
 			b.Errorf("a session failed: %s", e)
 		}
 		used, ran := 0, 0
-		var per []string
+		var (
+			per               []string
+			firstWait, handed time.Duration
+		)
 		for i, x := range execs {
-			most, count := balanceConcurrency(x, marks[i])
+			most, count, fw, h := balanceConcurrency(x, marks[i], perExec, start)
+			firstWait += fw
+			handed += h
 			worst = max(worst, most)
 			ran += count
 			if count > 0 {
@@ -288,7 +293,10 @@ func BenchmarkBalance(b *testing.B) {
 		if used != len(names) || ran != sessions {
 			b.Errorf("%d executors used, %d sessions run, want %d and %d", used, ran, len(names), sessions)
 		}
-		b.Logf("%d sessions in %v (ideal %v, ratio %.3f); %s", sessions, took.Round(time.Millisecond), ideal, took.Seconds()/ideal.Seconds(), strings.Join(per, "; "))
+		handoffs := sessions - perExec*len(names)
+		b.Logf("%d sessions in %v (ideal %v, ratio %.3f); %s; a slot waited %v on average for its first session, %v between sessions",
+			sessions, took.Round(time.Millisecond), ideal, took.Seconds()/ideal.Seconds(), strings.Join(per, "; "),
+			(firstWait / time.Duration(perExec*len(names))).Round(time.Millisecond), (handed / time.Duration(handoffs)).Round(time.Millisecond))
 		b.StartTimer()
 	}
 	b.StopTimer()
@@ -299,22 +307,50 @@ func BenchmarkBalance(b *testing.B) {
 	b.ReportMetric(float64(worst), "max-per-executor")
 }
 
-// balanceConcurrency reads executor x's log from line from on: the most sessions
-// it ran at once, and how many it ran (a session counts from its "session
-// started" line to its "session ended" line).
-func balanceConcurrency(x *daemon, from int) (most, count int) {
+// balanceConcurrency reads executor x's log from line from on: the most
+// sessions it ran at once, how many it ran (a session counts from its
+// "session started" line to its "session ended" line), and the time its
+// slots stood free before each session started: from start for the first
+// perExec sessions (firstWait), from the end of a previous session for the
+// others (handoffs).
+func balanceConcurrency(x *daemon, from, perExec int, start time.Time) (most, count int, firstWait, handoffs time.Duration) {
 	x.logMu.Lock()
 	defer x.logMu.Unlock()
 	now := 0
+	free := make([]time.Time, perExec) // when each free slot became free
+	for i := range free {
+		free[i] = start
+	}
 	for _, l := range x.log[from:] {
+		at := logTime(l)
 		switch {
 		case strings.Contains(l, `msg="reshd: session started"`):
 			now++
 			count++
 			most = max(most, now)
+			if len(free) > 0 && !at.IsZero() {
+				if count <= perExec {
+					firstWait += at.Sub(free[0])
+				} else {
+					handoffs += at.Sub(free[0])
+				}
+				free = free[1:]
+			}
 		case strings.Contains(l, `msg="reshd: session ended"`):
 			now--
+			free = append(free, at)
 		}
 	}
-	return most, count
+	return most, count, firstWait, handoffs
+}
+
+// logTime is the time= of a log line, or zero.
+func logTime(l string) time.Time {
+	v, ok := strings.CutPrefix(l, "time=")
+	if !ok {
+		return time.Time{}
+	}
+	v, _, _ = strings.Cut(v, " ")
+	t, _ := time.Parse(time.RFC3339Nano, v)
+	return t
 }
