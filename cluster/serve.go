@@ -31,6 +31,10 @@ type Link struct {
 	SetDetachTimeout func(time.Duration)
 	// Attached reports whether the link has a transport now; nil: always.
 	Attached func() bool
+	// Abort ends the link's connection at once, without waiting for its
+	// peer to acknowledge what was written (a link whose transport is down
+	// would hold a Close for up to its detach timeout); nil: Close only.
+	Abort func()
 }
 
 // KindExecutor is the Open kind of an executor link's first stream.
@@ -42,6 +46,7 @@ type link struct {
 	name     string
 	mux      *yamux.Session
 	attachFn func() bool
+	abortFn  func()
 	closed   chan struct{}
 	once     sync.Once
 	sessions sessions // relayed over this link, by Offer ID
@@ -80,10 +85,19 @@ func (l *link) attached() bool {
 	return l.attachFn == nil || l.attachFn()
 }
 
-// close ends the link: its relayed sessions see it lost.
+// close ends the link: its relayed sessions see it lost. The connection
+// is aborted, not drained: the master closes a link when it shuts down
+// (its clients' sessions ended first), when a new join replaces it, or
+// once it failed, and nothing left on it must reach the executor, while a
+// drain would wait for an executor whose transport is down for as long as
+// the link's detach timeout. The executor sees its link lost, and joins
+// again.
 func (l *link) close() {
 	l.once.Do(func() {
 		close(l.closed)
+		if l.abortFn != nil {
+			l.abortFn()
+		}
 		_ = l.mux.Close()
 	})
 }
@@ -141,7 +155,7 @@ func (m *Master) ServeLink(ln Link) {
 	if ln.SetDetachTimeout != nil {
 		ln.SetDetachTimeout(m.cfg.ExecutorTimeout)
 	}
-	l := &link{m: m, mux: ln.Mux, attachFn: ln.Attached, closed: make(chan struct{})}
+	l := &link{m: m, mux: ln.Mux, attachFn: ln.Attached, abortFn: ln.Abort, closed: make(chan struct{})}
 	defer l.close()
 	log := m.log.With("addr", ln.Addr)
 	if ln.Key != "" {
@@ -223,11 +237,16 @@ func (m *Master) ServeLink(ln Link) {
 		log.Info("reshd: executor left", "name", j.Name)
 		return
 	}
-	m.forget(e)
+	closedHere := false
 	select {
-	case <-l.closed:
-		log.Info("reshd: executor link closed", "name", j.Name)
+	case <-l.closed: // by the master: shutting down, or a new join
+		closedHere = true
 	default:
+	}
+	m.forget(e)
+	if closedHere {
+		log.Info("reshd: executor link closed", "name", j.Name)
+	} else {
 		log.Warn("reshd: executor lost", "name", j.Name, "err", err)
 	}
 }

@@ -64,10 +64,13 @@ func (e *executor) join(ctx context.Context) (*link, error) {
 	rec := &recordConn{Conn: conn}
 	l := &link{conn: conn, rec: rec}
 	if err := e.hello(ctx, l); err != nil {
+		// Abort first: closing yamux closes the connection, which would
+		// drain, waiting for a transport that may be down until the
+		// resume timeout.
+		abort(conn)
 		if l.mux != nil {
 			_ = l.mux.Close()
 		}
-		abort(conn)
 		if cause := rec.err(); cause != nil && !isRemote(err) {
 			err = fmt.Errorf("%w (%w)", err, cause)
 		}

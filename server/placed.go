@@ -135,11 +135,21 @@ func (ss *session) serveLink(m Mux, ctl *yamux.Stream) {
 	ss.isLink = true
 	ss.srv.changedLocked()
 	ss.srv.mu.Unlock()
-	ln := cluster.Link{Mux: mux, Control: ctl, Key: fp}
+	ln := cluster.Link{Mux: mux, Control: ctl, Key: fp, Abort: ss.abort}
 	if ss.acc != nil {
 		ln.Addr = ss.acc.RemoteAddr().String()
 		ln.SetDetachTimeout = ss.acc.SetDetachTimeout
 		ln.Attached = ss.acc.Attached
 	}
 	ss.srv.cfg.Master.ServeLink(ln)
+}
+
+// abort ends the session's connection at once, without draining.
+func (ss *session) abort() {
+	switch c := ss.conn.(type) {
+	case *auth.Conn:
+		c.Abort()
+	case interface{ Abort() }:
+		c.Abort()
+	}
 }
