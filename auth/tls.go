@@ -153,11 +153,22 @@ func MasterTLS(hostKey ed25519.PrivateKey, authorizedKeysPath, executorsPath, ex
 				}
 			}
 			limiter.refuse(ctx, host, fp, "reshd: refused "+article(who)+" whose key is not in "+file, "fingerprint", fp, "addr", addr)
-			return fmt.Errorf("key %s is not in %s", fp, file)
+			return &RefusedKeyError{Fingerprint: fp, File: file}
 		}
 		return c, nil
 	}
 	return cfg, nil
+}
+
+// RefusedKeyError is the server's handshake error for a peer whose key it
+// does not admit; the refusal was logged already (through the Limiter).
+type RefusedKeyError struct {
+	Fingerprint string
+	File        string // authorized_keys or executors
+}
+
+func (e *RefusedKeyError) Error() string {
+	return fmt.Sprintf("key %s is not in %s", e.Fingerprint, e.File)
 }
 
 func article(who string) string {

@@ -140,7 +140,13 @@ func (ss *session) secure() bool {
 		r = <-done
 	}
 	if r.err != nil {
-		ss.log.Info("reshd: TLS handshake failed", "err", r.err)
+		var refused *auth.RefusedKeyError
+		if errors.As(r.err, &refused) {
+			// Logged once already, with the key and the address.
+			ss.log.Debug("reshd: TLS handshake failed", "err", r.err)
+		} else {
+			ss.log.Info("reshd: TLS handshake failed", "err", r.err)
+		}
 		return false
 	}
 	ss.conn = r.tc
