@@ -449,6 +449,29 @@ func TestClusterLocalExecutorRestarted(t *testing.T) {
 	assert.Equal(t, "up", executorsTable(t, m)["local-1"].state)
 }
 
+// Stopping a master stops its local executors at once: each leaves when
+// told to (SIGTERM), none has to be killed, and the master is gone within
+// a couple of seconds.
+func TestClusterMasterStopsLocals(t *testing.T) {
+	t.Parallel()
+	m := startMaster(t, []string{"-local", "3"}, "local-1", "local-2", "local-3")
+	r := resh(t, "", "", m.args(m.addr, "echo ran")...)
+	require.Equal(t, 0, r.code, "stderr %q", r.stderr)
+	m.logMu.Lock()
+	from := len(m.log)
+	m.logMu.Unlock()
+	start := time.Now()
+	stopReshd(t, m)
+	took := time.Since(start)
+	m.logMu.Lock()
+	after := slices.Clone(m.log[from:])
+	m.logMu.Unlock()
+	assert.Less(t, took, 3*time.Second, "the master took %v to stop; its log meanwhile:\n%s", took, strings.Join(after, "\n"))
+	for _, l := range after {
+		assert.NotContains(t, l, "did not stop: killed")
+	}
+}
+
 // A master restart: an executor by hand sees the link go, keeps trying,
 // and joins the new master on the same port by itself; the old master's
 // local executors died with it.
