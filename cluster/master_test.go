@@ -229,7 +229,7 @@ func TestQueueTimeout(t *testing.T) {
 	defer p.Done()
 	_, err = m.Place(context.Background(), cluster.Task{}, nil)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "1 executors up, all busy")
+	assert.Contains(t, err.Error(), "the only executor up is busy")
 }
 
 func TestOnNamesTheExecutor(t *testing.T) {

@@ -167,6 +167,9 @@ func (m *Master) timeoutError(t Task) error {
 	if up == 0 {
 		return fmt.Errorf("reshd: no executor took the session within %v: no executor is up", d)
 	}
+	if up == 1 {
+		return fmt.Errorf("reshd: no executor took the session within %v: the only executor up is busy", d)
+	}
 	return fmt.Errorf("reshd: no executor took the session within %v: %d executors up, all busy", d, up)
 }
 

@@ -187,6 +187,18 @@ func abort(c net.Conn) {
 	_ = c.Close()
 }
 
+// attached reports whether c, the link's connection (TLS above it, or
+// not), has a transport now.
+func attached(c net.Conn) bool {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn()
+	}
+	if a, ok := c.(interface{ Attached() bool }); ok {
+		return a.Attached()
+	}
+	return true
+}
+
 // recordConn remembers the first error a Read of the connection returned:
 // yamux reports a lost session without it, and it says why (the master
 // refused the key, the link expired).

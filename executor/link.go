@@ -116,6 +116,11 @@ func (l *link) close() {
 }
 
 func (l *link) closeNow() {
+	if !attached(l.conn) {
+		// Its transport is down: nothing written could be delivered
+		// before the link's resume timeout.
+		abort(l.conn)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

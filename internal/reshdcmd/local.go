@@ -154,6 +154,7 @@ func superviseLocal(name, exe string, args []string, home string, logOut io.Writ
 	backoff := localBackoffMin
 	for {
 		cmd := exec.Command(exe, args...)
+		cmd.Args[0] = "reshd" // in ps, not /proc/self/exe
 		cmd.Env = append(os.Environ(), "RESH_HOME="+home)
 		cmd.Stdout, cmd.Stderr = logOut, logOut
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
