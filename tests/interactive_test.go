@@ -24,6 +24,22 @@ type term struct {
 	out  strings.Builder
 	more chan struct{} // signalled when output arrives
 	done chan struct{} // closed when the pty reader ends
+
+	waitOnce sync.Once
+	exited   chan struct{} // closed once cmd.Wait returned, into waitErr
+	waitErr  error
+}
+
+// waited starts the one cmd.Wait (the cleanup and wait both need it) and
+// returns the channel closed when it returned.
+func (tm *term) waited() <-chan struct{} {
+	tm.waitOnce.Do(func() {
+		go func() {
+			tm.waitErr = tm.cmd.Wait()
+			close(tm.exited)
+		}()
+	})
+	return tm.exited
 }
 
 func startTerm(t *testing.T, rows, cols uint16, args ...string) *term {
@@ -34,7 +50,7 @@ func startTerm(t *testing.T, rows, cols uint16, args ...string) *term {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tm := &term{t: t, cmd: cmd, ptmx: ptmx, more: make(chan struct{}, 1), done: make(chan struct{})}
+	tm := &term{t: t, cmd: cmd, ptmx: ptmx, more: make(chan struct{}, 1), done: make(chan struct{}), exited: make(chan struct{})}
 	go func() {
 		defer close(tm.done)
 		buf := make([]byte, 4096)
@@ -56,7 +72,7 @@ func startTerm(t *testing.T, rows, cols uint16, args ...string) *term {
 	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		<-tm.waited()
 		ptmx.Close()
 		<-tm.done
 	})
@@ -97,10 +113,9 @@ func (tm *term) expect(want string, within time.Duration) {
 // wait returns resh's exit status.
 func (tm *term) wait(within time.Duration) int {
 	tm.t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- tm.cmd.Wait() }()
 	select {
-	case err := <-done:
+	case <-tm.waited():
+		err := tm.waitErr
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			return ee.ExitCode()
