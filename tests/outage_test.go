@@ -65,7 +65,10 @@ func TestLongOutageLosesNothing(t *testing.T) {
 	// The command finishes during the outage; reshd keeps its output.
 	d.waitLog(t, 20*time.Second, "session ended", "code=7")
 	select {
-	case l := <-lines:
+	case l, ok := <-lines:
+		if !ok {
+			t.Fatalf("resh's output ended with the link down; stderr: %s", stderr.String())
+		}
 		t.Fatalf("read %q with the link down", l)
 	case <-time.After(longOutage): // the outage itself
 	}

@@ -59,6 +59,15 @@ func NewLink(tb testing.TB) *Link {
 	l.ip("link", "add", l.hostDev, "type", "veth", "peer", "name", "veth1", "netns", l.NS)
 	tb.Cleanup(func() { _ = exec.Command("ip", "link", "del", l.hostDev).Run() })
 	l.ip("addr", "add", l.HostIP+"/24", "dev", l.hostDev)
+	// While the link is down its route goes with it, and the namespace's
+	// address would be sent by the default route: a virtual machine's
+	// gateway may answer for it with a reset, so that the outage looks like
+	// a server that refuses (and resh gives up, -give-up). An unreachable
+	// route below the link's keeps the outage an outage: no route to the
+	// host, as a router that lost the path says.
+	subnet := fmt.Sprintf("10.79.%d.0/24", n%250)
+	l.ip("route", "add", "unreachable", subnet, "metric", "4242")
+	tb.Cleanup(func() { _ = exec.Command("ip", "route", "del", "unreachable", subnet, "metric", "4242").Run() })
 	l.ip("-n", l.NS, "addr", "add", l.NSIP+"/24", "dev", "veth1")
 	// After the link comes back the first ARP exchange is often lost and
 	// Linux retries after 1 s; retry every 100 ms instead.
