@@ -388,3 +388,21 @@ func clientSession(t *testing.T) (cluster.ClientSession, *clientEnd) {
 }
 
 func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestStartingUntilJoined: a local executor the master started shows as
+// starting, is offered nothing, and its Join replaces the placeholder.
+func TestStartingUntilJoined(t *testing.T) {
+	m := newMaster(t, cluster.Config{QueueTimeout: 50 * time.Millisecond})
+	m.Starting("local-1", "local")
+	waitState(t, m, "local-1", proto.StateStarting, 0)
+	_, err := m.Place(context.Background(), cluster.Task{}, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no executor is up")
+	join(t, m, "local-1", 2, nil)
+	waitState(t, m, "local-1", proto.StateUp, 0)
+	p := place(t, m, cluster.Task{})
+	defer p.Done()
+	assert.Equal(t, "local-1", p.Executor())
+	m.Starting("local-1", "local") // a restart while joined changes nothing
+	waitState(t, m, "local-1", proto.StateUp, 1)
+}
