@@ -30,6 +30,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"resh/connection"
+	"resh/internal/readerr"
 	"resh/proto"
 )
 
@@ -135,7 +136,7 @@ type runner struct {
 	restore   func()      // puts the terminal back; safe to call twice
 	ctlMu     sync.Mutex  // serialises writes on the control stream
 	control   io.Writer
-	lastErr   *recordConn
+	lastErr   *readerr.Conn
 	identity  ed25519.PrivateKey // nil with -insecure
 	muxDone   <-chan struct{}    // closed when the yamux session ends
 }
@@ -222,7 +223,7 @@ func (r *runner) connect(ctx context.Context, stderrTerm bool) (*yamux.Session, 
 	if err != nil {
 		return nil, nil, err
 	}
-	r.lastErr = &recordConn{Conn: conn}
+	r.lastErr = readerr.New(conn)
 	sess, err := proto.Client(r.lastErr)
 	if err != nil {
 		conn.Close()

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"resh/auth"
@@ -134,32 +133,6 @@ func since(t time.Time) time.Duration {
 		return 0
 	}
 	return time.Since(t).Round(100 * time.Microsecond)
-}
-
-// recordConn remembers the first error a Read of the connection returned,
-// to explain a lost session.
-type recordConn struct {
-	net.Conn
-	mu   sync.Mutex
-	rerr error
-}
-
-func (c *recordConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if err != nil {
-		c.mu.Lock()
-		if c.rerr == nil {
-			c.rerr = err
-		}
-		c.mu.Unlock()
-	}
-	return n, err
-}
-
-func (c *recordConn) err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.rerr
 }
 
 // secure loads (or creates) resh's identity and returns the TLS

@@ -185,7 +185,7 @@ const TransferGrace = 2 * time.Second
 // lost explains a session that ended early, with the connection's own
 // error when it has one.
 func (r *runner) lost(err error) error {
-	cause := r.lastErr.err()
+	cause := r.lastErr.Err()
 	if cause == nil && r.muxDone != nil {
 		// A write can fail on a session the peer closed before our
 		// reader got to the reason it sent (a TLS alert refusing our
@@ -196,7 +196,7 @@ func (r *runner) lost(err error) error {
 		case <-t.C:
 		}
 		t.Stop()
-		cause = r.lastErr.err()
+		cause = r.lastErr.Err()
 	}
 	if refused := auth.Refusal(cause, r.identity); r.identity != nil && refused != nil {
 		// TLS 1.3: the server's refusal of our key comes after our side

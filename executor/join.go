@@ -15,6 +15,7 @@ import (
 	"resh/auth"
 	"resh/cluster"
 	"resh/connection"
+	"resh/internal/readerr"
 	"resh/internal/version"
 	"resh/proto"
 )
@@ -39,8 +40,8 @@ var errNotMaster = errors.New("the server did not negotiate the executor protoco
 // link is one joined link to the master: the connection session (TLS
 // above it unless Insecure), yamux on it, and its control stream.
 type link struct {
-	conn    net.Conn    // *auth.Conn or *connection.Client
-	rec     *recordConn // conn, remembering why reading it failed
+	conn    net.Conn      // *auth.Conn or *connection.Client
+	rec     *readerr.Conn // conn, remembering why reading it failed
 	mux     *yamux.Session
 	control *yamux.Stream
 
@@ -61,7 +62,7 @@ func (e *executor) join(ctx context.Context) (*link, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec := &recordConn{Conn: conn}
+	rec := readerr.New(conn)
 	l := &link{conn: conn, rec: rec}
 	if err := e.hello(ctx, l); err != nil {
 		// Abort first: closing yamux closes the connection, which would
@@ -71,7 +72,7 @@ func (e *executor) join(ctx context.Context) (*link, error) {
 		if l.mux != nil {
 			_ = l.mux.Close()
 		}
-		if cause := rec.err(); cause != nil && !isRemote(err) {
+		if cause := rec.Err(); cause != nil && !isRemote(err) {
 			err = fmt.Errorf("%w (%w)", err, cause)
 		}
 		return nil, err
@@ -197,33 +198,6 @@ func attached(c net.Conn) bool {
 		return a.Attached()
 	}
 	return true
-}
-
-// recordConn remembers the first error a Read of the connection returned:
-// yamux reports a lost session without it, and it says why (the master
-// refused the key, the link expired).
-type recordConn struct {
-	net.Conn
-	mu   sync.Mutex
-	rerr error
-}
-
-func (c *recordConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if err != nil {
-		c.mu.Lock()
-		if c.rerr == nil {
-			c.rerr = err
-		}
-		c.mu.Unlock()
-	}
-	return n, err
-}
-
-func (c *recordConn) err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.rerr
 }
 
 // logWriter turns known_hosts notices ("resh: new host H:P, key SHA256:…

@@ -42,7 +42,7 @@ func (e *executor) serve(ctx context.Context, l *link) error {
 		close(stopLoad)
 		loads.Wait()
 		err = errLinkClosed
-		if cause := l.rec.err(); cause != nil {
+		if cause := l.rec.Err(); cause != nil {
 			err = cause
 		}
 	}
