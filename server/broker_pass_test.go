@@ -18,6 +18,9 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/hashicorp/yamux"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"resh/cat"
 	"resh/proto"
@@ -495,4 +498,51 @@ func TestPassOlderClient(t *testing.T) {
 		t.Errorf("client got %d bytes, want %d raw", len(g), len(data))
 	}
 	counts(t, b, 1, 0)
+}
+
+// ltee passed, its stdout's reader gone in the middle of a write (head -c
+// 100000): the bytes that went to stdout went to the file too, and the
+// client reports what came. reshd reads 256 KiB from stdin at once, so the
+// reader goes in the middle of the first write to stdout, whatever the
+// timing.
+func TestPassSIGPIPEMidWrite(t *testing.T) {
+	dir := t.TempDir()
+	serve, results := realClient(t, dir)
+	b := startBroker(t, serve)
+	inR, inW := pipe(t)
+	if _, err := unix.FcntlInt(inW.Fd(), unix.F_SETPIPE_SZ, 1<<20); err != nil {
+		t.Skipf("cannot grow a pipe: %v", err)
+	}
+	data := text(256 << 10)
+	_, err := io.WriteString(inW, data) // and no end: ltee stops on EPIPE
+	require.NoError(t, err)
+	outR, outW := pipe(t)
+
+	p := proto.TransferPass{Op: proto.OpWrite, Paths: []string{"out"}, Tool: "ltee", SIGPIPE: true}
+	c, reply, err := proto.PassTransfer(t.Context(), b.path, p, inR, outW)
+	require.NoError(t, err)
+	require.True(t, reply.OK, "reply %+v", reply)
+	defer c.Close()
+	_ = inR.Close()
+	_ = outW.Close()
+	head := make([]byte, 100000)
+	_ = outR.SetReadDeadline(time.Now().Add(testTimeout))
+	_, err = io.ReadFull(outR, head)
+	require.NoError(t, err)
+	require.Equal(t, data[:len(head)], string(head))
+	_ = outR.Close() // head exits
+
+	var done proto.TransferDone
+	_ = c.SetDeadline(time.Now().Add(testTimeout))
+	require.NoError(t, proto.Expect(c, proto.TypeTransferDone, &done))
+	assert.Equal(t, proto.TransferDone{SIGPIPE: true}, done)
+	r := <-results
+	var inc *tee.IncompleteError
+	require.ErrorAs(t, r.err, &inc)
+	assert.Equal(t, "ltee was killed by SIGPIPE", inc.Reason)
+	got := readFile(t, dir, "out.partial")
+	assert.GreaterOrEqual(t, len(got), len(head), "the file holds less than went downstream")
+	assert.Less(t, len(got), len(data), "reshd went on after the broken pipe")
+	assert.True(t, strings.HasPrefix(data, got), "the file is not what went to stdout")
+	assert.Equal(t, int64(len(got)), inc.Bytes, "the size reported")
 }

@@ -48,11 +48,14 @@ func NewSink(name string, conn Conn, chunked bool) *Sink {
 // Copy is ltee's copy, in ltee or in reshd: it copies in to out and to
 // each sink, ends each sink's data, and waits for the client's results. It
 // returns the messages for the user, in order ("ltee: " goes in front):
-// failures of stdin and stdout, then of each file. If onSIGPIPE is not
+// failures of stdin and stdout, then of each file. Every byte that went
+// to out goes to the sinks too, even from a write to out that failed
+// (spec.md §3.3: each byte to stdout before the paths). If onSIGPIPE is not
 // nil, a broken pipe on out ends the copy as SIGPIPE would end ltee: Copy
-// calls onSIGPIPE at once, ends the sinks' data marked failed, and returns
-// piped true and no messages. Cancelling ctx stops the copy before the
-// next read; the caller arranges for a read or write in progress to end.
+// reads no more, ends the sinks' data marked failed, calls onSIGPIPE, and
+// returns piped true and no messages. Cancelling ctx stops the copy before
+// the next read; the caller arranges for a read or write in progress to
+// end.
 func Copy(ctx context.Context, in io.Reader, out io.Writer, sinks []*Sink, onSIGPIPE func()) (msgs []string, piped bool) {
 	report := func(format string, args ...any) { msgs = append(msgs, fmt.Sprintf(format, args...)) }
 	for _, s := range sinks {
@@ -65,38 +68,27 @@ func Copy(ctx context.Context, in io.Reader, out io.Writer, sinks []*Sink, onSIG
 	buf := make([]byte, proto.ChunkHeader+bufSize)
 	for ctx.Err() == nil {
 		n, rerr := in.Read(buf[proto.ChunkHeader:])
-		if n > 0 {
-			data := buf[proto.ChunkHeader : proto.ChunkHeader+n]
-			if stdoutOK {
-				if _, err := out.Write(data); err != nil {
-					if ctx.Err() != nil {
-						break
-					}
-					if onSIGPIPE != nil && errors.Is(err, syscall.EPIPE) {
-						onSIGPIPE()
-						piped = true
-						why = "ltee was killed by SIGPIPE"
-						break
-					}
+		stop := false // after the sinks get what went to stdout
+		if n > 0 && stdoutOK {
+			if w, err := out.Write(buf[proto.ChunkHeader : proto.ChunkHeader+n]); err != nil {
+				switch {
+				case ctx.Err() != nil:
+					stop, n = true, w
+				case onSIGPIPE != nil && errors.Is(err, syscall.EPIPE):
+					stop, n = true, w
+					piped = true
+					why = "ltee was killed by SIGPIPE"
+				default:
 					report("standard output: %v", err)
 					stdoutOK = false
 				}
 			}
-			proto.PutChunkHeader(buf[:proto.ChunkHeader+n])
-			for _, s := range sinks {
-				if s.werr != nil {
-					continue
-				}
-				b := data
-				if s.chunked {
-					b = buf[:proto.ChunkHeader+n]
-				}
-				if _, err := s.conn.Write(b); err != nil {
-					s.werr = err
-					continue
-				}
-				s.sent += int64(n)
-			}
+		}
+		if n > 0 {
+			write(sinks, buf[:proto.ChunkHeader+n])
+		}
+		if stop {
+			break
 		}
 		if rerr == io.EOF {
 			complete = true
@@ -136,6 +128,11 @@ func Copy(ctx context.Context, in io.Reader, out io.Writer, sinks []*Sink, onSIG
 			s.werr = err
 		}
 	}
+	if piped {
+		// The end marks went out before the tool dies, and with it,
+		// often, the session.
+		onSIGPIPE()
+	}
 	for _, s := range sinks {
 		<-s.done
 		_ = s.conn.Close()
@@ -159,6 +156,27 @@ func Copy(ctx context.Context, in io.Reader, out io.Writer, sinks []*Sink, onSIG
 		msgs = nil
 	}
 	return msgs, piped
+}
+
+// write sends chunk, a chunk header's room then the data, to every sink
+// still up: chunked or raw as the sink takes it.
+func write(sinks []*Sink, chunk []byte) {
+	proto.PutChunkHeader(chunk)
+	data := chunk[proto.ChunkHeader:]
+	for _, s := range sinks {
+		if s.werr != nil {
+			continue
+		}
+		b := data
+		if s.chunked {
+			b = chunk
+		}
+		if _, err := s.conn.Write(b); err != nil {
+			s.werr = err
+			continue
+		}
+		s.sent += int64(len(data))
+	}
 }
 
 // readResult waits for the TransferResult. One that comes before our

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -286,3 +287,77 @@ func TestCopySIGPIPE(t *testing.T) {
 type toolConn struct{ io.ReadWriteCloser }
 
 func (c toolConn) CloseWrite() error { return c.Close() }
+
+// brokenAfter is a stdout whose reader goes away after taking left bytes:
+// the write in progress then returns what went out with EPIPE, as a pipe
+// does.
+type brokenAfter struct {
+	left int
+	got  []byte
+}
+
+func (b *brokenAfter) Write(p []byte) (int, error) {
+	if len(p) <= b.left {
+		b.left -= len(p)
+		b.got = append(b.got, p...)
+		return len(p), nil
+	}
+	n := b.left
+	b.left = 0
+	b.got = append(b.got, p[:n]...)
+	return n, &os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.EPIPE}
+}
+
+// What went to stdout in a write that then broke goes to the files too:
+// with onSIGPIPE the file is cut there, and its end mark is out before
+// onSIGPIPE is called; without, the copy goes on and the file gets all.
+func TestCopyBrokenWriteReachesFiles(t *testing.T) {
+	dir := t.TempDir()
+	dirs, err := access.New(dir, nil)
+	require.NoError(t, err)
+	defer dirs.Close()
+	data := strings.Repeat("0123456789abcdef", 3*bufSize/16)
+
+	tool, served := serveChunked(t, dirs, "piped")
+	out := &brokenAfter{left: bufSize + 1000} // in the middle of the second read
+	conn := &halfCloseWatch{Conn: toolConn{tool}}
+	called, endFirst := false, false
+	msgs, piped := Copy(context.Background(), strings.NewReader(data), out, []*Sink{NewSink("piped", conn, true)}, func() {
+		called, endFirst = true, conn.halfClosed
+	})
+	assert.True(t, piped)
+	assert.Empty(t, msgs)
+	assert.True(t, called, "onSIGPIPE called")
+	assert.True(t, endFirst, "the data ended before onSIGPIPE was called")
+	err = <-served
+	var inc *IncompleteError
+	require.ErrorAs(t, err, &inc)
+	assert.Equal(t, "ltee was killed by SIGPIPE", inc.Reason)
+	got, err := os.ReadFile(filepath.Join(dir, "piped.partial"))
+	require.NoError(t, err)
+	assert.Equal(t, bufSize+1000, len(out.got))
+	assert.Equal(t, len(out.got), len(got), "the file holds what went to stdout")
+	assert.True(t, string(got) == string(out.got), "the file holds what went to stdout")
+	assert.Equal(t, int64(len(got)), inc.Bytes, "reported")
+
+	tool, served = serveChunked(t, dirs, "error")
+	out = &brokenAfter{left: bufSize + 1000}
+	msgs, piped = Copy(context.Background(), strings.NewReader(data), out, []*Sink{NewSink("error", toolConn{tool}, true)}, nil)
+	assert.False(t, piped)
+	assert.Equal(t, []string{"standard output: write /dev/stdout: broken pipe"}, msgs)
+	require.NoError(t, <-served)
+	got, err = os.ReadFile(filepath.Join(dir, "error"))
+	require.NoError(t, err)
+	assert.True(t, string(got) == data, "the file got %d bytes, want all %d", len(got), len(data))
+}
+
+// halfCloseWatch says whether the data was ended.
+type halfCloseWatch struct {
+	Conn
+	halfClosed bool
+}
+
+func (h *halfCloseWatch) CloseWrite() error {
+	h.halfClosed = true
+	return h.Conn.CloseWrite()
+}
