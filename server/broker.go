@@ -63,14 +63,17 @@ func (j *job) add(st *yamux.Stream) {
 	}
 }
 
-// stop cuts the job: its connection, its streams, its descriptors.
+// stop cuts the job: its connection, its streams, its descriptors. The
+// connection goes first: what the cut wakes can no longer tell the tool
+// anything (a TransferDone "context canceled"), and the tool sees the end
+// of the connection, the session's end (spec.md §3.3).
 func (j *job) stop() {
 	j.mu.Lock()
 	j.shut = true
 	streams := j.streams
 	j.mu.Unlock()
-	j.cancel()
 	_ = j.c.Close()
+	j.cancel()
 	for _, st := range streams {
 		_ = st.SetDeadline(time.Now()) // ends a Read waiting on the client
 	}
