@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"resh/auth"
 )
 
 // bin is the directory holding the programs built for this run.
@@ -50,6 +52,13 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(home)
 	os.Setenv("RESH_HOME", home)
+	// The identity exists before any test, whatever order -shuffle picks:
+	// the resh that would create it says so on stderr, which tests of
+	// resh's exact messages do not expect.
+	if _, _, err := auth.LoadOrCreateIdentity(filepath.Join(home, auth.IdentityFile)); err != nil {
+		fmt.Fprintln(os.Stderr, "tests:", err)
+		return 1
+	}
 	code := m.Run()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
