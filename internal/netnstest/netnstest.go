@@ -50,8 +50,8 @@ func NewLink(tb testing.TB) *Link {
 	l := &Link{
 		tb:      tb,
 		NS:      fmt.Sprintf("resh-%d-%d-l", os.Getpid(), n),
-		HostIP:  fmt.Sprintf("10.79.%d.1", n%250),
-		NSIP:    fmt.Sprintf("10.79.%d.2", n%250),
+		HostIP:  fmt.Sprintf("10.%d.%d.1", netOctet(), n%250),
+		NSIP:    fmt.Sprintf("10.%d.%d.2", netOctet(), n%250),
 		hostDev: fmt.Sprintf("rsh%x", (os.Getpid()%0xfffff)<<4|int(n%16)),
 	}
 	l.ip("netns", "add", l.NS)
@@ -65,7 +65,7 @@ func NewLink(tb testing.TB) *Link {
 	// a server that refuses (and resh gives up, -give-up). An unreachable
 	// route below the link's keeps the outage an outage: no route to the
 	// host, as a router that lost the path says.
-	subnet := fmt.Sprintf("10.79.%d.0/24", n%250)
+	subnet := fmt.Sprintf("10.%d.%d.0/24", netOctet(), n%250)
 	l.ip("route", "add", "unreachable", subnet, "metric", "4242")
 	tb.Cleanup(func() { _ = exec.Command("ip", "route", "del", "unreachable", subnet, "metric", "4242").Run() })
 	l.ip("-n", l.NS, "addr", "add", l.NSIP+"/24", "dev", "veth1")
@@ -78,6 +78,11 @@ func NewLink(tb testing.TB) *Link {
 	l.ip("-n", l.NS, "link", "set", "veth1", "up")
 	return l
 }
+
+// netOctet is the second octet of this process's links' addresses, so that
+// two test processes at once (go test runs packages in parallel) do not
+// share a subnet, nor its route.
+func netOctet() int { return 100 + os.Getpid()%100 }
 
 // Down takes the link down: nothing passes either way.
 func (l *Link) Down() { l.tb.Helper(); l.ip("link", "set", l.hostDev, "down") }
