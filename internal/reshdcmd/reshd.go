@@ -262,15 +262,17 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		log.Warn("reshd: -insecure: no encryption and no authentication: anyone who can reach this address can run commands as "+who, "addr", srv.Addr().String())
 	}
+	stopLocals := func() {}
 	if o.Local > 0 {
 		locals, err := startLocal(o, srv.Addr().String(), cfg.Master, logOut, log)
 		if err != nil {
 			_ = srv.Shutdown(context.Background())
 			return fail("%v", err)
 		}
+		stopLocals = locals.stop
 		defer locals.stop()
 	}
-	return serve(ctx, srv, log)
+	return serve(ctx, srv, log, stopLocals)
 }
 
 // joinAddress completes an executor's MASTER[:PORT] with the default port.
@@ -288,7 +290,11 @@ func joinAddress(a string) (string, error) {
 }
 
 // serve serves until ctx is done or serving fails, then shuts srv down.
-func serve(ctx context.Context, srv *server.Server, log *slog.Logger) int {
+// first runs before the server shuts down: a master stops its local
+// executors then, while their links are up, so that each hangs up its
+// sessions (whose exit reaches their clients through the master), leaves
+// and closes its link cleanly.
+func serve(ctx context.Context, srv *server.Server, log *slog.Logger, first func()) int {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
 	select {
@@ -301,6 +307,7 @@ func serve(ctx context.Context, srv *server.Server, log *slog.Logger) int {
 	case <-ctx.Done():
 	}
 	log.Info("reshd: shutting down")
+	first()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
