@@ -168,10 +168,8 @@ func TestMasterSuite(t *testing.T) {
 	})
 
 	// What went downstream went to the file too: head took 100000
-	// bytes, the file holds at least that. (Fails now and then: the file
-	// is short by whole chunks, 65536 to 98304 bytes, in about 1 run of 5
-	// through a master with -insecure, 1 of 40 with TLS, and 1 of 15
-	// standalone (TestLteeIncompleteFileReported): reported.)
+	// bytes, the file holds at least that (the bytes of a write to stdout
+	// that broke midway go to the file too, proto/spec.md §3.3).
 	t.Run("ltee cut reported", func(t *testing.T) {
 		dir := t.TempDir()
 		r := resh(t, dir, "", m.args(a, "yes | ltee out | head -c 100000 >/dev/null")...)
