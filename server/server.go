@@ -213,9 +213,16 @@ func (s *Server) Addr() net.Addr {
 // accepting.
 func (s *Server) Serve() error {
 	s.mu.Lock()
-	if s.serving || s.closing {
+	if s.closing {
+		// Shut down before it served (a caller that starts Serve in a
+		// goroutine may lose the race with its own Shutdown): nothing to
+		// serve.
 		s.mu.Unlock()
-		return errors.New("server: Serve called twice or after Shutdown")
+		return nil
+	}
+	if s.serving {
+		s.mu.Unlock()
+		return errors.New("server: Serve called twice")
 	}
 	if s.ln == nil {
 		s.mu.Unlock()
