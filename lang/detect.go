@@ -1,0 +1,91 @@
+package lang
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// versionTimeout bounds each version command Detect runs.
+var versionTimeout = 2 * time.Second
+
+// Detected is a language whose programs this machine has.
+type Detected struct {
+	Language
+	// Tools are the paths of the language's tools (Language.Tools) as
+	// found in PATH.
+	Tools []string
+	// Version is the first non-empty line the version command printed
+	// (on stdout, else stderr), "" when it has none or it failed.
+	Version string
+	// VersionErr is why the version command failed, nil if it did not.
+	VersionErr error
+}
+
+// Detect returns the languages of s whose tools (Language.Tools) are all
+// in PATH, sorted by name, each with its version line. The version
+// commands run concurrently, each for at most 2 s; a failing one leaves
+// the language detected, without a version.
+func (s *Set) Detect(ctx context.Context) []Detected {
+	var found []Detected
+	for _, l := range s.All() {
+		d := Detected{Language: l}
+		ok := true
+		for _, t := range l.Tools() {
+			p, err := exec.LookPath(t)
+			if err != nil {
+				ok = false
+				break
+			}
+			d.Tools = append(d.Tools, p)
+		}
+		if ok {
+			found = append(found, d)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range found {
+		d := &found[i]
+		if len(d.Language.Version) == 0 {
+			continue
+		}
+		wg.Go(func() { d.Version, d.VersionErr = version(ctx, d.Language.Version) })
+	}
+	wg.Wait()
+	return found
+}
+
+// version runs argv and returns the first non-empty line of its stdout,
+// or else of its stderr.
+func version(ctx context.Context, argv []string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, versionTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 100 * time.Millisecond // a child left holding the output
+	if err := cmd.Run(); err != nil {
+		return "", err
+	}
+	if v := firstLine(stdout.String()); v != "" {
+		return v, nil
+	}
+	return firstLine(stderr.String()), nil
+}
+
+// firstLine is the first line of s holding more than white space,
+// trimmed, at most 200 bytes of it.
+func firstLine(s string) string {
+	for line := range strings.Lines(s) {
+		if line = strings.TrimSpace(line); line != "" {
+			if len(line) > 200 {
+				line = line[:200]
+			}
+			return line
+		}
+	}
+	return ""
+}
