@@ -1,0 +1,174 @@
+package sandbox
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// jobUID and jobGID are the ids the job runs as, inside the sandbox and,
+// when reshd is root, outside it too: nobody/nogroup.
+const (
+	jobUID = 65534
+	jobGID = 65534
+)
+
+// Descriptors handed to the first process (ExtraFiles start at 3).
+const (
+	fdSync    = 3 // read by wrapperScript: the go-ahead once limits are set
+	fdInfo    = 4 // bwrap --info-fd: {"child-pid": N}
+	fdPasswd  = 5 // --ro-bind-data /etc/passwd
+	fdGroup   = 6 // --ro-bind-data /etc/group
+	fdStarted = 7 // innerScript writes one byte here just before the exec
+)
+
+// wrapperScript runs outside the sandbox as the job's first process: it
+// waits for reshd to put it in the cgroup, then becomes prlimit, which sets
+// the rlimits and becomes bwrap (see prlimitArgs). A read that fails (reshd gave up) ends it before bwrap runs.
+const wrapperScript = `read -r _ <&3 || exit 125; exec 3<&-; exec "$@"`
+
+// innerScript runs inside the sandbox: it says the sandbox is built, closes
+// every descriptor reshd passed, then becomes the command.
+const innerScript = `printf x >&7; exec 3<&- 4>&- 5<&- 6<&- 7>&-; exec "$@"`
+
+// Minimal account files: the job's user and group, so that programs asking
+// who they are get an answer; nothing of the host's accounts.
+const (
+	passwdData = "root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/work:/usr/sbin/nologin\n"
+	groupData  = "root:x:0:\nnogroup:x:65534:\n"
+)
+
+// systemDirs are bound read-only when they exist; a symlink (/bin ->
+// usr/bin on merged-/usr systems) is recreated as a symlink.
+var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}
+
+// etcFiles are the only parts of /etc in the sandbox, bound read-only when
+// they exist: the dynamic loader's cache, the alternatives symlinks (java,
+// cc...), the time zone, the JDK's configuration. Never /etc/shadow,
+// nor anything naming hosts or users beyond passwdData.
+var etcFiles = []string{
+	"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+	"/etc/alternatives", "/etc/localtime",
+}
+
+// etcGlobs add the JDK's /etc/java-N-openjdk directories.
+var etcGlobs = []string{"/etc/java-*"}
+
+// bwrapArgs builds bwrap's arguments for argv, in work directory dir, with environment env (each
+// NAME=value) in a sandbox with the default layout. The result is a plain
+// list so tests can check it.
+func bwrapArgs(dir string, argv, env []string) []string {
+	a := []string{
+		"--unshare-user", "--uid", strconv.Itoa(jobUID), "--gid", strconv.Itoa(jobGID),
+		"--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+		"--hostname", "sandbox",
+		"--die-with-parent", "--new-session",
+		"--disable-userns",
+		"--info-fd", strconv.Itoa(fdInfo),
+		"--clearenv",
+	}
+	for _, e := range env {
+		k, v, _ := strings.Cut(e, "=")
+		a = append(a, "--setenv", k, v)
+	}
+	for _, d := range systemDirs {
+		fi, err := os.Lstat(d)
+		switch {
+		case err != nil:
+		case fi.Mode()&os.ModeSymlink != 0:
+			if target, err := os.Readlink(d); err == nil {
+				a = append(a, "--symlink", target, d)
+			}
+		case fi.IsDir():
+			a = append(a, "--ro-bind", d, d)
+		}
+	}
+	var etc []string
+	for _, f := range etcFiles {
+		if _, err := os.Lstat(f); err == nil {
+			etc = append(etc, f)
+		}
+	}
+	for _, g := range etcGlobs {
+		m, _ := filepath.Glob(g)
+		etc = append(etc, m...)
+	}
+	for _, f := range etc {
+		a = append(a, "--ro-bind", f, f)
+	}
+	a = append(a,
+		"--ro-bind-data", strconv.Itoa(fdPasswd), "/etc/passwd",
+		"--ro-bind-data", strconv.Itoa(fdGroup), "/etc/group",
+		"--proc", "/proc",
+		"--dev", "/dev",
+		"--tmpfs", "/tmp",
+		"--bind", dir, "/work",
+		"--chdir", "/work",
+		"--",
+		"/bin/sh", "-c", innerScript, "sh",
+	)
+	return append(a, argv...)
+}
+
+// availability is Available's cached answer.
+var availability = sync.OnceValue(probe)
+
+// Available reports whether sandboxes can be made here: bwrap is installed
+// and can build a sandbox like Run's (it is tried once; the answer is
+// cached). The error says what to do.
+func Available() error { return availability() }
+
+// probe runs `true` in a sandbox as Run would.
+func probe() error {
+	path, err := exec.LookPath("bwrap")
+	if err != nil {
+		return errors.New("sandbox: bwrap (bubblewrap) not found: install it (Debian: apt-get install bubblewrap)")
+	}
+	if _, err := exec.LookPath("prlimit"); err != nil {
+		return errors.New("sandbox: prlimit not found: install util-linux")
+	}
+	cmd := exec.Command(path,
+		"--unshare-user", "--uid", strconv.Itoa(jobUID), "--gid", strconv.Itoa(jobGID),
+		"--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+		"--die-with-parent", "--new-session", "--disable-userns",
+		"--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+		"--", "/bin/true")
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	cmd.Dir = "/"
+	cmd.SysProcAttr = sysProcAttr()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return fmt.Errorf("sandbox: bwrap cannot build a sandbox here (%s): unprivileged user namespaces must be allowed: "+
+			"sysctl -w user.max_user_namespaces=15000 (and kernel.unprivileged_userns_clone=1 on kernels that have it, "+
+			"kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu 24.04 and later)", msg)
+	}
+	return nil
+}
+
+// sysProcAttr is how the job's first process starts: in its own process
+// group, killed if reshd dies, and, when reshd is root, as nobody.
+//
+// As root, bwrap --unshare-user --uid 65534 maps the job's uid to root
+// outside: files it writes are root's, and a root-owned file reachable
+// through a bind would be its own. So a root reshd drops to nobody before
+// bwrap runs; bwrap then builds its user namespace unprivileged, and the
+// job is nobody both inside and outside.
+func sysProcAttr() *syscall.SysProcAttr {
+	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if os.Geteuid() == 0 {
+		attr.Credential = &syscall.Credential{Uid: jobUID, Gid: jobGID, Groups: []uint32{}}
+	}
+	return attr
+}

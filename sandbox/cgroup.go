@@ -1,0 +1,316 @@
+package sandbox
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// useCgroups can be turned off by tests to exercise the rlimit fallback.
+var useCgroups = true
+
+// cgroupSeq makes cgroup names unique within this process.
+var cgroupSeq atomic.Uint64
+
+// cgroup is the job's own cgroup: one directory under cgroup v2, or one
+// in each of the v1 memory and pids hierarchies.
+type cgroup struct {
+	v2     bool
+	memory string // directory holding the memory files
+	pids   string // directory holding the pids files (same as memory in v2)
+}
+
+// newCgroup makes a cgroup for one job, with l's memory (swap included)
+// and process limits, under the cgroup reshd itself is in. It returns an
+// error when none can be made (no permission, no controllers, cgroup v2
+// without delegation); the caller falls back to rlimits.
+func newCgroup(l Limits) (*cgroup, error) {
+	name := fmt.Sprintf("resh-sandbox-%d-%d", os.Getpid(), cgroupSeq.Add(1))
+	if base, ok := cgroupV2Base(); ok {
+		dir := filepath.Join(base, name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("sandbox: cgroup: %w", err)
+		}
+		cg := &cgroup{v2: true, memory: dir, pids: dir}
+		err := writeFile(dir, "memory.max", strconv.FormatInt(l.Memory, 10))
+		if err == nil {
+			err = writeFile(dir, "pids.max", strconv.Itoa(l.Procs))
+		}
+		if err == nil {
+			// No swap: the limit is on memory, not on memory not yet swapped.
+			// The file is missing without swap accounting.
+			if e := writeFile(dir, "memory.swap.max", "0"); e != nil && !errors.Is(e, os.ErrNotExist) {
+				err = e
+			}
+		}
+		if err != nil {
+			cg.remove()
+			return nil, err
+		}
+		return cg, nil
+	}
+	mem, err := cgroupV1Dir("memory")
+	if err != nil {
+		return nil, err
+	}
+	pids, err := cgroupV1Dir("pids")
+	if err != nil {
+		return nil, err
+	}
+	cg := &cgroup{memory: filepath.Join(mem, name), pids: filepath.Join(pids, name)}
+	if err := os.Mkdir(cg.memory, 0o755); err != nil {
+		return nil, fmt.Errorf("sandbox: cgroup: %w", err)
+	}
+	if err := os.Mkdir(cg.pids, 0o755); err != nil {
+		os.Remove(cg.memory)
+		return nil, fmt.Errorf("sandbox: cgroup: %w", err)
+	}
+	err = writeFile(cg.memory, "memory.limit_in_bytes", strconv.FormatInt(l.Memory, 10))
+	if err == nil {
+		if e := writeFile(cg.memory, "memory.memsw.limit_in_bytes", strconv.FormatInt(l.Memory, 10)); e != nil && !errors.Is(e, os.ErrNotExist) {
+			err = e
+		}
+	}
+	if err == nil {
+		err = writeFile(cg.pids, "pids.max", strconv.Itoa(l.Procs))
+	}
+	if err != nil {
+		cg.remove()
+		return nil, err
+	}
+	return cg, nil
+}
+
+// cgroupV2Base returns the cgroup v2 directory where job cgroups can be
+// made with the memory and pids controllers: reshd's own cgroup when its
+// subtree_control has both (a delegated subtree) or can be given them.
+func cgroupV2Base() (string, bool) {
+	mnt, root := mountOf("cgroup2", "")
+	if mnt == "" {
+		return "", false
+	}
+	own := ownCgroup("")
+	if own == "" || !strings.HasPrefix(own, root) {
+		return "", false
+	}
+	base := filepath.Join(mnt, strings.TrimPrefix(own, root))
+	ctl, err := os.ReadFile(filepath.Join(base, "cgroup.subtree_control"))
+	if err != nil {
+		return "", false
+	}
+	have := strings.Fields(string(ctl))
+	need := []string{"memory", "pids"}
+	for _, c := range need {
+		if !contains(have, c) {
+			// Fails with EBUSY when the cgroup holds processes (the no
+			// internal process rule), which is the usual case: then
+			// there is no v2 cgroup for us.
+			if writeFile(base, "cgroup.subtree_control", "+"+c) != nil {
+				return "", false
+			}
+		}
+	}
+	return base, true
+}
+
+// cgroupV1Dir returns the directory of reshd's own cgroup in the v1
+// hierarchy of controller, or the hierarchy's mount point when that is not
+// visible.
+func cgroupV1Dir(controller string) (string, error) {
+	mnt, root := mountOf("cgroup", controller)
+	if mnt == "" {
+		return "", fmt.Errorf("sandbox: no cgroup %s controller mounted", controller)
+	}
+	if own := ownCgroup(controller); own != "" && strings.HasPrefix(own, root) {
+		dir := filepath.Join(mnt, strings.TrimPrefix(own, root))
+		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+			return dir, nil
+		}
+	}
+	return mnt, nil
+}
+
+// mountOf finds in /proc/self/mountinfo a mount of fstype ("cgroup" or
+// "cgroup2") whose super options name controller (ignored for cgroup2),
+// and returns its mount point and the cgroup path at its root.
+func mountOf(fstype, controller string) (mnt, root string) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// 35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		if !ok {
+			continue
+		}
+		a, b := strings.Fields(pre), strings.Fields(post)
+		if len(a) < 5 || len(b) < 3 || b[0] != fstype {
+			continue
+		}
+		if fstype == "cgroup" && !contains(strings.Split(b[2], ","), controller) {
+			continue
+		}
+		return a[4], a[3]
+	}
+	return "", ""
+}
+
+// ownCgroup returns this process's cgroup path in the v1 hierarchy of
+// controller, or in the v2 hierarchy when controller is "".
+func ownCgroup(controller string) string {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		// 4:memory:/a/b  or  0::/a/b
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if controller == "" && parts[0] == "0" && parts[1] == "" {
+			return parts[2]
+		}
+		if controller != "" && contains(strings.Split(parts[1], ","), controller) {
+			return parts[2]
+		}
+	}
+	return ""
+}
+
+// add moves process pid into the cgroup.
+func (cg *cgroup) add(pid int) error {
+	p := strconv.Itoa(pid)
+	if err := writeFile(cg.memory, "cgroup.procs", p); err != nil {
+		return err
+	}
+	if cg.pids != cg.memory {
+		return writeFile(cg.pids, "cgroup.procs", p)
+	}
+	return nil
+}
+
+// procs lists the processes in the cgroup.
+func (cg *cgroup) procs() []int {
+	b, err := os.ReadFile(filepath.Join(cg.pids, "cgroup.procs"))
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, n)
+		}
+	}
+	return pids
+}
+
+// kill sends SIGKILL to every process in the cgroup (cgroup.kill where the
+// kernel has it, which also catches processes forking meanwhile).
+func (cg *cgroup) kill() {
+	if cg.v2 && writeFile(cg.pids, "cgroup.kill", "1") == nil {
+		return
+	}
+	// The pids limit bounds how many new ones can appear while we kill.
+	for range 3 {
+		pids := cg.procs()
+		if len(pids) == 0 {
+			return
+		}
+		for _, p := range pids {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+	}
+}
+
+// drain kills what is left in the cgroup and waits (up to d) for it to be
+// empty. It reports whether it is.
+func (cg *cgroup) drain(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if len(cg.procs()) == 0 {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		cg.kill()
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// oomKilled reports whether the kernel killed a process of the cgroup for
+// want of memory.
+func (cg *cgroup) oomKilled() bool {
+	file := "memory.oom_control"
+	if cg.v2 {
+		file = "memory.events"
+	}
+	return readKey(filepath.Join(cg.memory, file), "oom_kill") > 0
+}
+
+// peak returns the cgroup's peak memory use, 0 when the kernel does not
+// say.
+func (cg *cgroup) peak() int64 {
+	file := "memory.max_usage_in_bytes"
+	if cg.v2 {
+		file = "memory.peak"
+	}
+	b, err := os.ReadFile(filepath.Join(cg.memory, file))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n
+}
+
+// remove deletes the cgroup's directories (it must be empty).
+func (cg *cgroup) remove() {
+	os.Remove(cg.memory)
+	if cg.pids != cg.memory {
+		os.Remove(cg.pids)
+	}
+}
+
+// readKey returns the value of "key N" in a flat-keyed cgroup file, 0 when
+// absent.
+func readKey(path, key string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, " ")
+		if ok && k == key {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func writeFile(dir, name, value string) error {
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(value), 0o644); err != nil {
+		return fmt.Errorf("sandbox: cgroup: %w", err)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

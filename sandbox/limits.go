@@ -1,0 +1,121 @@
+package sandbox
+
+import (
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Default limits, used for every zero field of Limits.
+const (
+	DefaultWall     = 3 * time.Minute
+	DefaultMemory   = 512 << 20
+	DefaultProcs    = 64
+	DefaultOutput   = 16 << 20
+	DefaultFileSize = 64 << 20
+)
+
+// Limits bound one Run. A zero field takes its default; the CPU limit
+// defaults to the wall limit.
+type Limits struct {
+	// Wall is the wall-clock limit: a timer kills the whole job.
+	Wall time.Duration
+	// CPU is RLIMIT_CPU, rounded up to whole seconds: each process gets
+	// SIGXCPU there and SIGKILL a second later. It bounds every process
+	// on its own, not their sum; Wall bounds the sum.
+	CPU time.Duration
+	// Memory is the memory cgroup's limit (swap included) when a cgroup
+	// can be made, else RLIMIT_AS of each process. Address space is far
+	// more than memory for some runtimes: the JVM reserves gigabytes, so
+	// the job runner must pass -Xmx (and a larger Memory, or a cgroup)
+	// for Java.
+	Memory int64
+	// Procs is the pids cgroup's limit, else RLIMIT_NPROC (see the package
+	// documentation for how that one counts).
+	Procs int
+	// Output bounds each of stdout and stderr in bytes; beyond it the job
+	// is killed with OutputLimit, and what came before is kept.
+	Output int64
+	// FileSize is RLIMIT_FSIZE: no file can be written beyond it.
+	FileSize int64
+}
+
+// withDefaults returns l with every zero (or negative) field set to its
+// default.
+func (l Limits) withDefaults() Limits {
+	if l.Wall <= 0 {
+		l.Wall = DefaultWall
+	}
+	if l.CPU <= 0 {
+		l.CPU = l.Wall
+	}
+	if l.Memory <= 0 {
+		l.Memory = DefaultMemory
+	}
+	if l.Procs <= 0 {
+		l.Procs = DefaultProcs
+	}
+	if l.Output <= 0 {
+		l.Output = DefaultOutput
+	}
+	if l.FileSize <= 0 {
+		l.FileSize = DefaultFileSize
+	}
+	return l
+}
+
+// cpuSeconds is the CPU limit in whole seconds, rounded up, at least 1.
+func (l Limits) cpuSeconds() uint64 {
+	s := uint64((l.CPU + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return s
+}
+
+// rlimit is one resource limit to set on the job.
+type rlimit struct {
+	resource int
+	name     string
+	cur, max uint64
+}
+
+// rlimits lists the limits set on the job's first process, inherited by
+// bwrap and everything in the sandbox. With a cgroup, memory and processes
+// are the cgroup's business and only CPU and file size are rlimits.
+func (l Limits) rlimits(cgroup bool) []rlimit {
+	cpu := l.cpuSeconds()
+	rl := []rlimit{
+		// SIGXCPU at the soft limit, SIGKILL one second later.
+		{unix.RLIMIT_CPU, "cpu", cpu, cpu + 1},
+		{unix.RLIMIT_FSIZE, "fsize", uint64(l.FileSize), uint64(l.FileSize)},
+		// No core files in the work directory.
+		{unix.RLIMIT_CORE, "core", 0, 0},
+	}
+	if !cgroup {
+		rl = append(rl,
+			rlimit{unix.RLIMIT_AS, "as", uint64(l.Memory), uint64(l.Memory)},
+			rlimit{unix.RLIMIT_NPROC, "nproc", uint64(l.Procs), uint64(l.Procs)},
+		)
+	}
+	return rl
+}
+
+// prlimitArgs returns the prlimit(1) command line that sets rl on the
+// command following it.
+//
+// Go cannot run code between fork and exec, so rlimits cannot be set in
+// the child the usual way, and setting them on reshd itself would bound
+// reshd. prlimit(2) on the child from outside needs CAP_SYS_RESOURCE once
+// the child is nobody and reshd root, which containers often lack. So the
+// job's first process (wrapperScript) execs util-linux's prlimit(1), which
+// lowers its own limits and execs bwrap: everything in the sandbox
+// inherits them, and nothing of the job runs before they are set.
+func prlimitArgs(path string, rl []rlimit) []string {
+	a := []string{path}
+	for _, r := range rl {
+		a = append(a, fmt.Sprintf("--%s=%d:%d", r.name, r.cur, r.max))
+	}
+	return append(a, "--")
+}
