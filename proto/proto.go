@@ -41,6 +41,7 @@ const (
 	TypeQueued         Type = 21 // Queued: the session waits for a free executor (before Started)
 	TypeGone           Type = 22 // Gone: the executor running the command is lost (final, after Started)
 	TypeExecutors      Type = 23 // Executors: the answer to a Hello with Query "executors"
+	TypeVerdict        Type = 24 // Verdict: how a submitted program ended (before Exit)
 )
 
 // Stream kinds, in Open.Kind.
@@ -76,6 +77,60 @@ type Hello struct {
 	// command: QueryExecutors is answered by an Executors message, then
 	// the server closes the session.
 	Query string `json:"query,omitempty"`
+	// Job, when set, submits a program instead of a command (reshjob,
+	// spec.md §7): its source is the first Job.Size bytes of the stdin
+	// stream, the program's own stdin follows. Command and TTY are then
+	// ignored.
+	Job *Job `json:"job,omitempty"`
+}
+
+// Job describes a submitted program: its language, its arguments and the
+// limits asked for it (zero: the executor's default; each is capped by
+// the executor's ceiling).
+type Job struct {
+	Lang   string    `json:"lang"`
+	Name   string    `json:"name,omitempty"` // the file's name as the user gave it
+	Size   int64     `json:"size"`           // bytes of source at the start of stdin
+	Args   []string  `json:"args,omitempty"`
+	Limits JobLimits `json:"limits,omitzero"`
+}
+
+// JobLimits are the limits a job asks for; zero fields take the
+// executor's defaults.
+type JobLimits struct {
+	WallMS int64 `json:"wall_ms,omitempty"`
+	CPUMS  int64 `json:"cpu_ms,omitempty"`
+	Memory int64 `json:"memory,omitempty"` // bytes
+	Procs  int   `json:"procs,omitempty"`
+	Output int64 `json:"output,omitempty"` // bytes per stream
+}
+
+// Verdicts, in Verdict.Verdict.
+const (
+	VerdictOK           = "OK"
+	VerdictCompileError = "COMPILE_ERROR"
+	VerdictRuntimeError = "RUNTIME_ERROR"
+	VerdictTimeLimit    = "TIME_LIMIT"
+	VerdictMemoryLimit  = "MEMORY_LIMIT"
+	VerdictOutputLimit  = "OUTPUT_LIMIT"
+	VerdictSandboxError = "SANDBOX_ERROR"
+)
+
+// Verdict says how a submitted program ended; it comes before Exit, whose
+// code is the program's status, or for the verdicts that have none the
+// code reshjob exits with (spec.md §7).
+type Verdict struct {
+	Verdict    string `json:"verdict"`
+	Detail     string `json:"detail,omitempty"`
+	Status     int    `json:"status"`
+	Signal     int    `json:"signal,omitempty"`
+	WallMS     int64  `json:"wall_ms"`
+	CPUMS      int64  `json:"cpu_ms"`
+	PeakMemory int64  `json:"peak_memory,omitempty"`
+	Stdout     int64  `json:"stdout"`
+	Stderr     int64  `json:"stderr"`
+	Executor   string `json:"executor,omitempty"`
+	Unsafe     bool   `json:"unsafe,omitempty"` // run without the sandbox (reshd -unsafe-no-sandbox)
 }
 
 // QueryExecutors in Hello.Query asks for the table of executors.
