@@ -65,6 +65,7 @@ func TestCompileAndRun(t *testing.T) {
 	s := Builtin()
 	for file, src := range hello {
 		t.Run(file, func(t *testing.T) {
+			t.Parallel() // after the tests that set PATH
 			l, ok := s.ForFile(file)
 			require.True(t, ok)
 			for _, tool := range l.Tools() {
