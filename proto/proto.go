@@ -116,6 +116,17 @@ const (
 	VerdictSandboxError = "SANDBOX_ERROR"
 )
 
+// Exit codes for the verdicts that have no program status (the Exit the
+// server sends, and reshjob's status): distinct, and 124 for a time limit
+// as timeout(1).
+const (
+	ExitCompileError = 121
+	ExitOutputLimit  = 122
+	ExitMemoryLimit  = 123
+	ExitTimeLimit    = 124
+	ExitSandboxError = 125
+)
+
 // Verdict says how a submitted program ended; it comes before Exit, whose
 // code is the program's status, or for the verdicts that have none the
 // code reshjob exits with (spec.md §7).
