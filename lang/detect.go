@@ -12,9 +12,11 @@ import (
 // versionTimeout bounds each version command Detect runs.
 var versionTimeout = 2 * time.Second
 
-// Detected is a language whose programs this machine has.
+// Detected is a language whose programs this machine has. Its Version is
+// the version line; Language.Version the command that printed it.
 type Detected struct {
-	Language
+	// Language is the language found.
+	Language Language
 	// Tools are the paths of the language's tools (Language.Tools) as
 	// found in PATH.
 	Tools []string

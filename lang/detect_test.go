@@ -39,8 +39,8 @@ func TestDetect(t *testing.T) {
 	var names []string
 	byName := map[string]Detected{}
 	for _, d := range found {
-		names = append(names, d.Name)
-		byName[d.Name] = d
+		names = append(names, d.Language.Name)
+		byName[d.Language.Name] = d
 	}
 	assert.Equal(t, []string{"c", "node", "python", "sh"}, names, "no g++, no java")
 
@@ -81,11 +81,11 @@ version = fast -v
 	found := s.Detect(context.Background())
 	assert.Less(t, time.Since(start), 5*time.Second, "the version commands are bounded and run together")
 	require.Len(t, found, 3)
-	assert.Equal(t, "fast", found[0].Name)
+	assert.Equal(t, "fast", found[0].Language.Name)
 	assert.Equal(t, "fast 1.0", found[0].Version)
 	for _, d := range found[1:] {
-		assert.Equal(t, "", d.Version, d.Name)
-		assert.Error(t, d.VersionErr, d.Name)
+		assert.Equal(t, "", d.Version, d.Language.Name)
+		assert.Error(t, d.VersionErr, d.Language.Name)
 	}
 }
 
@@ -95,7 +95,7 @@ func TestDetectCanceled(t *testing.T) {
 	cancel()
 	found := Builtin().Detect(ctx)
 	require.Len(t, found, 1, "the tools are there")
-	assert.Equal(t, "c", found[0].Name)
+	assert.Equal(t, "c", found[0].Language.Name)
 	assert.Error(t, found[0].VersionErr)
 }
 
@@ -105,8 +105,8 @@ func TestDetectHere(t *testing.T) {
 	found := Builtin().Detect(context.Background())
 	var names []string
 	for _, d := range found {
-		names = append(names, d.Name)
-		assert.Len(t, d.Tools, len(d.Language.Tools()), d.Name)
+		names = append(names, d.Language.Name)
+		assert.Len(t, d.Tools, len(d.Language.Tools()), d.Language.Name)
 	}
 	assert.Contains(t, names, "sh")
 }
