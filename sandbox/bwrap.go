@@ -35,8 +35,12 @@ const (
 const wrapperScript = `read -r _ <&3 || exit 125; exec 3<&-; exec "$@"`
 
 // innerScript runs inside the sandbox: it says the sandbox is built, closes
-// every descriptor reshd passed, then becomes the command.
-const innerScript = `printf x >&7; exec 3<&- 4>&- 5<&- 6<&- 7>&-; exec "$@"`
+// the descriptors reshd passed, runs the command without fdStarted, and
+// reports the CPU time of the command (and what it waited for) on it with
+// times(1): bwrap's rusage does not include the sandbox's processes, and
+// without a cgroup this is the only account of them. A status of 128+N
+// stands for signal N, as bwrap would report it anyway.
+const innerScript = `printf x >&7; exec 3<&- 4>&- 5<&- 6<&-; "$@" 7>&-; s=$?; times >&7; exit $s`
 
 // Minimal account files: the job's user and group, so that programs asking
 // who they are get an answer; nothing of the host's accounts.
@@ -111,11 +115,20 @@ func bwrapArgs(dir string, argv, env []string) []string {
 		"--tmpfs", "/tmp",
 		"--bind", dir, "/work",
 		"--chdir", "/work",
+		// The root is bwrap's tmpfs: without this, files could be made
+		// in /, /etc... (gone after the job, but outside /work).
+		"--remount-ro", "/",
+	)
+	a = append(a, testExtraArgs...)
+	a = append(a,
 		"--",
 		"/bin/sh", "-c", innerScript, "sh",
 	)
 	return append(a, argv...)
 }
+
+// testExtraArgs are added to bwrap's options by tests (to make it fail).
+var testExtraArgs []string
 
 // availability is Available's cached answer.
 var availability = sync.OnceValue(probe)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -22,9 +23,10 @@ var cgroupSeq atomic.Uint64
 // cgroup is the job's own cgroup: one directory under cgroup v2, or one
 // in each of the v1 memory and pids hierarchies.
 type cgroup struct {
-	v2     bool
-	memory string // directory holding the memory files
-	pids   string // directory holding the pids files (same as memory in v2)
+	v2      bool
+	memory  string // directory holding the memory files
+	pids    string // directory holding the pids files (same as memory in v2)
+	cpuacct string // directory holding the CPU accounting files, "" if none
 }
 
 // newCgroup makes a cgroup for one job, with l's memory (swap included)
@@ -38,7 +40,7 @@ func newCgroup(l Limits) (*cgroup, error) {
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("sandbox: cgroup: %w", err)
 		}
-		cg := &cgroup{v2: true, memory: dir, pids: dir}
+		cg := &cgroup{v2: true, memory: dir, pids: dir, cpuacct: dir}
 		err := writeFile(dir, "memory.max", strconv.FormatInt(l.Memory, 10))
 		if err == nil {
 			err = writeFile(dir, "pids.max", strconv.Itoa(l.Procs))
@@ -85,6 +87,10 @@ func newCgroup(l Limits) (*cgroup, error) {
 		cg.remove()
 		return nil, err
 	}
+	// CPU accounting is a bonus: without it, CPU time comes from the job.
+	if acct, err := cgroupV1Dir("cpuacct"); err == nil && os.Mkdir(filepath.Join(acct, name), 0o755) == nil {
+		cg.cpuacct = filepath.Join(acct, name)
+	}
 	return cg, nil
 }
 
@@ -108,7 +114,7 @@ func cgroupV2Base() (string, bool) {
 	have := strings.Fields(string(ctl))
 	need := []string{"memory", "pids"}
 	for _, c := range need {
-		if !contains(have, c) {
+		if !slices.Contains(have, c) {
 			// Fails with EBUSY when the cgroup holds processes (the no
 			// internal process rule), which is the usual case: then
 			// there is no v2 cgroup for us.
@@ -157,7 +163,7 @@ func mountOf(fstype, controller string) (mnt, root string) {
 		if len(a) < 5 || len(b) < 3 || b[0] != fstype {
 			continue
 		}
-		if fstype == "cgroup" && !contains(strings.Split(b[2], ","), controller) {
+		if fstype == "cgroup" && !slices.Contains(strings.Split(b[2], ","), controller) {
 			continue
 		}
 		return a[4], a[3]
@@ -181,7 +187,7 @@ func ownCgroup(controller string) string {
 		if controller == "" && parts[0] == "0" && parts[1] == "" {
 			return parts[2]
 		}
-		if controller != "" && contains(strings.Split(parts[1], ","), controller) {
+		if controller != "" && slices.Contains(strings.Split(parts[1], ","), controller) {
 			return parts[2]
 		}
 	}
@@ -194,10 +200,34 @@ func (cg *cgroup) add(pid int) error {
 	if err := writeFile(cg.memory, "cgroup.procs", p); err != nil {
 		return err
 	}
-	if cg.pids != cg.memory {
-		return writeFile(cg.pids, "cgroup.procs", p)
+	if cg.v2 {
+		return nil
+	}
+	if err := writeFile(cg.pids, "cgroup.procs", p); err != nil {
+		return err
+	}
+	if cg.cpuacct != "" {
+		return writeFile(cg.cpuacct, "cgroup.procs", p)
 	}
 	return nil
+}
+
+// cpu returns the CPU time used by the cgroup's processes, and whether the
+// kernel says.
+func (cg *cgroup) cpu() (time.Duration, bool) {
+	if cg.cpuacct == "" {
+		return 0, false
+	}
+	if cg.v2 {
+		us := readKey(filepath.Join(cg.cpuacct, "cpu.stat"), "usage_usec")
+		return time.Duration(us) * time.Microsecond, us > 0
+	}
+	b, err := os.ReadFile(filepath.Join(cg.cpuacct, "cpuacct.usage"))
+	if err != nil {
+		return 0, false
+	}
+	ns, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return time.Duration(ns), err == nil
 }
 
 // procs lists the processes in the cgroup.
@@ -277,8 +307,11 @@ func (cg *cgroup) peak() int64 {
 // remove deletes the cgroup's directories (it must be empty).
 func (cg *cgroup) remove() {
 	os.Remove(cg.memory)
-	if cg.pids != cg.memory {
+	if !cg.v2 {
 		os.Remove(cg.pids)
+		if cg.cpuacct != "" {
+			os.Remove(cg.cpuacct)
+		}
 	}
 }
 
@@ -304,13 +337,4 @@ func writeFile(dir, name, value string) error {
 		return fmt.Errorf("sandbox: cgroup: %w", err)
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -60,14 +60,18 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // DefaultEnv is the environment of a job whose Spec.Env is nil.
@@ -251,6 +255,7 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 	errw := &limitWriter{w: s.Stderr, max: r.lim.Output, name: "stderr", r: r, keep: 512}
 	cmd.Stdout, cmd.Stderr = out, errw
 
+	markCloexec()
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return sandboxError(fmt.Errorf("sandbox: starting bwrap: %w", err)), nil
@@ -292,12 +297,12 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		}
 		io.Copy(io.Discard, infoR)
 	}()
-	started := make(chan bool, 1)
+	// "x" when the command starts, times(1)'s output when it ends.
+	report := make(chan []byte, 1)
 	go func() {
 		defer wg.Done()
-		var b [1]byte
-		n, _ := startedR.Read(b[:])
-		started <- n == 1
+		b, _ := io.ReadAll(startedR)
+		report <- b
 	}()
 	wall := time.AfterFunc(r.lim.Wall, func() {
 		r.kill(TimeLimit, fmt.Sprintf("wall time %v exceeded", r.lim.Wall))
@@ -324,16 +329,22 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 	}
 	// All writers of the info and started pipes are gone with the job.
 	wg.Wait()
-	ran := <-started
+	rep := <-report
+	ran := len(rep) > 0 && rep[0] == 'x'
+	res.CPU = childTimes(rep)
 
 	ps := cmd.ProcessState
 	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		res.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		// bwrap's own: the sandbox's processes are not its waited-for
+		// children. Better than nothing without a cgroup.
 		res.PeakMemory = ru.Maxrss * 1024
 	}
 	if r.cg != nil {
 		if p := r.cg.peak(); p > 0 {
 			res.PeakMemory = p
+		}
+		if c, ok := r.cg.cpu(); ok {
+			res.CPU = c
 		}
 	}
 	res.Stdout, res.Stderr = out.n, errw.n
@@ -428,6 +439,31 @@ func size(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
+// childTimes parses the report of innerScript ("x" then the output of
+// times(1): the shell's own user and system time on one line, its
+// children's on the next) and returns the children's CPU time, 0 if absent.
+func childTimes(rep []byte) time.Duration {
+	lines := strings.Split(strings.TrimSpace(string(rep)), "\n")
+	if len(lines) < 2 {
+		return 0
+	}
+	var total time.Duration
+	for _, f := range strings.Fields(lines[len(lines)-1]) {
+		// 0m1.234000s
+		m, sec, ok := strings.Cut(strings.TrimSuffix(f, "s"), "m")
+		if !ok {
+			return 0
+		}
+		d, err1 := time.ParseDuration(m + "m")
+		e, err2 := time.ParseDuration(sec + "s")
+		if err1 != nil || err2 != nil {
+			return 0
+		}
+		total += d + e
+	}
+	return total
+}
+
 // reachable reports whether others may search dir and every directory
 // above it.
 func reachable(dir string) bool {
@@ -453,6 +489,23 @@ func chownTree(dir string, uid, gid int) error {
 		}
 		return os.Lchown(p, uid, gid)
 	})
+}
+
+// markCloexec marks every descriptor of this process above stderr
+// close-on-exec. Go opens its own that way, but descriptors inherited from
+// reshd's parent are not, and exec would pass them on into the sandbox (a
+// pipe to whoever started reshd, a socket...). ExtraFiles are dup2'ed in
+// the child and so stay open there.
+func markCloexec() {
+	if unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC) == nil {
+		return
+	}
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
+		}
+	}
 }
 
 // closers holds the descriptors of one Run, closed once each.
