@@ -84,6 +84,16 @@ type executor struct {
 	starting bool // a local executor started, not joined yet: never offered anything
 }
 
+// has reports whether the executor advertised the language lang.
+func (e *executor) has(lang string) bool {
+	for _, l := range e.languages {
+		if l == lang {
+			return true
+		}
+	}
+	return false
+}
+
 // tasks is the executor's running sessions as far as the master can tell.
 func (e *executor) tasks() int { return max(e.placed, e.reported) }
 

@@ -34,6 +34,19 @@ type fakeExec struct {
 // join makes a fake executor with these limits join m.
 func join(t *testing.T, m *cluster.Master, name string, maxTasks int, answer func(cluster.Offer) string) *fakeExec {
 	t.Helper()
+	return joinWith(t, m, cluster.Join{Version: cluster.LinkVersion, Name: name, MaxTasks: maxTasks, MaxCPU: 100}, answer)
+}
+
+// joinLangs makes a fake executor that has these languages join m.
+func joinLangs(t *testing.T, m *cluster.Master, name string, maxTasks int, langs []string) *fakeExec {
+	t.Helper()
+	return joinWith(t, m, cluster.Join{Version: cluster.LinkVersion, Name: name, MaxTasks: maxTasks, MaxCPU: 100, Languages: langs}, nil)
+}
+
+// joinWith makes a fake executor join m with j.
+func joinWith(t *testing.T, m *cluster.Master, j cluster.Join, answer func(cluster.Offer) string) *fakeExec {
+	t.Helper()
+	name := j.Name
 	a, b := net.Pipe()
 	smux, err := proto.Server(a)
 	require.NoError(t, err)
@@ -61,7 +74,7 @@ func join(t *testing.T, m *cluster.Master, name string, maxTasks int, answer fun
 	f.ctl, err = emux.OpenStream()
 	require.NoError(t, err)
 	require.NoError(t, proto.WriteMessage(f.ctl, proto.TypeOpen, proto.Open{Kind: cluster.KindExecutor}))
-	require.NoError(t, proto.WriteMessage(f.ctl, cluster.TypeJoin, cluster.Join{Version: cluster.LinkVersion, Name: name, MaxTasks: maxTasks, MaxCPU: 100}))
+	require.NoError(t, proto.WriteMessage(f.ctl, cluster.TypeJoin, j))
 	var w cluster.Welcome
 	require.NoError(t, proto.Expect(f.ctl, cluster.TypeWelcome, &w))
 	go f.takeOffers()
@@ -405,4 +418,24 @@ func TestStartingUntilJoined(t *testing.T) {
 	assert.Equal(t, "local-1", p.Executor())
 	m.Starting("local-1", "local") // a restart while joined changes nothing
 	waitState(t, m, "local-1", proto.StateUp, 1)
+}
+
+// TestPlacedWhereTheLanguageIs: a program goes only to an executor that
+// has its language, and one that none has fails at once.
+func TestPlacedWhereTheLanguageIs(t *testing.T) {
+	m := newMaster(t, cluster.Config{})
+	m.AddInProcess("shonly", []string{"sh"}, "v")
+	joinLangs(t, m, "withc", 1, []string{"c", "sh"})
+	p := place(t, m, cluster.Task{Lang: "c"})
+	assert.Equal(t, "withc", p.Executor())
+	p.Done()
+	p = place(t, m, cluster.Task{Lang: "sh"})
+	assert.Equal(t, "shonly", p.Executor(), "most room: the in-process one has no limit")
+	p.Done()
+	_, err := m.Place(context.Background(), cluster.Task{Lang: "java"}, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no executor has the language java (the executors have: c, sh)")
+	_, err = m.Place(context.Background(), cluster.Task{Lang: "c", On: "shonly"}, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "executor shonly has no c (it has: sh)")
 }

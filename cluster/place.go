@@ -17,6 +17,7 @@ type Task struct {
 	Command string
 	TTY     bool
 	On      string // only this executor may take it (resh -on)
+	Lang    string // a submitted program's language: only an executor that has it
 }
 
 // waiter is a session waiting in the queue.
@@ -88,6 +89,12 @@ func (m *Master) Place(ctx context.Context, t Task, queued func(ahead int)) (*Pl
 			return nil, err
 		}
 	}
+	if t.Lang != "" {
+		if err := m.langErrorLocked(t); err != nil {
+			m.mu.Unlock()
+			return nil, err
+		}
+	}
 	m.nextID++
 	w := &waiter{task: t, id: m.nextID, queued: queued, ahead: -1, result: make(chan placed, 1)}
 	m.queue = append(m.queue, w)
@@ -131,6 +138,36 @@ func (m *Master) removeLocked(w *waiter) bool {
 		}
 	}
 	return false
+}
+
+// langErrorLocked says why no executor known now could run t's language,
+// or nil if one could (it may be busy: then t waits as any session).
+func (m *Master) langErrorLocked(t Task) error {
+	var have []string
+	seen := map[string]bool{}
+	for _, e := range m.execs {
+		if t.On != "" && e.name != t.On {
+			continue
+		}
+		if e.has(t.Lang) {
+			return nil
+		}
+		for _, l := range e.languages {
+			if !seen[l] {
+				seen[l] = true
+				have = append(have, l)
+			}
+		}
+	}
+	sort.Strings(have)
+	list := "none"
+	if len(have) > 0 {
+		list = strings.Join(have, ", ")
+	}
+	if t.On != "" {
+		return fmt.Errorf("reshd: executor %s has no %s (it has: %s)", t.On, t.Lang, list)
+	}
+	return fmt.Errorf("reshd: no executor has the language %s (the executors have: %s)", t.Lang, list)
 }
 
 // namesLocked lists the executors' names, for messages.
@@ -223,7 +260,7 @@ func (m *Master) dispatchQueue() {
 func (m *Master) candidatesLocked(t Task) []*executor {
 	var c []*executor
 	for _, e := range m.execs {
-		if (t.On == "" || e.name == t.On) && e.available() {
+		if (t.On == "" || e.name == t.On) && (t.Lang == "" || e.has(t.Lang)) && e.available() {
 			c = append(c, e)
 		}
 	}

@@ -36,6 +36,9 @@ func (ss *session) place(mux Mux, h proto.Hello) (*cluster.Placement, error) {
 		remote = ss.acc.RemoteAddr().String()
 	}
 	task := cluster.Task{Client: remote, Command: h.Command, TTY: h.TTY, On: h.On}
+	if h.Job != nil {
+		task.Lang, task.Command, task.TTY = h.Job.Lang, "("+h.Job.Lang+" program "+h.Job.Name+")", false
+	}
 	queued := func(ahead int) {
 		ss.log.Debug("reshd: session queued", "ahead", ahead)
 		ss.writeControl(proto.TypeQueued, proto.Queued{Ahead: ahead})
