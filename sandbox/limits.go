@@ -22,8 +22,9 @@ type Limits struct {
 	// Wall is the wall-clock limit: a timer kills the whole job.
 	Wall time.Duration
 	// CPU is RLIMIT_CPU, rounded up to whole seconds: each process gets
-	// SIGXCPU there and SIGKILL a second later. It bounds every process
-	// on its own, not their sum; Wall bounds the sum.
+	// SIGXCPU there and SIGKILL a second later. With a cgroup that
+	// accounts CPU it also bounds the sum over the job's processes
+	// (checked every 100 ms); without one, only Wall bounds the sum.
 	CPU time.Duration
 	// Memory is the memory cgroup's limit (swap included) when a cgroup
 	// can be made, else RLIMIT_AS of each process. Address space is far

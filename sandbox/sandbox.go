@@ -112,6 +112,9 @@ type Spec struct {
 	Limits Limits
 }
 
+// cpuPoll is how often the cgroup's CPU time is checked against the limit.
+const cpuPoll = 100 * time.Millisecond
+
 // startTimeout bounds the wait for a killed job's processes to go.
 const startTimeout = 10 * time.Second
 
@@ -311,10 +314,27 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 	ctxDone := make(chan struct{})
 	go func() {
 		defer close(ctxDone)
-		select {
-		case <-ctx.Done():
-			r.kill(SandboxError, "canceled: "+ctx.Err().Error())
-		case <-r.done:
+		// With CPU accounting in the cgroup, the CPU limit also bounds the
+		// sum over the job's processes, not only each one (RLIMIT_CPU).
+		var tick <-chan time.Time
+		if r.cg != nil && r.cg.cpuacct != "" {
+			t := time.NewTicker(cpuPoll)
+			defer t.Stop()
+			tick = t.C
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				r.kill(SandboxError, "canceled: "+ctx.Err().Error())
+				return
+			case <-r.done:
+				return
+			case <-tick:
+				if c, ok := r.cg.cpu(); ok && c >= r.lim.CPU {
+					r.kill(TimeLimit, fmt.Sprintf("cpu time %v exceeded", r.lim.CPU))
+					return
+				}
+			}
 		}
 	}()
 

@@ -215,11 +215,39 @@ func (w *firstWrite) Write(p []byte) (int, error) {
 
 // The attack corpus of issue 12.
 
+// forkBomb is :(){ :|:& };: with a name dash accepts, and a sleep to keep
+// the job up while it runs.
+const forkBomb = `bomb(){ bomb|bomb& }; bomb; sleep 1; echo alive`
+
 func TestForkBomb(t *testing.T) {
-	j := sh(t, `:(){ :|:& };:; sleep 2`)
-	j.spec.Limits = Limits{Wall: 2 * time.Second, Procs: 32}
+	j := sh(t, forkBomb)
+	j.spec.Limits = Limits{Wall: 1500 * time.Millisecond, Procs: 32}
 	res := j.run()
-	assert.Contains(t, []Outcome{Exited, Signaled, TimeLimit}, res.Outcome)
+	assert.NotContains(t, j.err.String(), "rror")
+	assert.Contains(t, j.err.String(), "fork")
+	assert.Contains(t, []Outcome{Exited, TimeLimit}, res.Outcome)
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestParallelLoops(t *testing.T) {
+	// Eight processes share the CPU limit when the cgroup accounts CPU.
+	if cg, err := newCgroup(Limits{}.withDefaults()); err != nil || cg.cpuacct == "" {
+		if cg != nil {
+			cg.remove()
+		}
+		t.Skip("no cgroup CPU accounting here: the CPU limit is per process")
+	} else {
+		cg.remove()
+	}
+	j := sh(t, `for i in 1 2 3 4 5 6 7 8; do (while :; do :; done) & done; wait`)
+	j.spec.Limits = Limits{CPU: time.Second, Wall: 20 * time.Second}
+	res := j.run()
+	assert.Equal(t, TimeLimit, res.Outcome)
+	assert.Contains(t, res.Detail, "cpu time")
+	assert.Less(t, res.CPU, 3*time.Second)
 }
 
 func TestInfiniteLoop(t *testing.T) {
@@ -233,9 +261,18 @@ func TestInfiniteLoop(t *testing.T) {
 }
 
 func TestSleep(t *testing.T) {
-	j := sh(t, `sleep 1000`)
+	j := sh(t, `echo up; sleep 1000`)
 	j.spec.Limits = Limits{Wall: 300 * time.Millisecond}
+	// The marker finds the job's processes while it runs.
+	var during []string
+	j.spec.Stdout = writerFunc(func(p []byte) (int, error) {
+		if during == nil {
+			during = processesWith(j.marker)
+		}
+		return len(p), nil
+	})
 	res := j.run()
+	assert.NotEmpty(t, during)
 	assert.Equal(t, TimeLimit, res.Outcome)
 	assert.Equal(t, "wall time 300ms exceeded", res.Detail)
 	assert.Less(t, res.Wall, 5*time.Second)
@@ -376,9 +413,10 @@ func TestRlimitFallback(t *testing.T) {
 	useCgroups = false
 	defer func() { useCgroups = true }()
 
-	j := sh(t, `:(){ :|:& };:; sleep 1`)
-	j.spec.Limits = Limits{Wall: 2 * time.Second, Procs: 16}
+	j := sh(t, forkBomb)
+	j.spec.Limits = Limits{Wall: 1500 * time.Millisecond, Procs: 16}
 	j.run()
+	assert.Contains(t, j.err.String(), "fork")
 
 	j = newJob(t, "python3", "-c", allocate10GiB)
 	j.spec.Limits = Limits{Memory: 256 << 20}
