@@ -52,11 +52,14 @@ type Result struct {
 	Signal int
 	// Wall is the time from start to the end of the last process.
 	Wall time.Duration
-	// CPU is user plus system time of the job's processes (those reaped
-	// inside the sandbox, which is all of them once it has ended).
+	// CPU is user plus system time of the job's processes: the cgroup's
+	// account when it has one, else what times(1) in the sandbox says of
+	// the command and the processes it waited for (0 when the job was
+	// killed).
 	CPU time.Duration
-	// PeakMemory is the memory cgroup's peak usage when a cgroup was used,
-	// else the largest resident set size of one process of the job.
+	// PeakMemory is the memory cgroup's peak usage (bwrap included); 0
+	// without a cgroup, where nothing outside the sandbox sees the job's
+	// processes' rusage.
 	PeakMemory int64
 	// Stdout and Stderr count the bytes passed to Spec.Stdout and
 	// Spec.Stderr.

@@ -354,15 +354,8 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 	res.CPU = childTimes(rep)
 
 	ps := cmd.ProcessState
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		// bwrap's own: the sandbox's processes are not its waited-for
-		// children. Better than nothing without a cgroup.
-		res.PeakMemory = ru.Maxrss * 1024
-	}
 	if r.cg != nil {
-		if p := r.cg.peak(); p > 0 {
-			res.PeakMemory = p
-		}
+		res.PeakMemory = r.cg.peak()
 		if c, ok := r.cg.cpu(); ok {
 			res.CPU = c
 		}

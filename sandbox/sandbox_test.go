@@ -110,7 +110,9 @@ func TestHello(t *testing.T) {
 	assert.EqualValues(t, j.out.Len(), res.Stdout)
 	assert.EqualValues(t, j.err.Len(), res.Stderr)
 	assert.Positive(t, res.Wall)
-	assert.Positive(t, res.PeakMemory)
+	if useCgroups && os.Geteuid() == 0 {
+		assert.Positive(t, res.PeakMemory)
+	}
 }
 
 func TestNoStdin(t *testing.T) {
@@ -413,14 +415,18 @@ func TestRlimitFallback(t *testing.T) {
 	useCgroups = false
 	defer func() { useCgroups = true }()
 
+	// RLIMIT_NPROC counts every process of the uid on the host, the
+	// processes of the jobs before this one that are still being reaped
+	// too: a limit close to 0 could stop bwrap itself.
 	j := sh(t, forkBomb)
-	j.spec.Limits = Limits{Wall: 1500 * time.Millisecond, Procs: 16}
-	j.run()
+	j.spec.Limits = Limits{Wall: 1500 * time.Millisecond, Procs: 64}
+	res := j.run()
+	assert.Contains(t, []Outcome{Exited, TimeLimit}, res.Outcome, res.Detail)
 	assert.Contains(t, j.err.String(), "fork")
 
 	j = newJob(t, "python3", "-c", allocate10GiB)
 	j.spec.Limits = Limits{Memory: 256 << 20}
-	res := j.run()
+	res = j.run()
 	assert.NotEqual(t, 0, res.Code)
 	assert.NotContains(t, j.out.String(), "allocated")
 	assert.Contains(t, j.err.String(), "MemoryError")
