@@ -1,0 +1,155 @@
+package reshjobcmd
+
+import (
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"resh/proto"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestParseRun(t *testing.T) {
+	var stdout, stderr strings.Builder
+	o, code, done := Parse([]string{"-p", "4300", "-i", "key", "-known-only", "host", "run", "-time", "2s", "-cpu", "500ms",
+		"-mem", "64M", "-procs", "4", "-output", "1K", "-json", "prog.cc", "a", "-b", "--c"}, &stdout, &stderr)
+	if done || code != 0 || stdout.Len()+stderr.Len() != 0 {
+		t.Fatalf("Parse: code %d done %v, stdout %q stderr %q", code, done, stdout.String(), stderr.String())
+	}
+	c := o.Client
+	if c.Host != "host" || c.Port != 4300 || c.Identity != "key" || !c.KnownOnly || c.Insecure || o.Command != "run" {
+		t.Errorf("client options %+v, command %q", c, o.Command)
+	}
+	want := proto.JobLimits{WallMS: 2000, CPUMS: 500, Memory: 64 << 20, Procs: 4, Output: 1024}
+	r := o.Run
+	if r.Lang != "c++" || r.File != "prog.cc" || strings.Join(r.Args, " ") != "a -b --c" || r.Limits != want || !r.JSON {
+		t.Errorf("run options %+v, want limits %+v", r, want)
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	var out strings.Builder
+	o, _, done := Parse([]string{"[::1]", "run", "-lang", "python", "-"}, &out, &out)
+	if done {
+		t.Fatalf("Parse said done: %s", out.String())
+	}
+	if o.Client.Host != "::1" || o.Client.Port != 4200 || o.Run.Lang != "python" || !o.Run.Stdin() || o.Run.Limits != (proto.JobLimits{}) {
+		t.Errorf("options %+v", o)
+	}
+}
+
+func TestParseBadUsage(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{nil, "no HOST given"},
+		{[]string{"host"}, "no COMMAND given after HOST: one of run"},
+		{[]string{"host", "submit", "x.py"}, `unknown command "submit": reshjob knows run`},
+		{[]string{"-x", "host", "run", "a.py"}, "flag provided but not defined: -x"},
+		{[]string{"-p", "0", "host", "run", "a.py"}, "-p: 0 is not a port (1 to 65535)"},
+		{[]string{"-p", "70000", "host", "run", "a.py"}, "-p: 70000 is not a port (1 to 65535)"},
+		{[]string{"-p", "x", "host", "run", "a.py"}, `invalid value "x" for flag -p: parse error`},
+		{[]string{"-insecure", "-i", "k", "host", "run", "a.py"}, "-insecure excludes -i and -known-only"},
+		{[]string{"-insecure", "-known-only", "host", "run", "a.py"}, "-insecure excludes -i and -known-only"},
+		{[]string{"", "run", "a.py"}, "empty HOST"},
+		{[]string{"host", "run"}, "run needs the program's FILE (or - with -lang)"},
+		{[]string{"host", "run", "-json"}, "run needs the program's FILE (or - with -lang)"},
+		{[]string{"host", "run", "-"}, "- reads the program from stdin: give its language with -lang"},
+		{[]string{"host", "run", "prog"}, "cannot tell the language of prog from its extension: give -lang (c, c++, java, python, sh)"},
+		{[]string{"host", "run", "prog.rs"}, "cannot tell the language of prog.rs from its extension: give -lang (c, c++, java, python, sh)"},
+		{[]string{"host", "run", "-y", "a.py"}, "flag provided but not defined: -y"},
+		{[]string{"host", "run", "-time", "soon", "a.py"}, `-time must be a positive duration such as 10s or 2m, not "soon"`},
+		{[]string{"host", "run", "-time", "-1s", "a.py"}, `-time must be a positive duration such as 10s or 2m, not "-1s"`},
+		{[]string{"host", "run", "-time", "10us", "a.py"}, `-time must be at least 1ms, not "10us"`},
+		{[]string{"host", "run", "-cpu", "0", "a.py"}, `-cpu must be a positive duration such as 10s or 2m, not "0"`},
+		{[]string{"host", "run", "-mem", "lots", "a.py"}, `-mem: want a positive size such as 512M, 1G, 64K or a number of bytes, not "lots"`},
+		{[]string{"host", "run", "-output", "0", "a.py"}, `-output: want a positive size such as 512M, 1G, 64K or a number of bytes, not "0"`},
+		{[]string{"host", "run", "-procs", "0", "a.py"}, `-procs must be a positive number, not "0"`},
+		{[]string{"host", "run", "-procs", "many", "a.py"}, `-procs must be a positive number, not "many"`},
+		{[]string{"host", "run", "-lang"}, "flag needs an argument: -lang"},
+	} {
+		var stdout, stderr strings.Builder
+		_, code, done := Parse(c.args, &stdout, &stderr)
+		lines := strings.Split(stderr.String(), "\n")
+		if !done || code != 2 || stdout.Len() != 0 || len(lines) < 2 || lines[0] != "reshjob: "+c.msg || !strings.HasPrefix(lines[1], "usage: reshjob ") {
+			t.Errorf("%q: code %d done %v stdout %q stderr %q; want 2 and %q", c.args, code, done, stdout.String(), stderr.String(), c.msg)
+		}
+	}
+}
+
+func TestParseHelpVersion(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-h"}, "usage: reshjob [-p PORT]"},
+		{[]string{"--help"}, "Commands: run"},
+		{[]string{"host", "run", "-h"}, "-mem SIZE"},
+		{[]string{"--version"}, "reshjob "},
+	} {
+		var stdout, stderr strings.Builder
+		_, code, done := Parse(c.args, &stdout, &stderr)
+		if !done || code != 0 || stderr.Len() != 0 || !strings.Contains(stdout.String(), c.want) {
+			t.Errorf("%q: code %d done %v stdout %q stderr %q; want 0 and %q", c.args, code, done, stdout.String(), stderr.String(), c.want)
+		}
+	}
+}
+
+func TestLanguage(t *testing.T) {
+	for name, want := range map[string]string{
+		"hello.py": "python", "Main.java": "java", "a.c": "c", "a.cpp": "c++", "dir.d/b.cc": "c++", "run.sh": "sh",
+		"x.rs": "", "Makefile": "", "c": "", "a.py.txt": "",
+	} {
+		got, ok := Language(name)
+		if got != want || ok != (want != "") {
+			t.Errorf("Language(%q) = %q, %v; want %q", name, got, ok, want)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{
+		"1": 1, "65536": 65536, "64K": 64 << 10, "64k": 64 << 10, "512M": 512 << 20, "1G": 1 << 30, "2g": 2 << 30,
+		"1GiB": 1 << 30, "64KB": 64 << 10, "100B": 100, " 3M ": 3 << 20, "8589934591G": 8589934591 << 30,
+	} {
+		got, err := ParseSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "-1", "M", "B", "iB", "1.5G", "1T", "12Q", "1 G", "K1", "8589934592G", "99999999999999999999"} {
+		if got, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
+		}
+	}
+}
+
+func TestExitStatusAndLine(t *testing.T) {
+	for _, c := range []struct {
+		v    proto.Verdict
+		e    proto.Exit
+		code int
+		line string
+	}{
+		{proto.Verdict{Verdict: proto.VerdictOK}, proto.Exit{}, 0, "reshjob: OK"},
+		{proto.Verdict{Verdict: proto.VerdictRuntimeError, Status: 3}, proto.Exit{Code: 3}, 3, "reshjob: RUNTIME_ERROR (exit status 3)"},
+		{proto.Verdict{Verdict: proto.VerdictRuntimeError, Signal: 11}, proto.Exit{Signal: 11}, 139, "reshjob: RUNTIME_ERROR (killed by signal 11, SIGSEGV)"},
+		{proto.Verdict{Verdict: proto.VerdictCompileError, Detail: "gcc: exit status 1"}, proto.Exit{Code: 121}, 121, "reshjob: COMPILE_ERROR (gcc: exit status 1)"},
+		{proto.Verdict{Verdict: proto.VerdictOutputLimit}, proto.Exit{Code: 1}, 122, "reshjob: OUTPUT_LIMIT"},
+		{proto.Verdict{Verdict: proto.VerdictMemoryLimit, Detail: "512 MiB\n"}, proto.Exit{Signal: 9}, 123, "reshjob: MEMORY_LIMIT (512 MiB)"},
+		{proto.Verdict{Verdict: proto.VerdictTimeLimit, Detail: "wall\x1b[2Jtime"}, proto.Exit{Code: 124}, 124, "reshjob: TIME_LIMIT (wall?[2Jtime)"},
+		{proto.Verdict{Verdict: proto.VerdictSandboxError, Detail: "no bwrap"}, proto.Exit{Code: 125}, 125, "reshjob: SANDBOX_ERROR (no bwrap)"},
+		{proto.Verdict{Verdict: "NEW"}, proto.Exit{Code: 7}, 7, "reshjob: NEW"},
+		{proto.Verdict{Verdict: "NEW"}, proto.Exit{Code: 300}, 255, "reshjob: NEW"},
+	} {
+		if code := ExitStatus(c.v, c.e); code != c.code {
+			t.Errorf("ExitStatus(%+v, %+v) = %d, want %d", c.v, c.e, code, c.code)
+		}
+		if line := VerdictLine(c.v); line != c.line {
+			t.Errorf("VerdictLine(%+v) = %q, want %q", c.v, line, c.line)
+		}
+	}
+}

@@ -1,0 +1,75 @@
+// Package reshjobcmd is the reshjob program: its command line, and run,
+// which submits one program to reshd (../../proto/spec.md §7) and exits
+// with how it ended. cmd/reshjob only calls Main.
+//
+// It is a package of its own, as reshdcmd is, rather than a job library:
+// what is reusable about talking to reshd (dialling with resh's keys and
+// host pinning, reconnecting, the streams, a master's queue) is package
+// client's, reached through client.Open; what is left here is about being
+// a program (flags, files, stdin, exit statuses, the verdict line, -json).
+// The commands of issue #13 (submit, attach, ls, status, cancel) come
+// beside run.
+package reshjobcmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"resh/client"
+)
+
+// ExitFailure is reshjob's exit status for its own failures (cannot
+// connect, refused, protocol error, session lost, an Error from the
+// server), as resh's.
+const ExitFailure = client.ExitFailure
+
+// Main is reshjob's main with os.Args; it returns the exit status.
+func Main(args []string) int {
+	return Run(context.Background(), args[1:], client.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+}
+
+// Run runs reshjob with args (without the program name) in env (whose
+// zero fields take the process's own) and returns its exit status.
+func Run(ctx context.Context, args []string, env client.Env) int {
+	if env.Stdin == nil {
+		env.Stdin = os.Stdin
+	}
+	if env.Stdout == nil {
+		env.Stdout = os.Stdout
+	}
+	if env.Stderr == nil {
+		env.Stderr = os.Stderr
+	}
+	o, code, done := Parse(args, env.Stdout, env.Stderr)
+	if done {
+		return code
+	}
+	switch o.Command {
+	case "run":
+		code, err := run(ctx, &o, env)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "reshjob: %v\n", err)
+			return ExitFailure
+		}
+		return code
+	}
+	return ExitFailure // Parse knows no other command
+}
+
+// readSource reads the program: the file, or stdin for "-".
+func readSource(r *RunOptions, stdin io.Reader) ([]byte, error) {
+	if r.Stdin() {
+		src, err := io.ReadAll(stdin)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read the program from stdin: %w", err)
+		}
+		return src, nil
+	}
+	src, err := os.ReadFile(r.File)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the program: %w", err)
+	}
+	return src, nil
+}
