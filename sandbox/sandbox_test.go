@@ -234,15 +234,29 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
+// cgroupsUsable reports whether Run can make cgroups here, and whether
+// they account CPU.
+func cgroupsUsable() bool {
+	ok, _ := cgroupState()
+	return ok
+}
+
+func cgroupState() (usable, cpu bool) {
+	if !useCgroups {
+		return false, false
+	}
+	cg, err := newCgroup(Limits{}.withDefaults())
+	if err != nil {
+		return false, false
+	}
+	defer cg.remove()
+	return true, cg.cpuacct != ""
+}
+
 func TestParallelLoops(t *testing.T) {
 	// Eight processes share the CPU limit when the cgroup accounts CPU.
-	if cg, err := newCgroup(Limits{}.withDefaults()); err != nil || cg.cpuacct == "" {
-		if cg != nil {
-			cg.remove()
-		}
+	if _, cpu := cgroupState(); !cpu {
 		t.Skip("no cgroup CPU accounting here: the CPU limit is per process")
-	} else {
-		cg.remove()
 	}
 	j := sh(t, `for i in 1 2 3 4 5 6 7 8; do (while :; do :; done) & done; wait`)
 	j.spec.Limits = Limits{CPU: time.Second, Wall: 20 * time.Second}
@@ -290,6 +304,12 @@ func TestAllocate10GiB(t *testing.T) {
 	j := newJob(t, "python3", "-c", allocate10GiB)
 	j.spec.Limits = Limits{Memory: 64 << 20}
 	res := j.run()
+	if !cgroupsUsable() {
+		// RLIMIT_AS: the allocation fails, and the program with it.
+		assert.Equal(t, Exited, res.Outcome)
+		assert.Contains(t, j.err.String(), "MemoryError")
+		return
+	}
 	assert.Equal(t, MemoryLimit, res.Outcome, j.err.String())
 	assert.Equal(t, "memory limit 64 MiB exceeded", res.Detail)
 	assert.NotContains(t, j.out.String(), "allocated")
