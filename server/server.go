@@ -20,6 +20,8 @@ import (
 	"resh/cluster"
 	"resh/connection"
 	"resh/internal/version"
+	"resh/lang"
+	"resh/sandbox"
 )
 
 // Config tunes a Server. Zero fields take their default.
@@ -55,6 +57,24 @@ type Config struct {
 	// hands them to Master.ServeLink. Without it, a peer that opens an
 	// executor link is refused.
 	Executors bool
+
+	// Submitted programs (a Hello with Job, proto/spec.md §7; job.go).
+
+	// Languages are the languages programs may be in (lang.Load of
+	// RESH_HOME/languages over lang.Builtin), loaded once by the caller;
+	// those whose tools are missing here are refused. Nil: lang.Builtin().
+	Languages *lang.Set
+	// JobCeiling caps the limits a program may ask for; zero fields take
+	// resh/job.DefaultCeiling's (4 times the defaults).
+	JobCeiling sandbox.Limits
+	// UnsafeNoSandbox runs programs without the sandbox, with rlimits and
+	// a wall timer only (reshd -unsafe-no-sandbox): for trusted programs
+	// only; every verdict says so. Without it, programs are refused with
+	// SANDBOX_ERROR where the sandbox cannot run.
+	UnsafeNoSandbox bool
+	// ExecutorName names this executor in verdicts. Default: the host's
+	// name.
+	ExecutorName string
 }
 
 func (c *Config) withDefaults() Config {
@@ -73,6 +93,12 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Languages == nil {
+		d.Languages = lang.Builtin()
+	}
+	if d.ExecutorName == "" {
+		d.ExecutorName, _ = os.Hostname()
 	}
 	return d
 }
@@ -121,7 +147,7 @@ func Listen(addr string, cfg *Config) (*Server, error) {
 			host = "localhost"
 		}
 		s.cfg.Master = cluster.NewMaster(cluster.Config{Logger: s.cfg.Logger})
-		s.cfg.Master.AddInProcess(host, nil, version.Short())
+		s.cfg.Master.AddInProcess(host, languagesHere(s.cfg.Languages), version.Short())
 	}
 	return s, nil
 }

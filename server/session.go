@@ -67,6 +67,8 @@ type session struct {
 	status   syscall.WaitStatus
 	waitErr  error
 
+	cancelJob context.CancelCauseFunc // a submitted program's, while it runs (job.go)
+
 	wg sync.WaitGroup // the session's helper goroutines
 
 	isLink bool // an executor's link, not a client's session (under srv.mu)
@@ -235,6 +237,11 @@ func (ss *session) serve() {
 			ss.relay(mux, st, hello, pl)
 			return
 		}
+	}
+
+	if hello.Job != nil {
+		ss.serveJob(mux, st, hello)
+		return
 	}
 
 	var (
@@ -662,6 +669,10 @@ func (ss *session) hangup() {
 		return
 	}
 	if ss.isLinkSession() {
+		return
+	}
+	if ss.cancelJob != nil {
+		ss.cancelJob(errHangup)
 		return
 	}
 	if ss.pid <= 0 {
