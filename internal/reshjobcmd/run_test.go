@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -311,5 +312,53 @@ func TestRunMissingFile(t *testing.T) {
 	code, stdout, stderr := runJob(t, 1, "", "run", filepath.Join(t.TempDir(), "none.py"))
 	if code != 255 || stdout != "" || !strings.HasPrefix(stderr, "reshjob: cannot read the program: open ") {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+// runJobSignals is runJob with the signals reshjob receives coming from
+// sigs.
+func runJobSignals(t *testing.T, port int, sigs chan os.Signal, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	env := client.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
+		Environ: []string{"HOME=" + t.TempDir()}, Signals: sigs}
+	all := append([]string{"-insecure", "-p", strconv.Itoa(port), "127.0.0.1"}, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	code := Run(ctx, all, env)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestRunInterrupted(t *testing.T) {
+	sigs := make(chan os.Signal)
+	var got proto.Signal
+	port := startFake(t, func(j *fakeJob) {
+		j.send(proto.TypeStarted, proto.Started{})
+		if _, err := io.WriteString(j.stdout, "working\n"); err != nil {
+			t.Error(err)
+		}
+		sigs <- syscall.SIGINT // taken once the program runs
+		if err := proto.Expect(j.control, proto.TypeSignal, &got); err != nil {
+			t.Error(err)
+		}
+	})
+	code, stdout, stderr := runJobSignals(t, port, sigs, "run", program(t, "a.py", pySource))
+	if code != 130 || stdout != "working\n" || stderr != "reshjob: SIGINT: the job is cancelled\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 130", code, stdout, stderr)
+	}
+	if got.Name != "INT" {
+		t.Errorf("signal sent %+v, want INT", got)
+	}
+}
+
+func TestRunInterruptedWhileQueued(t *testing.T) {
+	sigs := make(chan os.Signal)
+	port := startFake(t, func(j *fakeJob) {
+		j.send(proto.TypeQueued, proto.Queued{Ahead: 2})
+		sigs <- syscall.SIGTERM // taken by the watch of the queue
+	})
+	code, stdout, stderr := runJobSignals(t, port, sigs, "run", program(t, "a.py", pySource))
+	if code != 255 || stdout != "" || stderr != "reshjob: terminated while waiting for a free executor\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 255", code, stdout, stderr)
 	}
 }
