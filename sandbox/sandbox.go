@@ -67,7 +67,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -145,7 +144,7 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 	if err := Available(); err != nil {
 		return sandboxError(err), nil
 	}
-	r := &runner{spec: s, env: env, lim: s.Limits.withDefaults(), done: make(chan struct{})}
+	r := &runner{spec: s, env: env, lim: s.Limits.withDefaults(), done: make(chan struct{}), initFd: -1}
 	return r.run(ctx)
 }
 
@@ -161,10 +160,11 @@ type runner struct {
 	cmd  *exec.Cmd
 	cg   *cgroup
 
-	childPid atomic.Int64  // the PID namespace's init, from bwrap's info
-	done     chan struct{} // closed when the job's first process has ended
+	done chan struct{} // closed when the job's first process has ended
 
 	mu     sync.Mutex
+	initFd int     // pidfd of the PID namespace's init, -1 until known and after the end
+	initOK bool    // initFd was bwrap's child when opened: it may be killed
 	reason Outcome // first limit hit; valid when stopped
 	detail string
 	stop   bool
@@ -182,17 +182,87 @@ func (r *runner) kill(reason Outcome, detail string) {
 
 // killAll kills every process of the job. Killing the namespace's init
 // makes the kernel kill the rest, and bwrap outside exits only once they
-// are all gone. Before bwrap has told the init's pid, bwrap itself is
-// killed: --die-with-parent then takes the init down.
+// are all gone. The init is held by a pidfd, so a kill never reaches a
+// process that took its pid after it ended. Before bwrap has told the
+// init's pid, bwrap itself is killed (and the cgroup, if any):
+// --die-with-parent then takes the init down.
 func (r *runner) killAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.initFd >= 0 && r.initOK {
+		unix.PidfdSendSignal(r.initFd, unix.SIGKILL, nil, 0)
+		return
+	}
+	select {
+	case <-r.done:
+		return
+	default:
+	}
 	if r.cg != nil {
 		r.cg.kill()
 	}
-	if pid := r.childPid.Load(); pid > 0 {
-		syscall.Kill(int(pid), syscall.SIGKILL)
+	r.cmd.Process.Kill()
+}
+
+// setInit takes a pidfd on the namespace's init, pid, and kills it if the
+// job was stopped meanwhile. The pid could have been reused between
+// bwrap's report and the open if the init ended at once, so the pidfd is
+// used for kills only if the process is still bwrap's child; if bwrap was
+// already killed (the init then died of --die-with-parent and is no longer
+// its child), it is only waited for.
+func (r *runner) setInit(pid int) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
 		return
 	}
-	r.cmd.Process.Kill()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	i := bytes.LastIndexByte(b, ')')
+	ok := err == nil && i >= 0 &&
+		bytes.HasPrefix(b[i:], []byte(fmt.Sprintf(") %c %d ", statState(b[i:]), r.cmd.Process.Pid)))
+	r.mu.Lock()
+	stop := r.stop
+	if !ok && !stop {
+		r.mu.Unlock()
+		unix.Close(fd)
+		return
+	}
+	r.initFd, r.initOK = fd, ok
+	r.mu.Unlock()
+	if stop {
+		r.killAll()
+	}
+}
+
+// statState returns the state letter in the tail of /proc/PID/stat from
+// the ')' ending the command name: ") S 1234 ...".
+func statState(tail []byte) byte {
+	if len(tail) < 3 {
+		return 0
+	}
+	return tail[2]
+}
+
+// endInit waits (up to d) for the init to be gone, which happens only
+// once every process of its namespace is, and releases its pidfd.
+func (r *runner) endInit(d time.Duration) {
+	r.mu.Lock()
+	fd := r.initFd
+	r.mu.Unlock()
+	if fd < 0 {
+		return
+	}
+	// A pidfd polls readable once the process has exited.
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+		n, err := unix.Poll(pfd, int(time.Until(deadline)/time.Millisecond)+1)
+		if n > 0 || (err != nil && err != unix.EINTR) {
+			break
+		}
+	}
+	r.mu.Lock()
+	unix.Close(fd)
+	r.initFd = -1
+	r.mu.Unlock()
 }
 
 func (r *runner) stopped() (bool, Outcome, string) {
@@ -290,13 +360,10 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 		defer wg.Done()
 		dec := json.NewDecoder(bufio.NewReader(infoR))
 		var info struct {
-			ChildPid int64 `json:"child-pid"`
+			ChildPid int `json:"child-pid"`
 		}
 		if dec.Decode(&info) == nil && info.ChildPid > 0 {
-			r.childPid.Store(info.ChildPid)
-			if st, _, _ := r.stopped(); st {
-				r.killAll()
-			}
+			r.setInit(info.ChildPid)
 		}
 		io.Copy(io.Discard, infoR)
 	}()
@@ -349,6 +416,7 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 	}
 	// All writers of the info and started pipes are gone with the job.
 	wg.Wait()
+	r.endInit(startTimeout)
 	rep := <-report
 	ran := len(rep) > 0 && rep[0] == 'x'
 	res.CPU = childTimes(rep)
