@@ -28,6 +28,9 @@ import (
 // MaxSource bounds a program's source, in bytes.
 const MaxSource = 16 << 20
 
+// available is sandbox.Available, replaced by tests.
+var available = sandbox.Available
+
 // sandboxDir is the work directory as the sandbox's commands see it.
 const sandboxDir = "/work"
 
@@ -77,7 +80,7 @@ func Run(ctx context.Context, s Spec) proto.Verdict {
 
 func run(ctx context.Context, s Spec) proto.Verdict {
 	if !s.Unsafe {
-		if err := sandbox.Available(); err != nil {
+		if err := available(); err != nil {
 			return sandboxError(fmt.Sprintf("%v (or start reshd with -unsafe-no-sandbox to run programs without one, on a machine that runs only trusted programs)", err))
 		}
 	}

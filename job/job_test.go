@@ -3,6 +3,7 @@ package job
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"resh/lang"
 	"resh/proto"
+	"resh/sandbox"
 )
 
 const testTimeout = 20 * time.Second
@@ -133,6 +135,11 @@ public class Greeter {
 }
 `
 	r := runJob(t, "java", src, "from stdin\n", proto.JobLimits{}, false, "world")
+	if strings.Contains(r.err.String(), "initialization of VM") {
+		// Without a memory cgroup the limit is RLIMIT_AS, less than
+		// the JVM reserves (sandbox.Limits.Memory).
+		t.Skipf("the JVM cannot start within the rlimit fallback's address space: %s", r.err)
+	}
 	assert.Equal(t, proto.VerdictOK, r.v.Verdict, "%+v %s", r.v, r.err)
 	assert.Equal(t, "hello world, from stdin\n", r.out.String())
 }
@@ -248,4 +255,42 @@ func TestCanceled(t *testing.T) {
 	case <-time.After(testTimeout):
 		t.Fatal("the job was not killed")
 	}
+}
+
+// TestNoSandbox: where the sandbox cannot run, programs are refused with
+// SANDBOX_ERROR and how to fix it, unless the job is unsafe.
+func TestNoSandbox(t *testing.T) {
+	defer func(f func() error) { available = f }(available)
+	available = func() error { return errors.New("sandbox: bwrap is not installed: install bubblewrap") }
+	r := runJob(t, "sh", "echo ran\n", "", proto.JobLimits{}, false)
+	assert.Equal(t, proto.VerdictSandboxError, r.v.Verdict)
+	assert.Contains(t, r.v.Detail, "install bubblewrap")
+	assert.Contains(t, r.v.Detail, "-unsafe-no-sandbox")
+	assert.Empty(t, r.out.String())
+	assert.Equal(t, proto.Exit{Code: proto.ExitSandboxError}, ExitOf(r.v))
+
+	r = runJob(t, "sh", "echo ran\n", "", proto.JobLimits{}, true)
+	assert.Equal(t, proto.VerdictOK, r.v.Verdict)
+	assert.Equal(t, "ran\n", r.out.String())
+}
+
+// TestCeiling: the executor's ceiling caps what the job asks for.
+func TestCeiling(t *testing.T) {
+	l, _ := lang.Builtin().ByName("sh")
+	out := &buffer{}
+	v := Run(context.Background(), Spec{
+		Language: l, Source: []byte("while :; do echo 0123456789; done\n"),
+		Limits: proto.JobLimits{Output: 1 << 20}, Ceiling: sandbox.Limits{Output: 100},
+		Stdout: out, TempDir: tempDir(t),
+	})
+	assert.Equal(t, proto.VerdictOutputLimit, v.Verdict, "%+v", v)
+	assert.Len(t, out.String(), 100)
+}
+
+// TestNoClass: a Java program without a class is a compile error, said
+// on stderr.
+func TestNoClass(t *testing.T) {
+	r := runJob(t, "java", "// nothing\n", "", proto.JobLimits{}, false)
+	assert.Equal(t, proto.VerdictCompileError, r.v.Verdict, "%+v", r.v)
+	assert.Contains(t, r.err.String(), "no class")
 }
