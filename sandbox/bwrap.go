@@ -67,8 +67,9 @@ var etcGlobs = []string{"/etc/java-*"}
 
 // bwrapArgs builds bwrap's arguments for argv, in work directory dir, with environment env (each
 // NAME=value) in a sandbox with the default layout. The result is a plain
-// list so tests can check it.
-func bwrapArgs(dir string, argv, env []string) []string {
+// list so tests can check it. /tmp and /dev/shm hold at most tmpSize
+// bytes each.
+func bwrapArgs(dir string, argv, env []string, tmpSize int64) []string {
 	a := []string{
 		"--unshare-user", "--uid", strconv.Itoa(jobUID), "--gid", strconv.Itoa(jobGID),
 		"--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
@@ -112,7 +113,12 @@ func bwrapArgs(dir string, argv, env []string) []string {
 		"--ro-bind-data", strconv.Itoa(fdGroup), "/etc/group",
 		"--proc", "/proc",
 		"--dev", "/dev",
-		"--tmpfs", "/tmp",
+		// Bounded even without a memory cgroup, which would count them.
+		"--size", strconv.FormatInt(tmpSize, 10), "--tmpfs", "/tmp",
+		"--size", strconv.FormatInt(tmpSize, 10), "--tmpfs", "/dev/shm",
+		// bwrap's /dev is a tmpfs of its own: nothing to write there but
+		// the devices and /dev/shm.
+		"--remount-ro", "/dev",
 		"--bind", dir, "/work",
 		"--chdir", "/work",
 		// The root is bwrap's tmpfs: without this, files could be made

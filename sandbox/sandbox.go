@@ -43,8 +43,9 @@
 // seccomp filter. Side channels (timing, cache, Spectre-like attacks,
 // /proc's system-wide files such as /proc/meminfo and load averages) are
 // open. The job can use all CPUs and disk bandwidth within its limits, and
-// fill /tmp up to its memory limit (without a cgroup, tmpfs pages are not
-// bounded by RLIMIT_AS). Files under /work can reach Limits.FileSize each,
+// fill /tmp and /dev/shm up to its memory limit each (tmpfs of that size,
+// whose pages the memory cgroup counts too, so the sum is bounded when
+// there is one). Files under /work can reach Limits.FileSize each,
 // with no bound on their number beyond the disk. bwrap itself and the
 // first shell are counted in the job's limits, but reshd's copying of
 // output is not. Anything readable in the system directories is readable
@@ -314,7 +315,7 @@ func (r *runner) run(ctx context.Context) (res Result, err error) {
 	args := []string{"-c", wrapperScript, "sh"}
 	args = append(args, prlimitArgs(prlimit, r.lim.rlimits(r.cg != nil))...)
 	args = append(args, bwrap)
-	args = append(args, bwrapArgs(s.Dir, s.Argv, r.env)...)
+	args = append(args, bwrapArgs(s.Dir, s.Argv, r.env, r.lim.Memory)...)
 	cmd := exec.Command("/bin/sh", args...)
 	r.cmd = cmd
 	cmd.Dir = "/"

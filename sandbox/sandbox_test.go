@@ -400,14 +400,15 @@ func TestSecretsHidden(t *testing.T) {
 }
 
 func TestWriteOutside(t *testing.T) {
-	for _, p := range []string{"/usr/x", "/etc/x", "/x", "/proc/x", "/usr/bin/sh", "/etc/ld.so.cache"} {
+	for _, p := range []string{"/usr/x", "/etc/x", "/x", "/proc/x", "/usr/bin/sh", "/etc/ld.so.cache", "/dev/x", "/sys/x", "/run/x"} {
 		j := sh(t, `echo pwned > "$1"`, p)
 		res := j.run()
 		assert.NotEqual(t, 0, res.Code, "wrote %s", p)
+		assert.Contains(t, j.err.String(), "sh: 1: cannot create "+p)
 	}
 	_, err := os.Stat("/x")
 	assert.ErrorIs(t, err, os.ErrNotExist)
-	res := sh(t, `echo ok > /work/ok && echo ok > /tmp/ok && mkdir -p d/e && echo ok > d/e/f`).run()
+	res := sh(t, `echo ok > /work/ok && echo ok > /tmp/ok && echo ok > /dev/shm/ok && echo ok > /dev/null && mkdir -p d/e && echo ok > d/e/f`).run()
 	assert.Equal(t, 0, res.Code)
 }
 
@@ -418,6 +419,17 @@ func TestBackgroundProcess(t *testing.T) {
 	assert.Equal(t, 0, res.Code, j.err.String())
 	assert.Equal(t, "left\n", j.out.String())
 	assert.Less(t, time.Since(start), 5*time.Second)
+}
+
+func TestTmpBounded(t *testing.T) {
+	// The tmpfs is as large as the memory limit; with a cgroup, its pages
+	// count as the job's memory and the limit comes first.
+	j := sh(t, `head -c 12000000 /dev/zero > /tmp/a; head -c 12000000 /dev/zero > /tmp/b; echo written`)
+	j.spec.Limits = Limits{Memory: 16 << 20}
+	res := j.run()
+	if res.Outcome != MemoryLimit {
+		assert.Contains(t, j.err.String(), "No space left")
+	}
 }
 
 func TestTmpNotShared(t *testing.T) {
@@ -453,12 +465,12 @@ func TestRlimitFallback(t *testing.T) {
 }
 
 func TestBwrapArgs(t *testing.T) {
-	a := bwrapArgs("/jobs/1", []string{"prog", "arg"}, []string{"A=b=c"})
+	a := bwrapArgs("/jobs/1", []string{"prog", "arg"}, []string{"A=b=c"}, 1<<20)
 	s := " " + strings.Join(a, " ") + " "
 	for _, want := range []string{
 		" --unshare-user --uid 65534 --gid 65534 ", " --unshare-pid ", " --unshare-net ",
 		" --unshare-ipc ", " --unshare-uts ", " --die-with-parent ", " --new-session ",
-		" --clearenv ", " --setenv A b=c ", " --tmpfs /tmp ", " --proc /proc ", " --dev /dev ",
+		" --clearenv ", " --setenv A b=c ", " --size 1048576 --tmpfs /tmp ", " --proc /proc ", " --dev /dev ",
 		" --bind /jobs/1 /work ", " --chdir /work ", " --ro-bind /usr /usr ",
 	} {
 		assert.Contains(t, s, want)
