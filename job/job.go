@@ -219,14 +219,14 @@ func compileError(res sandbox.Result, detail string) proto.Verdict {
 		WallMS:     res.Wall.Milliseconds(),
 		CPUMS:      res.CPU.Milliseconds(),
 		PeakMemory: res.PeakMemory,
+		Stderr:     res.Stdout + res.Stderr, // the compiler's, sent to stderr
 	}
 }
 
-// signalName is "SIGSEGV (signal 11)", or "signal N" for one without a
-// name.
+// signalName is "SIGSEGV", or "signal N" for one without a name.
 func signalName(n int) string {
 	if s := unix.SignalName(syscall.Signal(n)); s != "" {
-		return fmt.Sprintf("%s (signal %d)", s, n)
+		return s
 	}
 	return fmt.Sprintf("signal %d", n)
 }

@@ -149,6 +149,7 @@ func TestCompileError(t *testing.T) {
 	r := runJob(t, "c", "int main(void) { return undeclared; }\n", "", proto.JobLimits{}, false)
 	assert.Equal(t, proto.VerdictCompileError, r.v.Verdict, "%+v", r.v)
 	assert.Contains(t, r.err.String(), "undeclared")
+	assert.Equal(t, int64(len(r.err.String())), r.v.Stderr)
 	assert.Empty(t, r.out.String())
 	assert.Equal(t, proto.Exit{Code: proto.ExitCompileError}, ExitOf(r.v))
 }
@@ -166,7 +167,7 @@ func TestRuntimeErrorSignal(t *testing.T) {
 		r := runJob(t, "sh", "kill -SEGV $$\n", "", proto.JobLimits{}, unsafe)
 		assert.Equal(t, proto.VerdictRuntimeError, r.v.Verdict, "%+v", r.v)
 		assert.Equal(t, 11, r.v.Signal)
-		assert.Contains(t, r.v.Detail, "SIGSEGV")
+		assert.Equal(t, "killed by SIGSEGV", r.v.Detail)
 		assert.Equal(t, proto.Exit{Signal: 11}, ExitOf(r.v))
 	}
 }

@@ -101,9 +101,10 @@ func TestJobLiveOutput(t *testing.T) {
 
 func TestJobUnsafe(t *testing.T) {
 	srv := startServer(t, &Config{UnsafeNoSandbox: true})
-	c := submit(t, srv, "sh", "echo hi\n", nil, proto.JobLimits{}, "", true)
+	c := submit(t, srv, "sh", "echo hi\necho err >&2\n", nil, proto.JobLimits{}, "", true)
 	c.started()
 	assert.Equal(t, "hi\n", readAll(t, c.stdout))
+	assert.Equal(t, "err\n", readAll(t, c.stderr))
 	v := c.verdict()
 	assert.Equal(t, proto.VerdictOK, v.Verdict, "%+v", v)
 	assert.True(t, v.Unsafe)
@@ -141,4 +142,35 @@ func TestJobShutdown(t *testing.T) {
 	c.close()
 	require.NoError(t, <-shut)
 	require.NoError(t, <-served)
+}
+
+// TestJobTTY: a Hello with Job and tty runs the program without a
+// terminal: its stderr apart, its stdin's end seen.
+func TestJobTTY(t *testing.T) {
+	srv := startServer(t, nil)
+	src := "cat\necho err >&2\ntest -t 0 || echo 'no tty'\n"
+	c := dial(t, srv, proto.Hello{TTY: true, Job: &proto.Job{Lang: "sh", Size: int64(len(src))}}, nil)
+	_, err := c.stdin.Write([]byte(src + "in\n"))
+	require.NoError(t, err)
+	require.NoError(t, c.stdin.Close())
+	c.started()
+	assert.Equal(t, "in\nno tty\n", readAll(t, c.stdout))
+	assert.Equal(t, "err\n", readAll(t, c.stderr))
+	assert.Equal(t, proto.VerdictOK, c.verdict().Verdict)
+	assert.Equal(t, proto.Exit{}, c.exit())
+}
+
+// TestJobShortSource: a stdin that ends before the source does is refused.
+func TestJobShortSource(t *testing.T) {
+	srv := startServer(t, nil)
+	c := dial(t, srv, proto.Hello{Job: &proto.Job{Lang: "sh", Size: 100}}, nil)
+	_, err := c.stdin.Write([]byte("echo hi\n"))
+	require.NoError(t, err)
+	require.NoError(t, c.stdin.Close())
+	var s proto.Started
+	_ = c.control.SetReadDeadline(time.Now().Add(testTimeout))
+	err = proto.Expect(c.control, proto.TypeStarted, &s)
+	var re *proto.RemoteError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, "reshd: the program's source ended after 8 of 100 bytes", re.Message)
 }
