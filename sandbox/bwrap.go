@@ -184,6 +184,11 @@ func probe() error {
 // through a bind would be its own. So a root reshd drops to nobody before
 // bwrap runs; bwrap then builds its user namespace unprivileged, and the
 // job is nobody both inside and outside.
+//
+// Pdeathsig fires when the thread that started the process ends, not the
+// process: Go ends threads only for goroutines that exit while locked to
+// one, which reshd does not do around Run. --die-with-parent does the same
+// for the sandbox's init towards bwrap.
 func sysProcAttr() *syscall.SysProcAttr {
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if os.Geteuid() == 0 {

@@ -96,7 +96,9 @@ var (
 type Spec struct {
 	// Dir is the work directory, made by the caller and holding the
 	// program: bound read-write at /work, the command's current directory.
-	// When reshd runs as root, Run gives it and its files to nobody.
+	// When reshd runs as root, Run gives it and its files to nobody, and
+	// the directories above it must be searchable by others (ErrDirHidden):
+	// keep the jobs' directories in a 0711 directory of their own.
 	Dir string
 	// Argv is the command, looked up in the sandbox's PATH
 	// (/usr/bin:/bin) when it has no slash.
@@ -119,10 +121,13 @@ const cpuPoll = 100 * time.Millisecond
 const startTimeout = 10 * time.Second
 
 // Run runs s.Argv in a sandbox and returns how it ended. The error is
-// non-nil only for misuse (ErrNoCommand, ErrBadDir, ErrBadEnv) and when
+// non-nil only for misuse (ErrNoCommand, ErrBadDir, ErrDirHidden,
+// ErrBadEnv) and when
 // ctx ends first (ctx.Err(), with the job killed and the Result filled
 // in); a sandbox that cannot be built is a Result with Outcome
-// SandboxError. Run returns once every process of the job is gone.
+// SandboxError. Run returns once every process of the job is gone. Runs
+// may go on at once. Run marks every descriptor of the calling process
+// close-on-exec (see markCloexec).
 func Run(ctx context.Context, s Spec) (Result, error) {
 	if len(s.Argv) == 0 {
 		return Result{}, ErrNoCommand

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,7 +89,7 @@ func processesWith(s string) []string {
 
 // workDir makes a work directory that nobody can reach (t.TempDir's
 // parents are private to root).
-func workDir(t *testing.T) string {
+func workDir(t testing.TB) string {
 	t.Helper()
 	base, err := os.MkdirTemp("", "sandbox-test-")
 	require.NoError(t, err)
@@ -488,6 +489,43 @@ func TestLimitsDefaults(t *testing.T) {
 	assert.EqualValues(t, 2, Limits{CPU: 1500 * time.Millisecond}.cpuSeconds())
 	assert.Equal(t, []string{"/usr/bin/prlimit", "--cpu=2:3", "--fsize=5:5", "--core=0:0", "--"},
 		prlimitArgs("/usr/bin/prlimit", Limits{CPU: 2 * time.Second, FileSize: 5}.rlimits(true)))
+}
+
+func TestAvailableMessage(t *testing.T) {
+	t.Setenv("PATH", "/nonexistent")
+	err := probe()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "apt-get install bubblewrap")
+}
+
+func TestConcurrentJobs(t *testing.T) {
+	// Jobs at once do not see each other's files, /tmp or processes.
+	const n = 6
+	jobs := make([]*job, n)
+	results := make(chan Result, n)
+	for i := range jobs {
+		jobs[i] = sh(t, `echo $1 > /tmp/mine; echo $1 > mine; sleep 0.2; cat /tmp/mine mine; ls /tmp; ps -e -o pid= | wc -l`, fmt.Sprint(i))
+	}
+	for _, j := range jobs {
+		go func() {
+			res, err := Run(context.Background(), j.spec)
+			assert.NoError(t, err)
+			results <- res
+		}()
+	}
+	for range jobs {
+		assert.Equal(t, 0, (<-results).Code)
+	}
+	for i, j := range jobs {
+		f := strings.Fields(j.out.String())
+		require.Len(t, f, 4, j.err.String())
+		assert.Equal(t, []string{fmt.Sprint(i), fmt.Sprint(i), "mine"}, f[:3])
+		// init, sh, ps and wc, perhaps sleep on its way out.
+		procs, err := strconv.Atoi(f[3])
+		require.NoError(t, err)
+		assert.LessOrEqual(t, procs, 5)
+		j.noneLeft()
+	}
 }
 
 func TestOutcomeString(t *testing.T) {
