@@ -58,18 +58,30 @@ func Run(ctx context.Context, args []string, env client.Env) int {
 	return ExitFailure // Parse knows no other command
 }
 
-// readSource reads the program: the file, or stdin for "-".
+// MaxSource bounds a program's source: reshd refuses a longer one
+// (job.MaxSource, which a test keeps equal), so reshjob neither reads nor
+// sends it.
+const MaxSource = 16 << 20
+
+// readSource reads the program: the file, or stdin for "-"; at most
+// MaxSource bytes.
 func readSource(r *RunOptions, stdin io.Reader) ([]byte, error) {
-	if r.Stdin() {
-		src, err := io.ReadAll(stdin)
+	what := "the program from stdin"
+	if !r.Stdin() {
+		what = r.File
+		f, err := os.Open(r.File)
 		if err != nil {
-			return nil, fmt.Errorf("cannot read the program from stdin: %w", err)
+			return nil, fmt.Errorf("cannot read the program: %w", err)
 		}
-		return src, nil
+		defer f.Close()
+		stdin = f
 	}
-	src, err := os.ReadFile(r.File)
+	src, err := io.ReadAll(io.LimitReader(stdin, MaxSource+1))
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the program: %w", err)
+		return nil, fmt.Errorf("cannot read %s: %w", what, err)
+	}
+	if len(src) > MaxSource {
+		return nil, fmt.Errorf("%s is larger than %d MiB, the most a program may be", what, MaxSource>>20)
 	}
 	return src, nil
 }

@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -66,14 +68,27 @@ func run(ctx context.Context, o *Options, env client.Env) (int, error) {
 	go func() { ended <- readEnd(s.Control) }()
 
 	var end ending
+	var grace <-chan time.Time // runs from the first signal forwarded
+	var first syscall.Signal
 	for waiting := true; waiting; {
 		select {
 		case end = <-ended:
 			waiting = false
 		case sig := <-sigs:
-			if code, ok := interrupted(s, sig); ok {
-				return code, nil
+			n, ok := forwarded(sig)
+			if !ok {
+				continue
 			}
+			if first != 0 {
+				return cancelled(s, first), nil
+			}
+			first = n
+			_ = s.Send(proto.TypeSignal, proto.Signal{Name: strings.TrimPrefix(unix.SignalName(n), "SIG")})
+			t := time.NewTimer(InterruptGrace)
+			defer t.Stop()
+			grace = t.C
+		case <-grace:
+			return cancelled(s, first), nil
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		}
@@ -227,22 +242,28 @@ func catchSignals(env client.Env) (<-chan os.Signal, func()) {
 	return ch, func() { signal.Stop(ch) }
 }
 
-// interrupted handles a signal reshjob receives while the program runs:
-// INT, TERM, HUP and QUIT are forwarded to it and end reshjob with
-// 128+N, the end of the session cancelling the job; others are ignored
-// (ok false).
-func interrupted(s *client.Session, sig os.Signal) (code int, ok bool) {
-	n, isSys := sig.(syscall.Signal)
-	if !isSys {
+// InterruptGrace bounds the wait for the program's end once a signal was
+// sent on to it: then reshjob cancels the job itself.
+const InterruptGrace = 3 * time.Second
+
+// forwarded reports whether sig is one reshjob sends on to the program
+// (INT, TERM, HUP, QUIT), as resh does to a command: the server kills the
+// program, whose verdict and status then say so. Others are ignored.
+func forwarded(sig os.Signal) (syscall.Signal, bool) {
+	n, ok := sig.(syscall.Signal)
+	switch {
+	case !ok:
 		return 0, false
+	case n == syscall.SIGINT, n == syscall.SIGTERM, n == syscall.SIGHUP, n == syscall.SIGQUIT:
+		return n, true
 	}
-	switch n {
-	case syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT:
-	default:
-		return 0, false
-	}
-	name := unix.SignalName(n)
-	_ = s.Send(proto.TypeSignal, proto.Signal{Name: name[len("SIG"):]})
-	fmt.Fprintf(s.ErrOutput(), "reshjob: %s: the job is cancelled\n", name)
-	return 128 + int(n), true
+	return 0, false
+}
+
+// cancelled ends reshjob without waiting for the program any more (a
+// second signal, or the first's grace over): the end of the session
+// cancels the job. It returns 128+N for the first signal N.
+func cancelled(s *client.Session, first syscall.Signal) int {
+	fmt.Fprintf(s.ErrOutput(), "reshjob: %s: the job is cancelled\n", unix.SignalName(first))
+	return 128 + int(first)
 }

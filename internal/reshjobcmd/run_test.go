@@ -19,6 +19,7 @@ import (
 
 	"resh/client"
 	"resh/connection"
+	"resh/job"
 	"resh/proto"
 )
 
@@ -329,6 +330,8 @@ func runJobSignals(t *testing.T, port int, sigs chan os.Signal, args ...string) 
 	return code, stdout.String(), stderr.String()
 }
 
+// A signal is sent on to the program, which the server kills: its verdict
+// and status say so.
 func TestRunInterrupted(t *testing.T) {
 	sigs := make(chan os.Signal)
 	var got proto.Signal
@@ -337,17 +340,39 @@ func TestRunInterrupted(t *testing.T) {
 		if _, err := io.WriteString(j.stdout, "working\n"); err != nil {
 			t.Error(err)
 		}
-		sigs <- syscall.SIGINT // taken once the program runs
+		sigs <- syscall.SIGWINCH // ignored
+		sigs <- syscall.SIGINT   // taken once the program runs
 		if err := proto.Expect(j.control, proto.TypeSignal, &got); err != nil {
 			t.Error(err)
 		}
+		j.finish("", "", proto.Verdict{Verdict: proto.VerdictRuntimeError, Status: -1, Signal: 2, Detail: "killed by the client's signal interrupt"},
+			proto.Exit{Signal: 2})
 	})
 	code, stdout, stderr := runJobSignals(t, port, sigs, "run", program(t, "a.py", pySource))
-	if code != 130 || stdout != "working\n" || stderr != "reshjob: SIGINT: the job is cancelled\n" {
+	if code != 130 || stdout != "working\n" || stderr != "reshjob: RUNTIME_ERROR (killed by the client's signal interrupt)\n" {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 130", code, stdout, stderr)
 	}
 	if got.Name != "INT" {
 		t.Errorf("signal sent %+v, want INT", got)
+	}
+}
+
+// A second signal ends reshjob without waiting for the program (which the
+// end of the session cancels).
+func TestRunInterruptedTwice(t *testing.T) {
+	sigs := make(chan os.Signal)
+	port := startFake(t, func(j *fakeJob) {
+		j.send(proto.TypeStarted, proto.Started{})
+		sigs <- syscall.SIGTERM
+		var got proto.Signal
+		if err := proto.Expect(j.control, proto.TypeSignal, &got); err != nil || got.Name != "TERM" {
+			t.Errorf("Signal %+v, %v; want TERM", got, err)
+		}
+		sigs <- syscall.SIGINT // the program did not end yet
+	})
+	code, stdout, stderr := runJobSignals(t, port, sigs, "run", program(t, "a.py", pySource))
+	if code != 143 || stdout != "" || stderr != "reshjob: SIGTERM: the job is cancelled\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 143", code, stdout, stderr)
 	}
 }
 
@@ -360,5 +385,26 @@ func TestRunInterruptedWhileQueued(t *testing.T) {
 	code, stdout, stderr := runJobSignals(t, port, sigs, "run", program(t, "a.py", pySource))
 	if code != 255 || stdout != "" || stderr != "reshjob: terminated while waiting for a free executor\n" {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 255", code, stdout, stderr)
+	}
+}
+
+func TestMaxSourceIsReshds(t *testing.T) {
+	if MaxSource != job.MaxSource {
+		t.Errorf("MaxSource %d, reshd's %d", MaxSource, job.MaxSource)
+	}
+}
+
+func TestRunTooLarge(t *testing.T) {
+	big := program(t, "big.py", "")
+	if err := os.Truncate(big, MaxSource+1); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runJob(t, 1, "", "run", big)
+	if code != 255 || stdout != "" || stderr != "reshjob: "+big+" is larger than 16 MiB, the most a program may be\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, _, stderr = runJob(t, 1, strings.Repeat("x", MaxSource+1), "run", "-lang", "python", "-")
+	if code != 255 || stderr != "reshjob: the program from stdin is larger than 16 MiB, the most a program may be\n" {
+		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }
