@@ -1,36 +1,28 @@
 package executor
 
-import "os/exec"
+import (
+	"context"
+	"time"
 
-// toolchains are the languages an executor advertises and the programs
-// each needs, all of them, found in PATH.
-var toolchains = []struct {
-	lang  string
-	tools []string
-}{
-	{"c", []string{"gcc"}},
-	{"c++", []string{"g++"}},
-	{"java", []string{"javac", "java"}},
-	{"python", []string{"python3"}},
-	{"sh", []string{"sh"}},
-}
+	"resh/lang"
+)
 
-// Languages returns the languages whose toolchain this machine has, in
-// the order c, c++, java, python, sh: gcc for c, g++ for c++, javac and
-// java for java, python3 for python, sh for sh, looked up in PATH.
-func Languages() []string { return languages(exec.LookPath) }
+// detectTimeout bounds the detection of the languages at start (the
+// version commands run at once, 2 s each at most).
+const detectTimeout = 5 * time.Second
 
-// languages is Languages with look standing for exec.LookPath.
-func languages(look func(string) (string, error)) []string {
-	var langs []string
-next:
-	for _, tc := range toolchains {
-		for _, tool := range tc.tools {
-			if _, err := look(tool); err != nil {
-				continue next
-			}
-		}
-		langs = append(langs, tc.lang)
+// Languages names the languages of set (nil: lang.Builtin) whose programs
+// this machine has (lang.Set.Detect), sorted by name: what an executor, or
+// a standalone reshd's in-process executor, advertises to its master.
+func Languages(set *lang.Set) []string {
+	if set == nil {
+		set = lang.Builtin()
 	}
-	return langs
+	ctx, cancel := context.WithTimeout(context.Background(), detectTimeout)
+	defer cancel()
+	var names []string
+	for _, d := range set.Detect(ctx) {
+		names = append(names, d.Language.Name)
+	}
+	return names
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"resh/auth"
+	"resh/lang"
 	"resh/server"
 )
 
@@ -91,7 +92,11 @@ func run(ctx context.Context, cfg Config, h hooks) error {
 	h.loadInterval = orDefault(h.loadInterval, loadInterval)
 	h.grace = orDefault(h.grace, shutdownGrace)
 	if h.languages == nil {
-		h.languages = Languages
+		var set *lang.Set
+		if c.Server != nil {
+			set = c.Server.Languages
+		}
+		h.languages = func() []string { return Languages(set) }
 	}
 	e := &executor{cfg: c, h: h, log: c.Logger, changed: make(chan struct{}, 1), langs: h.languages()}
 	if !c.Insecure {

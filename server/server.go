@@ -118,6 +118,8 @@ type Server struct {
 	done     chan struct{}  // closed when Serve returns
 	stopping chan struct{}  // closed by Shutdown
 	changed  chan struct{}  // closed and replaced by changedLocked
+
+	closeOnce sync.Once // close's
 }
 
 // Listen listens on the TCP address addr (host:port; port 0 picks one),
@@ -167,10 +169,12 @@ func New(cfg *Config) (*Server, error) {
 	return &Server{cfg: c, poller: pl, spawn: newSpawner(), sessions: map[*session]struct{}{}, done: make(chan struct{}), stopping: make(chan struct{}), changed: make(chan struct{})}, nil
 }
 
-// close releases what New took, for a Server never served.
+// close releases what New took, once (Shutdown may be called again).
 func (s *Server) close() {
-	s.poller.close()
-	s.spawn.close()
+	s.closeOnce.Do(func() {
+		s.poller.close()
+		s.spawn.close()
+	})
 }
 
 // ServeConn runs one session on conn, which carries the session protocol

@@ -454,3 +454,17 @@ func TestHomeFromEnvironment(t *testing.T) {
 	}
 	c.exit()
 }
+
+// TestShutdownTwice: a second Shutdown returns at once, without a panic.
+func TestShutdownTwice(t *testing.T) {
+	srv, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatalf("second Shutdown: %v", err)
+	}
+}

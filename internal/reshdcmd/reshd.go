@@ -19,21 +19,24 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"resh/auth"
 	"resh/cluster"
 	"resh/executor"
 	"resh/internal/cli"
 	"resh/internal/version"
+	"resh/lang"
 	"resh/server"
 )
 
 // Command is reshd's command line, for -h and bad usage.
 var Command = cli.Command{
 	Name:     "reshd",
-	Synopsis: "reshd [-listen ADDR] [-master [-local N]] [-join MASTER[:PORT] [-name NAME]] [-max-tasks N] [-max-cpu PCT] [-detach-timeout DURATION] [-insecure] [-log FILE] [-pidfile FILE] [-replace] [-detach]",
+	Synopsis: "reshd [-listen ADDR] [-master [-local N]] [-join MASTER[:PORT] [-name NAME]] [-max-tasks N] [-max-cpu PCT] [-unsafe-no-sandbox] [-detach-timeout DURATION] [-insecure] [-log FILE] [-pidfile FILE] [-replace] [-detach]",
 	Summary: "Serves resh sessions, running each command as the user running reshd, and relays\n" +
 		"lcat/ltee transfers to the client. Keys are in RESH_HOME (default ~/.resh).\n" +
 		"With -master it places sessions on executors instead (reshd -join MASTER), started\n" +
@@ -72,6 +75,7 @@ type Options struct {
 	MaxTasks        int           // the executor's (or local executors') task limit; 0: default
 	MaxCPU          float64       // the executor's (or local executors') CPU limit, percent
 	KnownOnly       bool          // -join: refuse a master not in known_hosts
+	UnsafeNoSandbox bool          // run submitted programs without bubblewrap
 }
 
 // DefaultPort is reshd's port when an address names none.
@@ -113,6 +117,7 @@ func Parse(args []string, stdout, stderr io.Writer) (o Options, code int, done b
 	fs.IntVar(&o.MaxTasks, "max-tasks", 0, "with -join or -local: run at most `N` sessions at once (default: the number of CPUs)")
 	fs.Float64Var(&o.MaxCPU, "max-cpu", 100, "with -join or -local: refuse sessions while the CPU use is above `PCT` percent of all cores")
 	fs.BoolVar(&o.KnownOnly, "known-only", false, "with -join: refuse a master whose key is not in known_hosts")
+	fs.BoolVar(&o.UnsafeNoSandbox, "unsafe-no-sandbox", false, "run submitted programs (reshjob) without the bubblewrap sandbox: only rlimits and a wall timer")
 	if code, done := Command.Parse(fs, args, stdout, stderr); done {
 		return o, code, true
 	}
@@ -208,7 +213,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	server.RaiseFileLimit(log)
-	cfg := &server.Config{DetachTimeout: o.DetachTimeout, Logger: log, KillGrace: KillGrace}
+	cfg := &server.Config{DetachTimeout: o.DetachTimeout, Logger: log, KillGrace: KillGrace, UnsafeNoSandbox: o.UnsafeNoSandbox, ExecutorName: o.Name}
+	langs, err := loadLanguages(log)
+	if err != nil {
+		return fail("%v", err)
+	}
+	cfg.Languages = langs
+	if o.UnsafeNoSandbox {
+		log.Warn("reshd: -unsafe-no-sandbox: submitted programs run WITHOUT a sandbox, as this user, with only rlimits and a wall timer: any program can read and write what this user can")
+	}
 	// The guardian hangs up the sessions if reshd is killed (-9).
 	guard, err := server.StartGuard(log, selfExe(), GuardianArg)
 	if err != nil {
@@ -234,7 +247,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if host == "" {
 			host = "localhost"
 		}
-		cfg.Master.AddInProcess(host, executor.Languages(), version.Short())
+		cfg.Master.AddInProcess(host, executor.Languages(cfg.Languages), version.Short())
 	}
 	srv, err := server.Listen(o.Listen, cfg)
 	if err != nil {
@@ -273,6 +286,25 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defer locals.stop()
 	}
 	return serve(ctx, srv, log, stopLocals)
+}
+
+// loadLanguages reads the languages submitted programs may be in: the
+// built-in ones with RESH_HOME/languages laid over them. A bad file stops
+// reshd, saying where.
+func loadLanguages(log *slog.Logger) (*lang.Set, error) {
+	home, err := auth.Home()
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(home, lang.FileName)
+	set, err := lang.Load(path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("the languages file: %w", err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		log.Info("reshd: languages file read", "path", path, "languages", set.Names())
+	}
+	return set, nil
 }
 
 // joinAddress completes an executor's MASTER[:PORT] with the default port.
