@@ -191,3 +191,37 @@ func TestReshjobHelpAndManPage(t *testing.T) {
 	assert.Empty(t, merr.String(), "man reshjob.1 warns")
 	assert.Contains(t, mout.String(), "RESHJOB(1)")
 }
+
+// Through a master, the program runs on an executor that has its
+// language; a language no executor has is refused with a clear error.
+func TestReshjobThroughMaster(t *testing.T) {
+	needReshjob(t)
+	for _, tool := range []string{"python3", "bwrap"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	m := startMaster(t, []string{"-local", "1"}, "local-1")
+	path := filepath.Join(t.TempDir(), "hello.py")
+	require.NoError(t, os.WriteFile(path, []byte(helloPy), 0o644))
+	code, stdout, stderr := runReshjob(t, m, "master\n", "run", "-json", path, "a", "b")
+	if code == 125 {
+		t.Skipf("the executor cannot build the sandbox here: %s", stderr)
+	}
+	assert.Equal(t, 0, code, "stderr %q", stderr)
+	assert.Equal(t, "to stderr\n", stderr)
+	out, obj, _ := strings.Cut(stdout, "\n")
+	assert.Equal(t, "hello master, args a b, from Python", out)
+	var r struct {
+		Verdict, Executor string
+	}
+	require.NoError(t, json.Unmarshal([]byte(obj), &r), "%q", obj)
+	assert.Equal(t, "OK", r.Verdict)
+	assert.Equal(t, "local-1", r.Executor)
+
+	code, stdout, stderr = runReshjob(t, m, "", "run", "-lang", "cobol", path)
+	assert.Equal(t, 255, code)
+	assert.Empty(t, stdout)
+	// One line naming the language (the master's words).
+	assert.Regexp(t, `^reshjob: [^\n]*cobol[^\n]*\n$`, stderr)
+}
