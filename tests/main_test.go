@@ -36,7 +36,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-o", dir, "../cmd/resh", "../cmd/reshd", "../cmd/lcat", "../cmd/ltee", "../cmd/mitm")
+	build := exec.Command("go", "build", "-o", dir, "../cmd/resh", "../cmd/reshd", "../cmd/lcat", "../cmd/ltee", "../cmd/mitm", "../cmd/reshjob")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "tests: build:", err)
