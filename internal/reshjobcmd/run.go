@@ -31,12 +31,14 @@ func run(ctx context.Context, o *Options, env client.Env) (int, error) {
 	if !r.Stdin() {
 		name = filepath.Base(r.File)
 	}
-	// Caught from the start: a signal while the session is set up or
-	// queued ends reshjob, and the end of the session cancels the job.
+	// Caught from the start: a signal while reshjob connects or while
+	// the program is queued ends reshjob (the end of the session takes
+	// the program out of the queue); one that comes between is sent on
+	// once the program runs.
 	sigs, stopCatching := catchSignals(env)
 	defer stopCatching()
 
-	s, err := client.Open(ctx, &o.Client, env, "reshjob")
+	s, err := open(ctx, &o.Client, env, sigs)
 	if err != nil {
 		return 0, err
 	}
@@ -121,6 +123,44 @@ func run(ctx context.Context, o *Options, env client.Env) (int, error) {
 	}
 	return report(r, *end.verdict, end.exit, env.Stdout, s.ErrOutput())
 }
+
+// open opens the session as client.Open does; a signal reshjob forwards
+// (INT, TERM, HUP, QUIT) ends the wait for the connection.
+func open(ctx context.Context, o *client.Options, env client.Env, sigs <-chan os.Signal) (*client.Session, error) {
+	dctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			select {
+			case sig := <-sigs:
+				if _, ok := forwarded(sig); ok {
+					cancel(interruptError{sig})
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	s, err := client.Open(dctx, o, env, "reshjob")
+	close(done)
+	<-watched
+	if cause := context.Cause(dctx); errors.As(cause, new(interruptError)) {
+		if err == nil {
+			s.Close() // connected as the signal came
+		}
+		return nil, cause
+	}
+	return s, err
+}
+
+// interruptError ends reshjob while it connects.
+type interruptError struct{ sig os.Signal }
+
+func (e interruptError) Error() string { return fmt.Sprintf("%v while connecting", e.sig) }
 
 // sendStdin writes the program's source, then the program's stdin (none
 // when stdin is nil), to the stdin stream, and half-closes it at stdin's

@@ -408,3 +408,30 @@ func TestRunTooLarge(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }
+
+// A signal while reshjob connects (to a server that never answers) ends it.
+func TestRunInterruptedConnecting(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	held := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			held <- c
+		}
+		close(held)
+	}()
+	sigs := make(chan os.Signal)
+	go func() { sigs <- syscall.SIGINT }()
+	code, stdout, stderr := runJobSignals(t, ln.Addr().(*net.TCPAddr).Port, sigs, "run", program(t, "a.py", pySource))
+	if code != 255 || stdout != "" || stderr != "reshjob: interrupt while connecting\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 255", code, stdout, stderr)
+	}
+	ln.Close()
+	for c := range held {
+		c.Close()
+	}
+}
