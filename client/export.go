@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -22,9 +23,10 @@ type Session struct {
 	// Control, Stdin, Stdout and Stderr are the session's streams.
 	Control, Stdin, Stdout, Stderr *yamux.Stream
 
-	r    *runner
-	sess *yamux.Session
-	conn net.Conn
+	r      *runner
+	sess   *yamux.Session
+	conn   net.Conn
+	closed sync.Once
 }
 
 // Open dials the host of o as resh does (the ssh configuration applied
@@ -89,8 +91,9 @@ func (s *Session) ErrOutput() io.Writer { return plainStderr{s.r} }
 func (s *Session) Lost(err error) error { return s.r.lost(err) }
 
 // Close ends the session as resh does when it leaves: drained while the
-// connection is up, abandoned when it is lost or after CloseGrace.
-func (s *Session) Close() { s.r.closeSession(s.sess, s.conn) }
+// connection is up, abandoned when it is lost or after CloseGrace. Later
+// calls do nothing.
+func (s *Session) Close() { s.closed.Do(func() { s.r.closeSession(s.sess, s.conn) }) }
 
 // plainStderr writes to the process's stderr under the notices' lock,
 // without renaming.
