@@ -9,30 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// buildReshjob builds reshjob into bin unless TestMain did.
-var buildReshjob = sync.OnceValue(func() error {
-	if _, err := os.Stat(filepath.Join(bin, "reshjob")); err == nil {
-		return nil
-	}
-	out, err := exec.Command("go", "build", "-o", bin, "../cmd/reshjob").CombinedOutput()
-	if err != nil {
-		return errors.New("build reshjob: " + err.Error() + ": " + string(out))
-	}
-	return nil
-})
-
-func needReshjob(t *testing.T) {
-	t.Helper()
-	require.NoError(t, buildReshjob())
-}
 
 // runReshjob runs reshjob against d with args after HOST and stdin, and
 // returns its exit status, stdout and stderr. It uses the tests' RESH_HOME,
@@ -85,7 +67,6 @@ print("to stderr", file=sys.stderr)
 // stdin and arguments, the output and the exit status as if run here, a
 // runtime error's status and line, -json's object.
 func TestReshjobHello(t *testing.T) {
-	needReshjob(t)
 	for _, tool := range []string{"gcc", "python3", "bwrap"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is not installed", tool)
@@ -146,7 +127,6 @@ func TestReshjobHello(t *testing.T) {
 // and man/reshjob.1 documents in OPTIONS the options of reshjob -h and of
 // reshjob HOST run -h, and renders without warnings.
 func TestReshjobHelpAndManPage(t *testing.T) {
-	needReshjob(t)
 	for _, h := range []string{"-h", "--help"} {
 		code, out, errb := runBinary(t, "reshjob", h)
 		assert.Equal(t, 0, code)
@@ -195,7 +175,6 @@ func TestReshjobHelpAndManPage(t *testing.T) {
 // Through a master, the program runs on an executor that has its
 // language; a language no executor has is refused with a clear error.
 func TestReshjobThroughMaster(t *testing.T) {
-	needReshjob(t)
 	for _, tool := range []string{"python3", "bwrap"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is not installed", tool)
