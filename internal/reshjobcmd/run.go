@@ -21,6 +21,10 @@ import (
 
 // run submits the program of o.Run and returns reshjob's exit status, or
 // an error for a failure of reshjob's own (exit 255, printed by Run).
+// olderServer is the command a reshd that predates jobs runs in place of
+// the program.
+const olderServer = "echo 'reshd: this server cannot run submitted programs (it predates reshjob)' >&2; exit 125"
+
 func run(ctx context.Context, o *Options, env client.Env) (int, error) {
 	r := &o.Run
 	src, err := readSource(r, env.Stdin)
@@ -44,7 +48,10 @@ func run(ctx context.Context, o *Options, env client.Env) (int, error) {
 	}
 	defer s.Close()
 	job := &proto.Job{Lang: r.Lang, Name: name, Size: int64(len(src)), Args: r.Args, Limits: r.Limits}
-	if err := s.Send(proto.TypeHello, proto.Hello{Version: proto.Version, Job: job}); err != nil {
+	// A reshd that predates jobs ignores Job and would run the login shell
+	// with the source as its input: it runs this command instead, which
+	// reads nothing and says why (proto/spec.md §7).
+	if err := s.Send(proto.TypeHello, proto.Hello{Version: proto.Version, Job: job, Command: olderServer}); err != nil {
 		return 0, s.Lost(err)
 	}
 	// The source goes at once, before Started: the server reads it

@@ -85,8 +85,8 @@ func serveFake(t *testing.T, acc net.Conn, handler func(j *fakeJob)) {
 		t.Error(err)
 		return
 	}
-	if hello.Version != proto.Version || hello.Job == nil || hello.Command != "" || hello.TTY {
-		t.Errorf("Hello %+v: want a job, no command", hello)
+	if hello.Version != proto.Version || hello.Job == nil || hello.Command != olderServer || hello.TTY {
+		t.Errorf("Hello %+v: want a job, and the fallback command of a server that predates jobs", hello)
 		return
 	}
 	j.job = *hello.Job
