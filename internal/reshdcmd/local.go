@@ -128,6 +128,12 @@ func startLocal(o Options, listen string, m *cluster.Master, logOut io.Writer, l
 		if o.Insecure {
 			args = append(args, "-insecure")
 		}
+		if o.UnsafeNoSandbox {
+			args = append(args, "-unsafe-no-sandbox")
+		}
+		if o.JobCeilingArg != "" {
+			args = append(args, "-job-ceiling", o.JobCeilingArg)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -30,13 +30,14 @@ import (
 	"resh/internal/cli"
 	"resh/internal/version"
 	"resh/lang"
+	"resh/sandbox"
 	"resh/server"
 )
 
 // Command is reshd's command line, for -h and bad usage.
 var Command = cli.Command{
 	Name:     "reshd",
-	Synopsis: "reshd [-listen ADDR] [-master [-local N]] [-join MASTER[:PORT] [-name NAME]] [-max-tasks N] [-max-cpu PCT] [-unsafe-no-sandbox] [-detach-timeout DURATION] [-insecure] [-log FILE] [-pidfile FILE] [-replace] [-detach]",
+	Synopsis: "reshd [-listen ADDR] [-master [-local N]] [-join MASTER[:PORT] [-name NAME]] [-max-tasks N] [-max-cpu PCT] [-unsafe-no-sandbox] [-job-ceiling LIMITS] [-detach-timeout DURATION] [-insecure] [-log FILE] [-pidfile FILE] [-replace] [-detach]",
 	Summary: "Serves resh sessions, running each command as the user running reshd, and relays\n" +
 		"lcat/ltee transfers to the client. Keys are in RESH_HOME (default ~/.resh).\n" +
 		"With -master it places sessions on executors instead (reshd -join MASTER), started\n" +
@@ -66,16 +67,18 @@ type Options struct {
 	Replace       bool          // stop the reshd named by PIDFile first
 	Detach        bool          // run in the background once listening
 
-	Master          bool          // place sessions on executors
-	Local           int           // executors to start on this machine (-master)
-	QueueTimeout    time.Duration // how long a session waits for an executor
-	ExecutorTimeout time.Duration // how long an executor's link may be down
-	Join            string        // be an executor of this master (host:port)
-	Name            string        // the executor's name (-join)
-	MaxTasks        int           // the executor's (or local executors') task limit; 0: default
-	MaxCPU          float64       // the executor's (or local executors') CPU limit, percent
-	KnownOnly       bool          // -join: refuse a master not in known_hosts
-	UnsafeNoSandbox bool          // run submitted programs without bubblewrap
+	Master          bool           // place sessions on executors
+	Local           int            // executors to start on this machine (-master)
+	QueueTimeout    time.Duration  // how long a session waits for an executor
+	ExecutorTimeout time.Duration  // how long an executor's link may be down
+	Join            string         // be an executor of this master (host:port)
+	Name            string         // the executor's name (-join)
+	MaxTasks        int            // the executor's (or local executors') task limit; 0: default
+	MaxCPU          float64        // the executor's (or local executors') CPU limit, percent
+	KnownOnly       bool           // -join: refuse a master not in known_hosts
+	UnsafeNoSandbox bool           // run submitted programs without bubblewrap
+	JobCeiling      sandbox.Limits // the most a submitted program may ask for
+	JobCeilingArg   string         // -job-ceiling as given, for the local executors
 }
 
 // DefaultPort is reshd's port when an address names none.
@@ -118,13 +121,17 @@ func Parse(args []string, stdout, stderr io.Writer) (o Options, code int, done b
 	fs.Float64Var(&o.MaxCPU, "max-cpu", 100, "with -join or -local: refuse sessions while the CPU use is above `PCT` percent of all cores")
 	fs.BoolVar(&o.KnownOnly, "known-only", false, "with -join: refuse a master whose key is not in known_hosts")
 	fs.BoolVar(&o.UnsafeNoSandbox, "unsafe-no-sandbox", false, "run submitted programs (reshjob) without the bubblewrap sandbox: only rlimits and a wall timer")
+	ceiling := fs.String("job-ceiling", "", "the most a submitted program may ask for, `LIMITS` as time=10m,cpu=10m,mem=2G,procs=256,output=64M,fsize=256M (each left out: 4 times its default)")
 	if code, done := Command.Parse(fs, args, stdout, stderr); done {
 		return o, code, true
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var err error
+	o.JobCeilingArg = *ceiling
+	o.JobCeiling, err = parseCeiling(*ceiling)
 	switch {
+	case err != nil:
 	case fs.NArg() > 0:
 		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case o.DetachTimeout <= 0:
@@ -213,7 +220,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	server.RaiseFileLimit(log)
-	cfg := &server.Config{DetachTimeout: o.DetachTimeout, Logger: log, KillGrace: KillGrace, UnsafeNoSandbox: o.UnsafeNoSandbox, ExecutorName: o.Name}
+	cfg := &server.Config{DetachTimeout: o.DetachTimeout, Logger: log, KillGrace: KillGrace, UnsafeNoSandbox: o.UnsafeNoSandbox, ExecutorName: o.Name, JobCeiling: o.JobCeiling}
 	langs, err := loadLanguages(log)
 	if err != nil {
 		return fail("%v", err)

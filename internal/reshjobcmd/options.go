@@ -204,7 +204,7 @@ func parseLimitSize(opt, value string) (int64, error) {
 	if value == "" {
 		return 0, nil
 	}
-	n, err := ParseSize(value)
+	n, err := cli.ParseSize(value)
 	if err != nil {
 		return 0, usagef("%s: %v", opt, err)
 	}

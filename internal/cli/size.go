@@ -1,4 +1,4 @@
-package reshjobcmd
+package cli
 
 import (
 	"fmt"
