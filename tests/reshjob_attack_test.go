@@ -114,8 +114,10 @@ func newMarker() string {
 }
 
 // processesWith lists the processes (pid and command line) whose command
-// line holds marker, this machine's processes in every namespace.
+// line holds marker, this machine's processes in every namespace but
+// reshjob, which has the program's arguments too.
 func processesWith(marker string) []string {
+	reshjob := filepath.Join(bin, "reshjob") + " "
 	entries, _ := os.ReadDir("/proc")
 	var found []string
 	for _, e := range entries {
@@ -128,7 +130,7 @@ func processesWith(marker string) []string {
 			continue
 		}
 		line := strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
-		if strings.Contains(line, marker) {
+		if strings.Contains(line, marker) && !strings.HasPrefix(line, reshjob) {
 			found = append(found, e.Name()+": "+line)
 		}
 	}
