@@ -172,6 +172,45 @@ func contained(t *testing.T, d *daemon, marker string) {
 	assert.Less(t, next.took, 5*time.Second, "the next job did not run at once")
 }
 
+// alloc10GiB is a C program that allocates 10 GiB and touches every page.
+const alloc10GiB = `#include <stdio.h>
+#include <stdlib.h>
+int main(void) {
+	size_t n = (size_t)10 << 30;
+	char *p = malloc(n);
+	if (!p) {
+		puts("malloc failed");
+		return 1;
+	}
+	for (size_t i = 0; i < n; i += 4096)
+		p[i] = 1;
+	puts("allocated 10 GiB");
+	return 0;
+}
+`
+
+// forkAll is a C program that forks children (each waiting for a signal)
+// until it cannot, and prints how many it made.
+const forkAll = `#define _GNU_SOURCE
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+	int n = 0;
+	while (n < 100000) {
+		pid_t p = fork();
+		if (p < 0)
+			break;
+		if (p == 0) {
+			pause();
+			_exit(0);
+		}
+		n++;
+	}
+	printf("%d\n", n);
+	return 0;
+}
+`
+
 // Each item of the issue's attack corpus, submitted with reshjob to a
 // real reshd (root here: memory and pids cgroups): contained with its
 // verdict, or a plain failure the program reports on stdout; then no
@@ -221,22 +260,7 @@ func TestReshjobAttackCorpus(t *testing.T) {
 
 	t.Run("allocating 10 GiB", func(t *testing.T) {
 		m := newMarker()
-		src := `#include <stdio.h>
-#include <stdlib.h>
-int main(void) {
-	size_t n = (size_t)10 << 30;
-	char *p = malloc(n);
-	if (!p) {
-		puts("malloc failed");
-		return 1;
-	}
-	for (size_t i = 0; i < n; i += 4096)
-		p[i] = 1;
-	puts("allocated 10 GiB");
-	return 0;
-}
-`
-		r := submitJob(t, d, nil, "-mem", "64M", writeProgram(t, "alloc.c", src), m)
+		r := submitJob(t, d, nil, "-mem", "64M", writeProgram(t, "alloc.c", alloc10GiB), m)
 		assert.Equal(t, 123, r.code, "stdout %q", r.stdout)
 		assert.Equal(t, "MEMORY_LIMIT", r.report.Verdict)
 		assert.Equal(t, "memory limit 64 MiB exceeded", r.report.Detail)
@@ -611,30 +635,13 @@ func TestReshjobVerdictExitStatus(t *testing.T) {
 // Limits asked per job apply, and are capped by the executor's ceiling
 // (4 times the defaults): a program forking until it cannot gets fewer
 // than -procs 10 processes, more than the default 64 but at most 256
-// with -procs 100000; -output 1G stops it at 64 MiB.
+// with -procs 100000; -output 1G stops it at 64 MiB. With reshd
+// -job-ceiling, -time 1h, -mem 10G and -output 1G get the ceiling's, and
+// the defaults above it are capped too.
 func TestReshjobLimitsCapped(t *testing.T) {
 	skipWithout(t, "gcc")
 	d := startJobReshd(t)
-	src := `#define _GNU_SOURCE
-#include <stdio.h>
-#include <unistd.h>
-int main(void) {
-	int n = 0;
-	while (n < 100000) {
-		pid_t p = fork();
-		if (p < 0)
-			break;
-		if (p == 0) {
-			pause();
-			_exit(0);
-		}
-		n++;
-	}
-	printf("%d\n", n);
-	return 0;
-}
-`
-	forks := writeProgram(t, "forks.c", src)
+	forks := writeProgram(t, "forks.c", forkAll)
 	count := func(procs string) int {
 		r := submitJob(t, d, nil, "-procs", procs, forks)
 		require.Equal(t, 0, r.code, "stderr %q", r.stderr)
@@ -647,9 +654,30 @@ int main(void) {
 	assert.Greater(t, n, 64, "the per-job limit, not the default")
 	assert.LessOrEqual(t, n, 256, "the ceiling")
 
-	r := submitJob(t, d, nil, "-output", "1G", writeProgram(t, "flood.sh", "yes 0123456789abcdef\n"))
+	flood := writeProgram(t, "flood.sh", "yes 0123456789abcdef\n")
+	r := submitJob(t, d, nil, "-output", "1G", flood)
 	assert.Equal(t, 122, r.code)
 	assert.Equal(t, "stdout beyond 64 MiB", r.report.Detail)
 	assert.EqualValues(t, 64<<20, r.report.Stdout)
 	assert.Len(t, r.stdout, 64<<20)
+
+	t.Run("reshd -job-ceiling", func(t *testing.T) {
+		low := startJobReshd(t, "-job-ceiling", "time=1s,mem=32M,procs=20,output=64K")
+		r := submitJob(t, low, nil, "-time", "1h", writeProgram(t, "sleep.sh", "sleep 9\n"))
+		assert.Equal(t, 124, r.code)
+		assert.Equal(t, "wall time 1s exceeded", r.report.Detail)
+		r = submitJob(t, low, nil, "-mem", "10G", writeProgram(t, "alloc.c", alloc10GiB))
+		assert.Equal(t, 123, r.code)
+		assert.Equal(t, "memory limit 32 MiB exceeded", r.report.Detail)
+		r = submitJob(t, low, nil, "-output", "1G", flood)
+		assert.Equal(t, 122, r.code)
+		assert.Equal(t, "stdout beyond 64 KiB", r.report.Detail)
+		assert.Len(t, r.stdout, 64<<10)
+		// A ceiling below a default caps the default too.
+		r = submitJob(t, low, nil, forks)
+		require.Equal(t, 0, r.code, "stderr %q", r.stderr)
+		n, err := strconv.Atoi(strings.TrimSpace(r.stdout))
+		require.NoError(t, err, "%q", r.stdout)
+		assert.Less(t, n, 20)
+	})
 }
