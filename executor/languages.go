@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"resh/lang"
+	"resh/sandbox"
 )
 
 // detectTimeout bounds the detection of the languages at start (the
@@ -12,7 +13,8 @@ import (
 const detectTimeout = 5 * time.Second
 
 // Languages names the languages of set (nil: lang.Builtin) whose programs
-// this machine has (lang.Set.Detect), sorted by name: what an executor, or
+// this machine has where jobs look for them (lang.Set.DetectIn the
+// sandbox's PATH), sorted by name: what an executor, or
 // a standalone reshd's in-process executor, advertises to its master.
 func Languages(set *lang.Set) []string {
 	if set == nil {
@@ -21,7 +23,7 @@ func Languages(set *lang.Set) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), detectTimeout)
 	defer cancel()
 	var names []string
-	for _, d := range set.Detect(ctx) {
+	for _, d := range set.DetectIn(ctx, sandbox.DefaultPath) {
 		names = append(names, d.Language.Name)
 	}
 	return names

@@ -3,7 +3,10 @@ package lang
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -32,12 +35,19 @@ type Detected struct {
 // commands run concurrently, each for at most 2 s; a failing one leaves
 // the language detected, without a version.
 func (s *Set) Detect(ctx context.Context) []Detected {
+	return s.DetectIn(ctx, os.Getenv("PATH"))
+}
+
+// DetectIn is Detect with the tools looked up in path (a PATH value)
+// rather than this process's PATH: the one the programs will run with (a
+// sandbox's), so that a language is advertised only where it can run.
+func (s *Set) DetectIn(ctx context.Context, path string) []Detected {
 	var found []Detected
 	for _, l := range s.All() {
 		d := Detected{Language: l}
 		ok := true
 		for _, t := range l.Tools() {
-			p, err := exec.LookPath(t)
+			p, err := LookIn(t, path)
 			if err != nil {
 				ok = false
 				break
@@ -58,6 +68,32 @@ func (s *Set) Detect(ctx context.Context) []Detected {
 	}
 	wg.Wait()
 	return found
+}
+
+// LookIn finds the executable name as exec.LookPath would with PATH set
+// to path; a name with a slash is taken as it is.
+func LookIn(name, path string) (string, error) {
+	if strings.Contains(name, "/") {
+		if executable(name) {
+			return name, nil
+		}
+		return "", fmt.Errorf("%s: not an executable file", name)
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if executable(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found in %s", name, path)
+}
+
+func executable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
 }
 
 // version runs argv and returns the first non-empty line of its stdout,

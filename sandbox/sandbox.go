@@ -75,7 +75,12 @@ import (
 )
 
 // DefaultEnv is the environment of a job whose Spec.Env is nil.
-var DefaultEnv = []string{"PATH=/usr/bin:/bin", "HOME=/work", "LANG=C.UTF-8"}
+var DefaultEnv = []string{"PATH=" + DefaultPath, "HOME=/work", "LANG=C.UTF-8"}
+
+// DefaultPath is the PATH of DefaultEnv: the system's program directories,
+// all visible (read-only) in the sandbox. Languages are detected in it
+// (lang.Set.DetectIn), so that a tool found is a tool the job can run.
+const DefaultPath = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 
 // Errors for misuse of Run; failures of the sandbox itself are Results with
 // Outcome SandboxError.
@@ -101,7 +106,7 @@ type Spec struct {
 	// keep the jobs' directories in a 0711 directory of their own.
 	Dir string
 	// Argv is the command, looked up in the sandbox's PATH
-	// (/usr/bin:/bin) when it has no slash.
+	// (DefaultPath) when it has no slash.
 	Argv []string
 	// Env is the whole environment; nil means DefaultEnv.
 	Env []string

@@ -106,7 +106,7 @@ func TestHello(t *testing.T) {
 	res := j.run()
 	assert.Equal(t, Exited, res.Outcome, res.Detail)
 	assert.Equal(t, 3, res.Code)
-	assert.Equal(t, "hello world arg\n/work\n/work C.UTF-8 /usr/bin:/bin\n", j.out.String())
+	assert.Equal(t, "hello world arg\n/work\n/work C.UTF-8 "+DefaultPath+"\n", j.out.String())
 	assert.Equal(t, "oops\n", j.err.String())
 	assert.EqualValues(t, j.out.Len(), res.Stdout)
 	assert.EqualValues(t, j.err.Len(), res.Stderr)

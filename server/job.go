@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/exec"
 	"strings"
 	"syscall"
 	"time"
@@ -13,6 +12,7 @@ import (
 	jobs "resh/job"
 	"resh/lang"
 	"resh/proto"
+	"resh/sandbox"
 )
 
 // errHangup ends a program whose session is hung up (the server shuts
@@ -139,7 +139,7 @@ func (ss *session) jobControl(cancel context.CancelCauseFunc) {
 // haveTools reports whether every tool l needs is in PATH.
 func haveTools(l lang.Language) bool {
 	for _, t := range l.Tools() {
-		if _, err := exec.LookPath(t); err != nil {
+		if _, err := lang.LookIn(t, sandbox.DefaultPath); err != nil {
 			return false
 		}
 	}

@@ -128,6 +128,10 @@ func run(ctx context.Context, o *Options, env client.Env) (int, error) {
 	if outs.broken {
 		return client.ExitPipe, nil
 	}
+	if outs.stderr.unterminated() {
+		// The verdict line goes on a line of its own.
+		_, _ = io.WriteString(s.ErrOutput(), "\n")
+	}
 	return report(r, *end.verdict, end.exit, env.Stdout, s.ErrOutput())
 }
 
@@ -189,6 +193,32 @@ func sendStdin(w io.WriteCloser, src []byte, stdin io.Reader) {
 type outputs struct {
 	done   chan struct{} // closed when both have ended
 	broken bool          // a local reader went away; read after done
+	stderr lastByte      // where the program's stderr goes
+}
+
+// lastByte passes writes to w, remembering the last byte written.
+type lastByte struct {
+	w    io.Writer
+	mu   sync.Mutex
+	last byte
+}
+
+func (l *lastByte) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	if n > 0 {
+		l.mu.Lock()
+		l.last = p[n-1]
+		l.mu.Unlock()
+	}
+	return n, err
+}
+
+// unterminated reports that something was written and its last line has
+// no newline.
+func (l *lastByte) unterminated() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last != 0 && l.last != '\n'
 }
 
 // copyOutputs copies the program's stdout to stdout and its stderr to
@@ -196,14 +226,14 @@ type outputs struct {
 // the server is told, so that the program's writes there fail too, and
 // the rest is drained.
 func copyOutputs(s *client.Session, stdout io.Writer) *outputs {
-	o := &outputs{done: make(chan struct{})}
+	o := &outputs{done: make(chan struct{}), stderr: lastByte{w: s.ErrOutput()}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, c := range []struct {
 		w    io.Writer
 		r    io.Reader
 		kind string
-	}{{stdout, s.Stdout, proto.KindStdout}, {s.ErrOutput(), s.Stderr, proto.KindStderr}} {
+	}{{stdout, s.Stdout, proto.KindStdout}, {&o.stderr, s.Stderr, proto.KindStderr}} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

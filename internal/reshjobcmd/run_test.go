@@ -435,3 +435,21 @@ func TestRunInterruptedConnecting(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestVerdictOnItsOwnLine: the verdict line starts a line even when the
+// program's stderr did not end with a newline.
+func TestVerdictOnItsOwnLine(t *testing.T) {
+	var l lastByte
+	l.w = io.Discard
+	if l.unterminated() {
+		t.Fatal("nothing written is not an unterminated line")
+	}
+	_, _ = l.Write([]byte("oops"))
+	if !l.unterminated() {
+		t.Fatal(`"oops" is an unterminated line`)
+	}
+	_, _ = l.Write([]byte("\n"))
+	if l.unterminated() {
+		t.Fatal(`"oops\n" ends its line`)
+	}
+}
