@@ -222,10 +222,21 @@ func ClientTLS(identity ed25519.PrivateKey, knownHostsPath, hostport string, str
 
 // IsHostKeyError reports whether err refuses the server's key: unknown in
 // strict mode, or changed.
-func IsHostKeyError(err error) bool {
-	var u *UnknownHostError
-	var c *HostKeyChangedError
-	return errors.As(err, &u) || errors.As(err, &c)
+func IsHostKeyError(err error) bool { return HostKeyError(err) != nil }
+
+// HostKeyError returns the known_hosts refusal inside err (a
+// *HostKeyChangedError or an *UnknownHostError), which says all and what
+// to do, or nil.
+func HostKeyError(err error) error {
+	var changed *HostKeyChangedError
+	var unknown *UnknownHostError
+	switch {
+	case errors.As(err, &changed):
+		return changed
+	case errors.As(err, &unknown):
+		return unknown
+	}
+	return nil
 }
 
 // Refusal returns a *NotAuthorizedError naming identity's fingerprint if

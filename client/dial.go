@@ -181,13 +181,9 @@ func lookupEnv(environ []string, name string) string {
 // dialError says why connecting failed, without the layers' repetitions:
 // first a refusal of either side's key.
 func (r *runner) dialError(ctx context.Context, addr string, timeout time.Duration, err error) error {
-	var changed *auth.HostKeyChangedError
-	var unknown *auth.UnknownHostError
 	switch {
-	case errors.As(err, &changed):
-		return changed
-	case errors.As(err, &unknown):
-		return unknown
+	case auth.IsHostKeyError(err):
+		return auth.HostKeyError(err)
 	case r.identity != nil && auth.Refusal(err, r.identity) != nil:
 		return auth.Refusal(err, r.identity)
 	case errors.Is(err, auth.ErrTampered):

@@ -49,17 +49,3 @@ func notMaster(err error) bool {
 	}
 	return false
 }
-
-// hostKeyError is the known_hosts refusal inside err: it says all, and
-// what to do.
-func hostKeyError(err error) error {
-	var changed *auth.HostKeyChangedError
-	var unknown *auth.UnknownHostError
-	switch {
-	case errors.As(err, &changed):
-		return changed
-	case errors.As(err, &unknown):
-		return unknown
-	}
-	return err
-}

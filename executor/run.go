@@ -184,7 +184,7 @@ func (e *executor) loop(ctx context.Context) error {
 			msg, fatal := e.diagnose(err)
 			if fatal {
 				e.log.Error("reshd: "+msg, "master", master, "err", err)
-				return hostKeyError(err)
+				return auth.HostKeyError(err)
 			}
 			e.log.Warn("reshd: "+msg+"; trying again in "+wait.String(), "master", master, "err", err)
 		} else {
