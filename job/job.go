@@ -61,7 +61,11 @@ type Spec struct {
 	// Executor names the executor in the Verdict.
 	Executor string
 	// TempDir is where the work directory is made; "" is os.TempDir().
+	// Unused with a Pool, whose sandboxes come with theirs.
 	TempDir string
+	// Pool, when not nil, gives the job a sandbox built ahead of it;
+	// otherwise one is built for it.
+	Pool *sandbox.Pool
 }
 
 // Run compiles and runs s's program and returns how it ended. It returns
@@ -91,16 +95,27 @@ func run(ctx context.Context, s Spec) proto.Verdict {
 	if tmp == "" {
 		tmp = os.TempDir()
 	}
-	dir, err := os.MkdirTemp(tmp, "resh-job-") // 0700
-	if err != nil {
-		return sandboxError(fmt.Sprintf("making the work directory: %v", err))
+	var r runner
+	if s.Unsafe {
+		dir, err := os.MkdirTemp(tmp, "resh-job-") // 0700
+		if err != nil {
+			return sandboxError(fmt.Sprintf("making the work directory: %v", err))
+		}
+		defer func() { _ = os.RemoveAll(dir) }()
+		r.unsafeDir = dir
+	} else {
+		sb, err := s.sandbox(tmp)
+		if err != nil {
+			return sandboxError(err.Error())
+		}
+		defer sb.Close()
+		r.sb = sb
 	}
-	defer func() { _ = os.RemoveAll(dir) }()
+	r.s, r.stderr = s, &lockedWriter{w: s.Stderr}
 
-	r := runner{s: s, dir: dir, stderr: &lockedWriter{w: s.Stderr}}
 	seen := sandboxDir
 	if s.Unsafe {
-		seen = dir
+		seen = r.unsafeDir
 	}
 	prog, err := s.Language.Prepare(s.Source, seen)
 	if err != nil {
@@ -111,13 +126,12 @@ func run(ctx context.Context, s Spec) proto.Verdict {
 	if prog.Source != filepath.Base(prog.Source) || prog.Source == "." || prog.Source == ".." {
 		return sandboxError(fmt.Sprintf("language %s names its source %q, not a file name", s.Language.Name, prog.Source))
 	}
-	if err := os.WriteFile(filepath.Join(dir, prog.Source), s.Source, 0o644); err != nil {
+	if err := r.writeSource(prog.Source, s.Source); err != nil {
 		return sandboxError(fmt.Sprintf("writing the program: %v", err))
 	}
-	env := append(append([]string(nil), sandbox.DefaultEnv...), prog.Env...)
 
 	if len(prog.Compile) > 0 {
-		res, err := r.exec(ctx, prog.Compile, env, CompileLimits, nil, r.stderr, r.stderr)
+		res, err := r.exec(ctx, prog.Compile, prog.Env, CompileLimits, nil, r.stderr, r.stderr)
 		if err != nil {
 			return canceled(err)
 		}
@@ -137,11 +151,26 @@ func run(ctx context.Context, s Spec) proto.Verdict {
 
 	lim := Limits(s.Limits, s.Ceiling)
 	argv := append(append([]string(nil), prog.Run...), s.Args...)
-	res, err := r.exec(ctx, argv, env, lim, s.Stdin, s.Stdout, r.stderr)
+	res, err := r.exec(ctx, argv, prog.Env, lim, s.Stdin, s.Stdout, r.stderr)
 	if err != nil {
 		return canceled(err)
 	}
 	return verdictOf(res)
+}
+
+// sandbox returns the job's sandbox: one of the Pool's, or one built now
+// in a new work directory under tmp. Its Close removes the directory.
+func (s Spec) sandbox(tmp string) (*sandbox.Sandbox, error) {
+	if s.Pool != nil {
+		return s.Pool.Get()
+	}
+	// /tmp and /dev/shm are bounded by the memory cgroup, or, without
+	// one, by their size: the most the compile or the program may have.
+	size := Limits(s.Limits, s.Ceiling).Memory
+	if len(s.Language.Compile) > 0 {
+		size = max(size, CompileLimits.Memory)
+	}
+	return sandbox.StartTemp(tmp, sandbox.Options{TmpSize: size})
 }
 
 // verdictOf is the verdict of a program that ran and ended as res.
@@ -231,25 +260,37 @@ func signalName(n int) string {
 	return fmt.Sprintf("signal %d", n)
 }
 
-// runner runs the commands of one job in its work directory.
+// runner runs the commands of one job, one after the other, in its
+// sandbox (the compile and the program share it and its work directory),
+// or, unsafe, directly in its work directory.
 type runner struct {
-	s      Spec
-	dir    string
-	stderr io.Writer
+	s         Spec
+	sb        *sandbox.Sandbox
+	unsafeDir string
+	stderr    io.Writer
 }
 
-// exec runs argv in the sandbox, or directly when the job is unsafe. Its
-// error is ctx's when ctx ended first.
+// writeSource writes the program's source in the work directory.
+func (r *runner) writeSource(name string, src []byte) error {
+	if r.sb != nil {
+		return r.sb.WriteFile(name, src, 0o644)
+	}
+	return os.WriteFile(filepath.Join(r.unsafeDir, name), src, 0o644)
+}
+
+// exec runs argv with env added to the environment. Its error is ctx's
+// when ctx ended first.
 func (r *runner) exec(ctx context.Context, argv, env []string, lim sandbox.Limits, stdin io.Reader, stdout, stderr io.Writer) (sandbox.Result, error) {
-	in, stop, err := stdinPipe(stdin)
-	if err != nil {
-		return sandbox.Result{Outcome: sandbox.SandboxError, Code: -1, Detail: err.Error()}, nil
+	if r.sb == nil {
+		in, stop, err := stdinPipe(stdin)
+		if err != nil {
+			return sandbox.Result{Outcome: sandbox.SandboxError, Code: -1, Detail: err.Error()}, nil
+		}
+		defer stop()
+		all := append(append([]string(nil), sandbox.DefaultEnv...), env...)
+		return runUnsafe(ctx, r.unsafeDir, argv, all, lim, in, stdout, stderr)
 	}
-	defer stop()
-	if r.s.Unsafe {
-		return runUnsafe(ctx, r.dir, argv, env, lim, in, stdout, stderr)
-	}
-	res, err := sandbox.Run(ctx, sandbox.Spec{Dir: r.dir, Argv: argv, Env: env, Stdin: in, Stdout: stdout, Stderr: stderr, Limits: lim})
+	res, err := r.sb.Exec(ctx, sandbox.Command{Argv: argv, Env: env, Stdin: stdin, Stdout: stdout, Stderr: stderr, Limits: lim})
 	if err != nil && ctx.Err() == nil {
 		// Misuse of the sandbox: ours, but the user sees a sandbox error.
 		return sandbox.Result{Outcome: sandbox.SandboxError, Code: -1, Detail: err.Error()}, nil

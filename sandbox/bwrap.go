@@ -22,25 +22,42 @@ const (
 
 // Descriptors handed to the first process (ExtraFiles start at 3).
 const (
-	fdSync    = 3 // read by wrapperScript: the go-ahead once limits are set
-	fdInfo    = 4 // bwrap --info-fd: {"child-pid": N}
-	fdPasswd  = 5 // --ro-bind-data /etc/passwd
-	fdGroup   = 6 // --ro-bind-data /etc/group
-	fdStarted = 7 // innerScript writes one byte here just before the exec
+	fdSync     = 3 // read by wrapperScript: the go-ahead once the cgroup is set
+	fdInfo     = 4 // bwrap --info-fd: {"child-pid": N}
+	fdPasswd   = 5 // --ro-bind-data /etc/passwd
+	fdGroup    = 6 // --ro-bind-data /etc/group
+	fdReport   = 7 // innerScript's reports to reshd: ready, then each command's end
+	fdCommands = 8 // reshd's commands to innerScript, one line each
 )
 
-// wrapperScript runs outside the sandbox as the job's first process: it
-// waits for reshd to put it in the cgroup, then becomes prlimit, which sets
-// the rlimits and becomes bwrap (see prlimitArgs). A read that fails (reshd gave up) ends it before bwrap runs.
+// wrapperScript runs outside the sandbox as the sandbox's first process:
+// it waits for reshd to put it in the cgroup, then becomes bwrap. A read
+// that fails (reshd gave up) ends it before bwrap runs.
 const wrapperScript = `read -r _ <&3 || exit 125; exec 3<&-; exec "$@"`
 
-// innerScript runs inside the sandbox: it says the sandbox is built, closes
-// the descriptors reshd passed, runs the command without fdStarted, and
-// reports the CPU time of the command (and what it waited for) on it with
-// times(1): bwrap's rusage does not include the sandbox's processes, and
-// without a cgroup this is the only account of them. A status of 128+N
-// stands for signal N, as bwrap would report it anyway.
-const innerScript = `printf x >&7; exec 3<&- 4>&- 5<&- 6<&-; "$@" 7>&-; s=$?; times >&7; exit $s`
+// innerScript is the sandbox's shell, the one process of the sandbox that
+// is reshd's and not the job's. It closes the descriptors reshd passed but
+// its two pipes, says it is ready, then runs the commands reshd sends on
+// fdCommands, one line each (see commandLine: a subshell that closes both
+// pipes, sets the command's environment and rlimits and execs it), one
+// after the other. After each it reports "end STATUS" and the output of
+// times(1) (its children's CPU time so far, which reshd turns into the
+// command's own when no cgroup accounts for it). A status of 128+N stands
+// for signal N, as shells report it. It ends at the end of fdCommands.
+//
+// The reports are the job's word only in as much as the job could reach
+// this shell (a process of the same user in the same namespaces): they
+// serve the job's own verdict, and every limit is enforced from outside.
+const innerScript = `exec 3<&- 4>&- 5<&- 6<&-
+NL='
+'
+echo ready >&7
+while IFS= read -r c <&8; do
+	eval "$c"
+	s=$?
+	echo "end $s" >&7
+	times >&7
+done`
 
 // Minimal account files: the job's user and group, so that programs asking
 // who they are get an answer; nothing of the host's accounts.
@@ -65,11 +82,11 @@ var etcFiles = []string{
 // etcGlobs add the JDK's /etc/java-N-openjdk directories.
 var etcGlobs = []string{"/etc/java-*"}
 
-// bwrapArgs builds bwrap's arguments for argv, in work directory dir, with environment env (each
-// NAME=value) in a sandbox with the default layout. The result is a plain
-// list so tests can check it. /tmp and /dev/shm hold at most tmpSize
-// bytes each.
-func bwrapArgs(dir string, argv, env []string, tmpSize int64) []string {
+// bwrapArgs builds bwrap's arguments for a sandbox of the default layout
+// whose shell (innerScript) runs in work directory dir with environment
+// env (each NAME=value). The result is a plain list so tests can check
+// it. /tmp and /dev/shm hold at most tmpSize bytes each.
+func bwrapArgs(dir string, env []string, tmpSize int64) []string {
 	a := []string{
 		"--unshare-user", "--uid", strconv.Itoa(jobUID), "--gid", strconv.Itoa(jobGID),
 		"--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
@@ -126,11 +143,7 @@ func bwrapArgs(dir string, argv, env []string, tmpSize int64) []string {
 		"--remount-ro", "/",
 	)
 	a = append(a, testExtraArgs...)
-	a = append(a,
-		"--",
-		"/bin/sh", "-c", innerScript, "sh",
-	)
-	return append(a, argv...)
+	return append(a, "--", "/bin/sh", "-c", innerScript, "sh")
 }
 
 // testExtraArgs are added to bwrap's options by tests (to make it fail).

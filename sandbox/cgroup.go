@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -35,7 +36,7 @@ type cgroup struct {
 // without delegation); the caller falls back to rlimits.
 func newCgroup(l Limits) (*cgroup, error) {
 	name := fmt.Sprintf("resh-sandbox-%d-%d", os.Getpid(), cgroupSeq.Add(1))
-	if base, ok := cgroupV2Base(); ok {
+	if base, ok := cgroupV2BaseCached(); ok {
 		dir := filepath.Join(base, name)
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("sandbox: cgroup: %w", err)
@@ -58,11 +59,11 @@ func newCgroup(l Limits) (*cgroup, error) {
 		}
 		return cg, nil
 	}
-	mem, err := cgroupV1Dir("memory")
+	mem, err := cgroupV1DirCached("memory")
 	if err != nil {
 		return nil, err
 	}
-	pids, err := cgroupV1Dir("pids")
+	pids, err := cgroupV1DirCached("pids")
 	if err != nil {
 		return nil, err
 	}
@@ -88,10 +89,49 @@ func newCgroup(l Limits) (*cgroup, error) {
 		return nil, err
 	}
 	// CPU accounting is a bonus: without it, CPU time comes from the job.
-	if acct, err := cgroupV1Dir("cpuacct"); err == nil && os.Mkdir(filepath.Join(acct, name), 0o755) == nil {
+	if acct, err := cgroupV1DirCached("cpuacct"); err == nil && os.Mkdir(filepath.Join(acct, name), 0o755) == nil {
 		cg.cpuacct = filepath.Join(acct, name)
 	}
 	return cg, nil
+}
+
+// cgroupDirs caches cgroupV2Base and cgroupV1Dir: reading
+// /proc/self/mountinfo at every job costs more than the rest of making a
+// cgroup.
+var cgroupDirs struct {
+	sync.Mutex
+	v2     *string
+	v1     map[string]string
+	v1Errs map[string]error
+}
+
+// cgroupV2BaseCached is cgroupV2Base, looked for once.
+func cgroupV2BaseCached() (string, bool) {
+	cgroupDirs.Lock()
+	defer cgroupDirs.Unlock()
+	if cgroupDirs.v2 == nil {
+		b, ok := cgroupV2Base()
+		if !ok {
+			b = ""
+		}
+		cgroupDirs.v2 = &b
+	}
+	return *cgroupDirs.v2, *cgroupDirs.v2 != ""
+}
+
+// cgroupV1DirCached is cgroupV1Dir, looked for once per controller.
+func cgroupV1DirCached(controller string) (string, error) {
+	cgroupDirs.Lock()
+	defer cgroupDirs.Unlock()
+	if d, ok := cgroupDirs.v1[controller]; ok {
+		return d, cgroupDirs.v1Errs[controller]
+	}
+	if cgroupDirs.v1 == nil {
+		cgroupDirs.v1, cgroupDirs.v1Errs = map[string]string{}, map[string]error{}
+	}
+	d, err := cgroupV1Dir(controller)
+	cgroupDirs.v1[controller], cgroupDirs.v1Errs[controller] = d, err
+	return d, err
 }
 
 // cgroupV2Base returns the cgroup v2 directory where job cgroups can be
@@ -279,14 +319,55 @@ func (cg *cgroup) drain(d time.Duration) bool {
 	}
 }
 
-// oomKilled reports whether the kernel killed a process of the cgroup for
-// want of memory.
-func (cg *cgroup) oomKilled() bool {
+// oomCount is how many processes of the cgroup the kernel killed for want
+// of memory so far.
+func (cg *cgroup) oomCount() int64 {
 	file := "memory.oom_control"
 	if cg.v2 {
 		file = "memory.events"
 	}
-	return readKey(filepath.Join(cg.memory, file), "oom_kill") > 0
+	return readKey(filepath.Join(cg.memory, file), "oom_kill")
+}
+
+// set gives the cgroup l's memory (swap included) and process limits, for
+// the next command of its sandbox.
+func (cg *cgroup) set(l Limits) error {
+	mem := strconv.FormatInt(l.Memory, 10)
+	if cg.v2 {
+		if err := writeFile(cg.memory, "memory.max", mem); err != nil {
+			return err
+		}
+		return writeFile(cg.pids, "pids.max", strconv.Itoa(l.Procs))
+	}
+	// The memory limit may not go above memory+swap's: when raising,
+	// memsw must go first; when lowering, last.
+	err := writeFile(cg.memory, "memory.limit_in_bytes", mem)
+	if e := writeFile(cg.memory, "memory.memsw.limit_in_bytes", mem); e != nil && !errors.Is(e, os.ErrNotExist) {
+		return e
+	}
+	if err != nil {
+		if err = writeFile(cg.memory, "memory.limit_in_bytes", mem); err != nil {
+			return err
+		}
+	}
+	return writeFile(cg.pids, "pids.max", strconv.Itoa(l.Procs))
+}
+
+// cgMark is the cgroup's account before a command, to tell that
+// command's share.
+type cgMark struct {
+	oom int64
+	cpu time.Duration
+}
+
+// mark resets the peak memory (cgroup v1; v2's peak is the sandbox's
+// whole life) and returns the account so far.
+func (cg *cgroup) mark() cgMark {
+	if !cg.v2 {
+		_ = writeFile(cg.memory, "memory.max_usage_in_bytes", "0")
+	}
+	cpu, _ := cg.cpu()
+	return cgMark{oom: cg.oomCount(), cpu: cpu}
 }
 
 // peak returns the cgroup's peak memory use, 0 when the kernel does not

@@ -82,9 +82,9 @@ type rlimit struct {
 	cur, max uint64
 }
 
-// rlimits lists the limits set on the job's first process, inherited by
-// bwrap and everything in the sandbox. With a cgroup, memory and processes
-// are the cgroup's business and only CPU and file size are rlimits.
+// rlimits lists the limits set on each command, inherited by everything
+// it starts. With a cgroup, memory and processes are the cgroup's business
+// and only CPU and file size are rlimits.
 func (l Limits) rlimits(cgroup bool) []rlimit {
 	cpu := l.cpuSeconds()
 	rl := []rlimit{
@@ -109,10 +109,10 @@ func (l Limits) rlimits(cgroup bool) []rlimit {
 // Go cannot run code between fork and exec, so rlimits cannot be set in
 // the child the usual way, and setting them on reshd itself would bound
 // reshd. prlimit(2) on the child from outside needs CAP_SYS_RESOURCE once
-// the child is nobody and reshd root, which containers often lack. So the
-// job's first process (wrapperScript) execs util-linux's prlimit(1), which
-// lowers its own limits and execs bwrap: everything in the sandbox
-// inherits them, and nothing of the job runs before they are set.
+// the child is nobody and reshd root, which containers often lack. So each
+// command is started in the sandbox through util-linux's prlimit(1), which
+// lowers its own limits and execs the command: everything the command
+// starts inherits them, and nothing of it runs before they are set.
 func prlimitArgs(path string, rl []rlimit) []string {
 	a := []string{path}
 	for _, r := range rl {

@@ -466,7 +466,7 @@ func TestRlimitFallback(t *testing.T) {
 }
 
 func TestBwrapArgs(t *testing.T) {
-	a := bwrapArgs("/jobs/1", []string{"prog", "arg"}, []string{"A=b=c"}, 1<<20)
+	a := bwrapArgs("/jobs/1", []string{"A=b=c"}, 1<<20)
 	s := " " + strings.Join(a, " ") + " "
 	for _, want := range []string{
 		" --unshare-user --uid 65534 --gid 65534 ", " --unshare-pid ", " --unshare-net ",
@@ -480,7 +480,7 @@ func TestBwrapArgs(t *testing.T) {
 	assert.NotContains(t, s, "/home")
 	assert.NotContains(t, s, "/root")
 	assert.NotContains(t, s, "bind / ")
-	assert.Equal(t, []string{"--", "/bin/sh", "-c", innerScript, "sh", "prog", "arg"}, a[len(a)-7:])
+	assert.Equal(t, []string{"--", "/bin/sh", "-c", innerScript, "sh"}, a[len(a)-5:])
 }
 
 func TestLimitsDefaults(t *testing.T) {

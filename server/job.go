@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -88,6 +90,7 @@ func (ss *session) serveJob(mux Mux, st *streams, h proto.Hello) {
 		Stderr:   st.stderr,
 		Unsafe:   cfg.UnsafeNoSandbox,
 		Executor: cfg.ExecutorName,
+		Pool:     ss.srv.jobPool(),
 	})
 	var sc signalCause
 	switch cause := context.Cause(ctx); {
@@ -133,6 +136,41 @@ func (ss *session) jobControl(cancel context.CancelCauseFunc) {
 		}
 		ss.log.Info("reshd: the client killed the program", "signal", s.Name)
 		cancel(signalCause{sig})
+	}
+}
+
+// warmSandboxes is how many sandboxes a Server keeps built ahead of the
+// programs it runs, once it has run one: two jobs can start at once
+// without waiting for one, and each costs a sleeping bwrap and shell
+// (about 2 MB).
+const warmSandboxes = 2
+
+// jobPool returns the Server's sandbox pool, made at its first program;
+// nil when programs run without a sandbox.
+func (s *Server) jobPool() *sandbox.Pool {
+	if s.cfg.UnsafeNoSandbox {
+		return nil
+	}
+	s.poolMu.Lock()
+	defer s.poolMu.Unlock()
+	if s.pool == nil && !s.poolClosed {
+		// /tmp and /dev/shm are bounded by the job's memory cgroup, or,
+		// without one, by their size: the most a compile or a program
+		// may have here.
+		most := jobs.Limits(proto.JobLimits{Memory: math.MaxInt64}, s.cfg.JobCeiling).Memory
+		s.pool = sandbox.NewPool(os.TempDir(), warmSandboxes, sandbox.Options{TmpSize: max(most, jobs.CompileLimits.Memory)})
+	}
+	return s.pool
+}
+
+// closePool closes the sandbox pool, if any, for good.
+func (s *Server) closePool() {
+	s.poolMu.Lock()
+	p := s.pool
+	s.pool, s.poolClosed = nil, true
+	s.poolMu.Unlock()
+	if p != nil {
+		p.Close()
 	}
 }
 

@@ -120,6 +120,10 @@ type Server struct {
 	changed  chan struct{}  // closed and replaced by changedLocked
 
 	closeOnce sync.Once // close's
+
+	poolMu     sync.Mutex
+	pool       *sandbox.Pool // sandboxes for programs (jobPool)
+	poolClosed bool
 }
 
 // Listen listens on the TCP address addr (host:port; port 0 picks one),
@@ -174,6 +178,7 @@ func (s *Server) close() {
 	s.closeOnce.Do(func() {
 		s.poller.close()
 		s.spawn.close()
+		s.closePool()
 	})
 }
 
