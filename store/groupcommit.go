@@ -39,6 +39,11 @@ func (b *sqliteBackend) write(ctx context.Context, fn func(wtx) error) error {
 	}
 }
 
+// writeOne is write: the batch is the transaction.
+func (b *sqliteBackend) writeOne(ctx context.Context, fn func(wtx) error) error {
+	return b.write(ctx, fn)
+}
+
 // writer is the one goroutine that writes: it takes the first queued
 // operation and every other one queued by then (up to maxBatch), runs
 // them in one transaction, each in a savepoint of its own so that one

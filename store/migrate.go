@@ -56,18 +56,23 @@ func loadMigrations(backend string) ([]migration, error) {
 }
 
 // splitSQL cuts a migration into its statements: each ends with a ';'
-// at the end of a line. Comment lines ("--") are dropped.
+// at the end of a line, outside a $$-quoted body. Comment lines ("--")
+// are dropped.
 func splitSQL(text string) []string {
 	var (
-		stmts []string
-		cur   strings.Builder
+		stmts  []string
+		cur    strings.Builder
+		quoted bool // inside $$ ... $$
 	)
 	for line := range strings.Lines(text) {
 		if t := strings.TrimSpace(line); t == "" || strings.HasPrefix(t, "--") {
 			continue
 		}
 		cur.WriteString(line)
-		if strings.HasSuffix(strings.TrimSpace(stripComment(line)), ";") {
+		if strings.Count(line, "$$")%2 == 1 {
+			quoted = !quoted
+		}
+		if !quoted && strings.HasSuffix(strings.TrimSpace(stripComment(line)), ";") {
 			stmts = append(stmts, strings.TrimSpace(cur.String()))
 			cur.Reset()
 		}

@@ -111,7 +111,7 @@ func (s *sqlStore) Submit(ctx context.Context, j Job) (Job, error) {
 	}
 	out := Job{Owner: j.Owner, Lang: j.Lang, Name: j.Name, Args: j.Args, Source: j.Source, Stdin: j.Stdin,
 		Limits: j.Limits, MaxRetries: j.MaxRetries, State: Queued, Submitted: stamp(s.now())}
-	err = s.b.write(ctx, func(tx wtx) error {
+	err = s.b.writeOne(ctx, func(tx wtx) error {
 		err := tx.queryRow(ctx, `INSERT INTO jobs (owner, lang, name, args, source, stdin, limits, max_retries, state, submitted)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9) RETURNING id`,
 			out.Owner, out.Lang, out.Name, string(args), out.Source, blob(out.Stdin), blob(out.Limits),
@@ -215,7 +215,7 @@ func (s *sqlStore) Claim(ctx context.Context, master string, langs []string, lea
 		WHERE id = (SELECT id FROM jobs WHERE state = 'queued'` + filter + ` ORDER BY id LIMIT 1` + s.d.skipLocked + `)
 		RETURNING ` + jobCols
 	var j Job
-	err := s.b.write(ctx, func(tx wtx) error {
+	err := s.b.writeOne(ctx, func(tx wtx) error {
 		var err error
 		j, err = scanJob(tx.queryRow(ctx, query, args...), true)
 		if errors.Is(err, errNoRows) {

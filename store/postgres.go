@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -170,9 +170,9 @@ func (b *pgBackend) isClosed() bool {
 	}
 }
 
-// write runs fn in a transaction and, in the same transaction, announces
-// the changed jobs on pgChannel (PostgreSQL delivers the notices at
-// commit, and only then).
+// write runs fn in a transaction. The jobs table's trigger announces
+// each change on pgChannel, and PostgreSQL delivers the notices at
+// commit, and only then.
 func (b *pgBackend) write(ctx context.Context, fn func(wtx) error) error {
 	if b.isClosed() {
 		return ErrClosed
@@ -186,15 +186,22 @@ func (b *pgBackend) write(ctx context.Context, fn func(wtx) error) error {
 	if err := fn(t); err != nil {
 		return err
 	}
-	if len(t.ids) > 0 {
-		slices.Sort(t.ids)
-		t.ids = slices.Compact(t.ids)
-		if _, err := tx.Exec(ctx, "SELECT pg_notify('"+pgChannel+"', id::text) FROM unnest($1::bigint[]) AS id", t.ids); err != nil {
-			return fmt.Errorf("store: notify: %w", err)
-		}
-	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
+	}
+	b.hub.notify(t.ids...)
+	return nil
+}
+
+// writeOne runs fn's single statement on the pool: a transaction of its
+// own, in one round trip.
+func (b *pgBackend) writeOne(ctx context.Context, fn func(wtx) error) error {
+	if b.isClosed() {
+		return ErrClosed
+	}
+	t := &pgTx{pgQuerier: pgQuerier{b.pool}}
+	if err := fn(t); err != nil {
+		return err
 	}
 	b.hub.notify(t.ids...)
 	return nil
@@ -221,8 +228,15 @@ type pgTx struct {
 
 func (t *pgTx) changed(id int64) { t.ids = append(t.ids, id) }
 
-// pgQuerier is a querier over a pgx transaction.
-type pgQuerier struct{ tx pgx.Tx }
+// pgRunner is what a pgx transaction and pool have in common.
+type pgRunner interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// pgQuerier is a querier over a pgx transaction or pool.
+type pgQuerier struct{ tx pgRunner }
 
 func (q pgQuerier) exec(ctx context.Context, query string, args ...any) (int64, error) {
 	tag, err := q.tx.Exec(ctx, query, args...)

@@ -40,6 +40,10 @@ type backend interface {
 	// nil; the jobs passed to changed are notified after the commit.
 	// When fn fails, nothing it did is kept and its error is returned.
 	write(ctx context.Context, fn func(wtx) error) error
+	// writeOne is write for an fn that runs a single statement, which
+	// is then its own transaction (PostgreSQL: no BEGIN and COMMIT
+	// round trips).
+	writeOne(ctx context.Context, fn func(wtx) error) error
 	// read runs fn on one consistent snapshot.
 	read(ctx context.Context, fn func(querier) error) error
 	// close releases the backend.

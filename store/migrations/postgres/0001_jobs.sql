@@ -39,3 +39,18 @@ CREATE TABLE output (
 	data   BYTEA   NOT NULL,
 	PRIMARY KEY (job_id, stream, off)
 );
+
+-- Every change of a job is announced on the channel resh_jobs with the
+-- job's id, at commit, to the masters LISTENing there.
+CREATE FUNCTION resh_jobs_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		PERFORM pg_notify('resh_jobs', OLD.id::text);
+	ELSE
+		PERFORM pg_notify('resh_jobs', NEW.id::text);
+	END IF;
+	RETURN NULL;
+END;
+$$;
+CREATE TRIGGER jobs_notify AFTER INSERT OR UPDATE OR DELETE ON jobs
+	FOR EACH ROW EXECUTE FUNCTION resh_jobs_notify();

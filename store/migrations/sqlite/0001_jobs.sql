@@ -38,4 +38,4 @@ CREATE TABLE output (
 	off    INTEGER NOT NULL,
 	data   BLOB    NOT NULL,
 	PRIMARY KEY (job_id, stream, off)
-) WITHOUT ROWID;
+);
