@@ -98,13 +98,15 @@ func (b *pgBackend) listen(ctx context.Context, cfg *pgx.ConnConfig, ready chan<
 	defer close(b.done)
 	wait := 100 * time.Millisecond
 	for {
-		err := b.listenOnce(ctx, cfg, ready)
-		if ready != nil {
-			ready <- err
-			ready = nil
-			if err != nil {
-				return
+		err := b.listenOnce(ctx, cfg, func() {
+			if ready != nil {
+				ready <- nil
+				ready = nil
 			}
+		})
+		if ready != nil { // never listened: Open fails
+			ready <- err
+			return
 		}
 		if ctx.Err() != nil {
 			return
@@ -122,9 +124,9 @@ func (b *pgBackend) listen(ctx context.Context, cfg *pgx.ConnConfig, ready chan<
 	}
 }
 
-// listenOnce connects, LISTENs (then reports to ready, when not nil),
-// and passes on notifications until the connection fails.
-func (b *pgBackend) listenOnce(ctx context.Context, cfg *pgx.ConnConfig, ready chan<- error) error {
+// listenOnce connects, LISTENs (then calls listening), and passes on
+// notifications until the connection fails.
+func (b *pgBackend) listenOnce(ctx context.Context, cfg *pgx.ConnConfig, listening func()) error {
 	conn, err := pgx.ConnectConfig(ctx, cfg.Copy())
 	if err != nil {
 		return err
@@ -133,9 +135,7 @@ func (b *pgBackend) listenOnce(ctx context.Context, cfg *pgx.ConnConfig, ready c
 	if _, err := conn.Exec(ctx, "LISTEN "+pgChannel); err != nil {
 		return err
 	}
-	if ready != nil {
-		ready <- nil
-	}
+	listening()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {

@@ -21,7 +21,7 @@ func parseURL(url, dir string) (kind, target string, err error) {
 		return kindPostgres, url, nil
 	case url == "":
 		if dir == "" {
-			return "", "", fmt.Errorf("%w: no store given: a file path, sqlite:PATH or postgres://...", ErrInvalid)
+			return "", "", fmt.Errorf("%w: no store given: a file path, sqlite:PATH or postgres://HOST/DATABASE", ErrInvalid)
 		}
 		url = filepath.Join(dir, DefaultFile)
 	case strings.HasPrefix(url, "sqlite://"):
@@ -30,7 +30,7 @@ func parseURL(url, dir string) (kind, target string, err error) {
 		url = strings.TrimPrefix(url, "sqlite:")
 	default:
 		if i := strings.Index(url, "://"); i > 0 && !strings.ContainsAny(url[:i], "/.") {
-			return "", "", fmt.Errorf("%w: unknown store %q: give a file path, sqlite:PATH or postgres://...", ErrInvalid, url[:i+3])
+			return "", "", fmt.Errorf("%w: unknown store %q: give a file path, sqlite:PATH or postgres://HOST/DATABASE", ErrInvalid, url[:i+3])
 		}
 	}
 	if url == "" {

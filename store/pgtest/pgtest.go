@@ -106,13 +106,16 @@ func Start(t testing.TB, settings ...string) string {
 	s, err := server(t, settings)
 	if errors.Is(err, ErrNotInstalled) && os.Getenv(EnvSkip) == "1" {
 		t.Skipf("PostgreSQL is not installed and %s=1", EnvSkip)
+		return ""
 	}
 	if err != nil {
 		t.Fatal(err)
+		return ""
 	}
 	url, err := s.CreateDB(context.Background())
 	if err != nil {
 		t.Fatal(err)
+		return ""
 	}
 	return url
 }
@@ -311,6 +314,9 @@ func unprivileged() (*syscall.Credential, error) {
 	return nil, errors.New("pgtest: running as root and there is no user postgres or nobody to run PostgreSQL as")
 }
 
+// libGlob is where Debian installs each PostgreSQL version's programs.
+var libGlob = "/usr/lib/postgresql/*/bin"
+
 // findBin returns the directory holding initdb and pg_ctl: the one of
 // initdb in PATH (links followed), else the newest
 // /usr/lib/postgresql/VERSION/bin.
@@ -322,7 +328,7 @@ func findBin() (string, error) {
 		}
 		dirs = append(dirs, filepath.Dir(p))
 	}
-	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	found, _ := filepath.Glob(libGlob)
 	sort.Slice(found, func(i, j int) bool { return version(found[i]) > version(found[j]) })
 	dirs = append(dirs, found...)
 	for _, d := range dirs {

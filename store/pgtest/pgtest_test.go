@@ -2,7 +2,9 @@ package pgtest
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -33,4 +35,37 @@ func TestStart(t *testing.T) {
 		_, err := os.Stat(dir)
 		assert.True(t, os.IsNotExist(err), "the server's directory %s is left behind", dir)
 	}
+}
+
+// recorder is a testing.TB that records Fatal and Skip instead of ending
+// the goroutine.
+type recorder struct {
+	testing.TB
+	fatal, skip string
+}
+
+func (r *recorder) Fatal(args ...any)                { r.fatal = fmt.Sprint(args...) }
+func (r *recorder) Skipf(format string, args ...any) { r.skip = fmt.Sprintf(format, args...) }
+
+// Without PostgreSQL, Start fails the test saying what to install, or
+// skips it when RESH_TEST_NO_POSTGRES=1.
+func TestNotInstalled(t *testing.T) {
+	saved := libGlob
+	libGlob = filepath.Join(t.TempDir(), "*", "bin")
+	t.Cleanup(func() { libGlob = saved })
+	t.Setenv("PATH", t.TempDir())
+
+	r := &recorder{TB: t}
+	t.Setenv(EnvSkip, "")
+	assert.Empty(t, Start(r))
+	assert.Contains(t, r.fatal, "PostgreSQL is not installed")
+	assert.Contains(t, r.fatal, "apt-get install postgresql")
+	assert.Contains(t, r.fatal, EnvSkip+"=1")
+	assert.Empty(t, r.skip)
+
+	r = &recorder{TB: t}
+	t.Setenv(EnvSkip, "1")
+	assert.Empty(t, Start(r))
+	assert.Empty(t, r.fatal)
+	assert.Contains(t, r.skip, EnvSkip)
 }
