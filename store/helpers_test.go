@@ -131,3 +131,10 @@ func noSignal(t testing.TB, ch <-chan struct{}, what string) {
 	default:
 	}
 }
+
+// waitFor and pollEvery bound the waits for a condition that no channel
+// announces (require.Eventually).
+const (
+	waitFor   = 10 * time.Second
+	pollEvery = time.Millisecond
+)

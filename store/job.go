@@ -88,10 +88,10 @@ type Job struct {
 	// State is where the job is.
 	State State
 	// Executor is the executor the job was assigned to in its current
-	// (or last) attempt, "" before Assign.
+	// (or, once ended, last) attempt; "" before Assign and while queued.
 	Executor string
-	// Master is the master that claimed the job in its current (or last)
-	// attempt.
+	// Master is the master that claimed the job in its current (or, once
+	// ended, last) attempt; "" while queued.
 	Master string
 	// Lease is the job's fencing token: it increases at every Claim and
 	// whenever Expire takes a lost attempt back. Calls about a running

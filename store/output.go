@@ -55,7 +55,7 @@ func (s *sqlStore) AppendOutput(ctx context.Context, id, lease int64, st Stream,
 		length := h.length[st]
 		skip, add, err := appendPlan(length, offset, len(data), limit)
 		if err != nil {
-			return fmt.Errorf("job %d %s: %w", id, st, err)
+			return fmt.Errorf("%w (job %d %s)", err, id, st)
 		}
 		kept = skip + add
 		if add == 0 {
