@@ -751,9 +751,13 @@ func testMigrations(t *testing.T, e *env) {
 	s := e.open()
 	submit(t, s, 1, "alice")
 	require.NoError(t, s.Close())
+	ms, err := loadMigrations(e.b.name)
+	require.NoError(t, err)
+	assert.Equal(t, int64(len(ms)), e.b.count(t, e.url, "SELECT count(*) FROM schema_version"), "each migration once")
+	assert.Equal(t, int64(1), e.b.count(t, e.url, "SELECT count(*) FROM jobs"))
 
 	e.b.exec(t, e.url, "INSERT INTO schema_version (version, name, applied) VALUES (1000, '1000_future.sql', 0)")
-	_, err := Open(ctx, e.url, nil)
+	_, err = Open(ctx, e.url, nil)
 	assert.ErrorIs(t, err, ErrSchemaNewer)
 	assert.ErrorContains(t, err, "upgrade resh")
 }

@@ -22,6 +22,8 @@ type testBackend struct {
 	// exec runs raw SQL on the store at url, for what no method does
 	// (forging a newer schema).
 	exec func(t testing.TB, url, query string)
+	// count runs a raw query for one number.
+	count func(t testing.TB, url, query string) int64
 	// shared tells whether a change through one Store value notifies the
 	// watchers of another (LISTEN/NOTIFY).
 	shared bool
@@ -39,6 +41,14 @@ var backends = []testBackend{
 			_, err = db.Exec(query)
 			require.NoError(t, err)
 		},
+		count: func(t testing.TB, url, query string) int64 {
+			db, err := sql.Open("sqlite", url)
+			require.NoError(t, err)
+			defer db.Close()
+			var n int64
+			require.NoError(t, db.QueryRow(query).Scan(&n))
+			return n
+		},
 	},
 	{
 		name: "postgres",
@@ -50,6 +60,15 @@ var backends = []testBackend{
 			defer conn.Close(ctx)
 			_, err = conn.Exec(ctx, query)
 			require.NoError(t, err)
+		},
+		count: func(t testing.TB, url, query string) int64 {
+			ctx := context.Background()
+			conn, err := pgx.Connect(ctx, url)
+			require.NoError(t, err)
+			defer conn.Close(ctx)
+			var n int64
+			require.NoError(t, conn.QueryRow(ctx, query).Scan(&n))
+			return n
 		},
 		shared: true,
 	},

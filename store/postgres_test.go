@@ -39,17 +39,12 @@ func TestPostgresListenerReconnects(t *testing.T) {
 
 	// Once both listen again (polled, within a bound), a change by s2
 	// reaches s1's watcher.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	require.Eventually(t, func() bool {
 		var n int
-		require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND query = 'LISTEN `+pgChannel+`'`).Scan(&n))
-		if n == 2 {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "the listeners did not come back within 10 s")
-		time.Sleep(20 * time.Millisecond) // polling the server's state, bounded above
-	}
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND query = 'LISTEN `+pgChannel+`'`).Scan(&n)
+		return err == nil && n == 2
+	}, waitFor, 20*time.Millisecond, "the listeners did not come back")
 	_, err = s2.Cancel(ctx, j.ID, "", "bye")
 	require.NoError(t, err)
 	waitSignal(t, ch, "s2's change after the reconnection")
