@@ -7,7 +7,11 @@ import (
 	"time"
 )
 
-// Store keeps jobs durably. Every method that changes a job has committed
+// Store keeps jobs durably. The lease-fenced methods (Assign, Renew,
+// AppendOutput, Finish, Fail) change nothing and return ErrStaleLease
+// when lease is not the job's current one, and ErrState when the job's
+// state does not allow them; any method returns ErrNotFound for an
+// unknown id. Every method that changes a job has committed
 // the change (per the backend's durability, see the package
 // documentation) when it returns without error; after an error nothing
 // was changed, except when the error is the context's: then the change
@@ -27,8 +31,9 @@ type Store interface {
 	// Claim takes the oldest queued job whose language is one of langs
 	// (any language when langs is empty) for master: it becomes running
 	// with a new Lease and Attempts+1, and LeaseUntil leaseFor from now.
-	// No two claims, whichever the Store value, get the same job.
-	// ErrNoJob when none is queued.
+	// It returns the whole job (Source and Stdin included). No two
+	// claims, whichever the Store value, get the same job. ErrNoJob when
+	// none is queued.
 	Claim(ctx context.Context, master string, langs []string, leaseFor time.Duration) (Job, error)
 	// Assign records the executor the running job was placed on, and
 	// sets Started.
@@ -59,11 +64,11 @@ type Store interface {
 	// as it was before, so that the caller can stop it where it runs.
 	Cancel(ctx context.Context, id int64, owner, reason string) (Job, error)
 	// Expire takes back every running job whose LeaseUntil is before
-	// now: back to queued (its output discarded, a new Lease) while its
-	// Attempts are within 1+MaxRetries, else failed with
-	// ReasonExecutorLost. It returns the jobs it changed, as they are
-	// now. Two Expire calls at once (any Store values) never handle the
-	// same job.
+	// now: back to queued (its output discarded, a new Lease) when
+	// Attempts <= MaxRetries (it may run again: at most 1+MaxRetries
+	// runs in all), else failed with ReasonExecutorLost (a new Lease
+	// too). It returns the jobs it changed, as they are now. Two Expire
+	// calls at once (any Store values) never handle the same job.
 	Expire(ctx context.Context, now time.Time) ([]Job, error)
 	// Purge removes the ended jobs (finished, cancelled, failed) that
 	// ended before olderThan, with their output, and returns how many.
