@@ -242,17 +242,15 @@ func (sb *Sandbox) awaitEnd() (status int, children time.Duration, reported bool
 func (sb *Sandbox) passed() {
 	sb.outMu.Lock()
 	defer sb.outMu.Unlock()
-	var left [2]int
+	var until [2]int64
 	for i, f := range sb.outR {
 		if f != nil {
-			left[i] = pending(f)
+			until[i] = sb.read[i] + int64(pending(f))
 		}
 	}
 	for i := range sb.outR {
-		for left[i] > 0 && sb.outR[i] != nil {
-			before := sb.read[i]
+		for sb.read[i] < until[i] && sb.outR[i] != nil {
 			sb.outCond.Wait()
-			left[i] -= int(sb.read[i] - before)
 		}
 	}
 }

@@ -227,3 +227,43 @@ func BenchmarkPoolRun(b *testing.B) {
 		}
 	}
 }
+
+func TestOutputOnBothStreamsPassedOn(t *testing.T) {
+	// Both pipes may hold output when a command's end is reported: Exec
+	// waits for both (it once counted stderr's bytes only from when it
+	// was done waiting for stdout's, and waited forever).
+	p := NewPool(poolBase(t), 1, Options{})
+	defer p.Close()
+	sb, err := p.Get()
+	require.NoError(t, err)
+	defer sb.Close()
+	for range 20 {
+		done := make(chan struct{})
+		var out, errb bytes.Buffer
+		var res Result
+		go func() {
+			defer close(done)
+			res, err = sb.Exec(context.Background(), Command{
+				Argv:   []string{"sh", "-c", `head -c 200000 /dev/zero & head -c 300000 /dev/zero >&2; wait`},
+				Stdout: slowWriter{&out}, Stderr: &errb,
+			})
+		}()
+		select {
+		case <-done:
+		case <-time.After(startTimeout):
+			t.Fatal("Exec did not return")
+		}
+		require.NoError(t, err)
+		require.Equal(t, Exited, res.Outcome, res.Detail)
+		assert.Equal(t, 200000, out.Len())
+		assert.Equal(t, 300000, errb.Len())
+	}
+}
+
+// slowWriter is a client that takes its time with each write.
+type slowWriter struct{ w *bytes.Buffer }
+
+func (s slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(time.Millisecond)
+	return s.w.Write(p)
+}

@@ -1,10 +1,18 @@
-// Package sandbox runs one command — a compile or a submitted program — in a
-// bubblewrap sandbox with limits, and says how it ended. It is the building
-// block of the job runner.
+// Package sandbox runs the commands of one job — a compile, then the
+// program — in a bubblewrap sandbox with limits, and says how each ended.
+// It is the building block of the job runner.
+//
+// A Sandbox is built once (Start) and runs commands one after the other
+// (Exec) until Close, which kills what is left and removes its cgroup; a
+// job's compile and program share it, their work directory and /tmp. A
+// Pool builds sandboxes ahead of the jobs, each in a fresh work directory,
+// so that a job does not wait for bwrap, its namespaces and its cgroup
+// (10–30 ms, the move into a cgroup being the slow and irregular part on
+// cgroup v1). Run is Start, one Exec and Close.
 //
 // # The sandbox
 //
-// Each Run starts bwrap with its own user, PID, network, IPC, UTS (and,
+// Each sandbox is a bwrap with its own user, PID, network, IPC, UTS (and,
 // where possible, cgroup) namespaces: the job sees no network but an empty
 // loopback, no process but its own, and runs as uid/gid 65534 (nobody)
 // with no capabilities and no way to make further user namespaces. The
@@ -12,29 +20,36 @@
 // only the loader cache, the alternatives, the time zone, the JDK's
 // configuration and a minimal passwd and group made up for the sandbox.
 // /tmp is a fresh tmpfs, /proc and /dev are the sandbox's own, and /work is
-// Spec.Dir, read-write, the current directory. Nothing else of the host is
-// there: not reshd's home, RESH_HOME, other jobs' directories nor /etc/shadow.
-// The environment is cleared and set to Spec.Env (a minimal default). The
-// job has its own session, so it cannot push input into a terminal.
+// the work directory, read-write, the current directory. Nothing else of
+// the host is there: not reshd's home, RESH_HOME, other jobs' directories
+// nor /etc/shadow. The environment is cleared and set to Options.Env (a
+// minimal default) plus each Command.Env. The job has its own session, so
+// it cannot push input into a terminal. In the sandbox a shell of reshd's
+// (innerScript) runs each command, which cannot reach that shell's pipes.
 //
-// When reshd runs as root, the job's first process drops to nobody before
-// it becomes bwrap (see sysProcAttr), and Spec.Dir is handed to nobody.
+// When reshd runs as root, the sandbox's first process drops to nobody
+// before it becomes bwrap (see sysProcAttr), and the work directory and
+// the files written there (Sandbox.WriteFile) are handed to nobody.
 //
 // # Limits
 //
-// See Limits. Memory and processes are bounded by a cgroup of the job's own
-// when one can be made (cgroup v1 memory and pids hierarchies, or a
-// delegated cgroup v2 subtree: in practice when reshd is root or systemd
-// delegated it a subtree); this also counts the tmpfs /tmp, and tells a
-// memory limit apart from a program's own failure. Otherwise they fall back
-// to RLIMIT_AS and RLIMIT_NPROC, which are weaker: RLIMIT_AS bounds address
+// See Limits; each command has its own. Memory and processes are bounded
+// by a cgroup of the sandbox's own when one can be made (cgroup v1 memory
+// and pids hierarchies, or a delegated cgroup v2 subtree: in practice when
+// reshd is root or systemd delegated it a subtree), whose limits are set
+// before each command; this also counts the tmpfs /tmp, and tells a memory
+// limit apart from a program's own failure. Otherwise they fall back to
+// RLIMIT_AS and RLIMIT_NPROC, which are weaker: RLIMIT_AS bounds address
 // space, not memory, per process; RLIMIT_NPROC counts every process of the
 // same host uid (reshd's own threads when it is not root, every job when it
 // is), so concurrent jobs share it. CPU time (RLIMIT_CPU) and file size
-// (RLIMIT_FSIZE) are always rlimits. Wall time and output size are watched
-// by reshd, which kills the whole job at the limit. Killing the PID
-// namespace's init (or the cgroup) ends every process of the job,
-// including backgrounded ones; Run returns only once they are gone.
+// (RLIMIT_FSIZE) are always rlimits, set by prlimit(1) on each command.
+// Wall time and output size are watched by reshd, which kills the whole
+// sandbox at the limit. Killing the PID namespace's init (or the cgroup)
+// ends every process of the job, including backgrounded ones; Close and Run
+// return only once they are gone. A process that one command leaves behind
+// lives on into the next command of the same sandbox (the same job's),
+// within that command's limits.
 //
 // # What it does not protect against
 //
@@ -43,13 +58,17 @@
 // seccomp filter. Side channels (timing, cache, Spectre-like attacks,
 // /proc's system-wide files such as /proc/meminfo and load averages) are
 // open. The job can use all CPUs and disk bandwidth within its limits, and
-// fill /tmp and /dev/shm up to its memory limit each (tmpfs of that size,
-// whose pages the memory cgroup counts too, so the sum is bounded when
-// there is one). Files under /work can reach Limits.FileSize each,
-// with no bound on their number beyond the disk. bwrap itself and the
-// first shell are counted in the job's limits, but reshd's copying of
-// output is not. Anything readable in the system directories is readable
-// by the job.
+// fill /tmp and /dev/shm up to Options.TmpSize each (a job runner that
+// keeps a Pool sizes them for the largest job it takes; the memory cgroup,
+// when there is one, counts their pages too and so bounds them by the
+// command's memory limit). Files under /work can reach Limits.FileSize
+// each, with no bound on their number beyond the disk. bwrap itself and
+// the sandbox's shell are counted in the job's cgroup limits, but reshd's
+// copying of output is not. Anything readable in the system directories
+// is readable by the job. The sandbox's shell reports each command's end
+// and CPU time; a job that takes it over (it runs as the same user) can
+// lie about its own status, but not escape a limit, which reshd enforces
+// from outside.
 package sandbox
 
 import (
