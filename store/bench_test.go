@@ -167,3 +167,38 @@ func BenchmarkJobSize(b *testing.B) {
 		b.ReportMetric(float64(size()-base)/float64(b.N), "bytes/job")
 	})
 }
+
+// BenchmarkAppendOutput measures output appends of 1 KiB per second,
+// from concurrent running jobs (one per submitter), as executors stream
+// it.
+func BenchmarkAppendOutput(b *testing.B) {
+	chunk := make([]byte, 1024)
+	run := func(b *testing.B, url string) {
+		s, err := Open(context.Background(), url, nil)
+		require.NoError(b, err)
+		defer s.Close()
+		b.SetParallelism(submitters)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			ctx := context.Background()
+			if _, err := s.Submit(ctx, hello("alice")); err != nil {
+				b.Error(err)
+				return
+			}
+			j, err := s.Claim(ctx, "m", nil, time.Hour)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			for off := int64(0); pb.Next(); off += int64(len(chunk)) {
+				if _, err := s.AppendOutput(ctx, j.ID, j.Lease, Stdout, off, chunk, 0); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+	}
+	b.Run("sqlite", func(b *testing.B) { run(b, filepath.Join(b.TempDir(), "jobs.db")) })
+	b.Run("postgres", func(b *testing.B) { run(b, pgtest.Start(b, durablePG...)) })
+}
