@@ -35,6 +35,9 @@ type Join struct {
 	Software  string   `json:"software,omitempty"` // reshd's version
 	Tasks     int      `json:"tasks,omitempty"`    // sessions it still runs (after a master restart)
 	CPU       float64  `json:"cpu,omitempty"`
+	// Jobs are the durable jobs it holds (running, or ended and not yet
+	// released), for the master to re-attach (spec.md §8).
+	Jobs []HeldJob `json:"jobs,omitempty"`
 }
 
 // Welcome admits an executor.

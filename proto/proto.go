@@ -82,6 +82,9 @@ type Hello struct {
 	// stream, the program's own stdin follows. Command and TTY are then
 	// ignored.
 	Job *Job `json:"job,omitempty"`
+	// JobRequest names the job (or the jobs) of a durable jobs' Query
+	// (spec.md §8).
+	JobRequest *JobRequest `json:"job_request,omitempty"`
 }
 
 // Job describes a submitted program: its language, its arguments and the
