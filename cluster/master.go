@@ -26,6 +26,24 @@ type Config struct {
 	Name string
 	// Logger receives one line per executor event. Default: discard.
 	Logger *slog.Logger
+
+	// InProcessJobs runs a durable job on the in-process executor (a
+	// standalone reshd's, AddInProcess): RunJob calls it when it places a
+	// job there. Nil: that executor is never given jobs.
+	InProcessJobs func(run JobRun, source, stdin []byte) (JobConn, error)
+	// InProcessResume re-attaches a job the in-process executor holds,
+	// from these offsets (ResumeJob, DropJob); cluster.ErrUnknownJob when
+	// it does not hold it under that lease.
+	InProcessResume func(id, lease, stdout, stderr int64) (JobConn, error)
+	// OnJoin is called once an executor joined (after Welcome) with the
+	// jobs its Join lists (nil for none), on the goroutine serving its
+	// link, before its Load reports are read: it may call ResumeJob and
+	// DropJob, and should not block for long.
+	OnJoin func(executor string, held []HeldJob)
+	// OnLost is called once an executor is lost for good (its link ended:
+	// lost, left; not when a new Join replaced it, nor when the Master is
+	// closed), spec.md §6.
+	OnLost func(executor string)
 }
 
 func (c Config) withDefaults() Config {
@@ -52,6 +70,7 @@ type Master struct {
 	cfg  Config
 	log  *slog.Logger
 	wake chan struct{} // the dispatcher's: an executor may have room
+	room chan struct{} // Room's: likewise
 
 	mu      sync.Mutex
 	execs   map[string]*executor
@@ -132,6 +151,7 @@ func NewMaster(cfg Config) *Master {
 		cfg:     c,
 		log:     c.Logger,
 		wake:    make(chan struct{}, 1),
+		room:    make(chan struct{}, 1),
 		execs:   map[string]*executor{},
 		stopped: make(chan struct{}),
 		done:    make(chan struct{}),
@@ -161,10 +181,15 @@ func (m *Master) Starting(name, addr string) {
 	m.execs[name] = &executor{name: name, addr: addr, starting: true, maxCPU: 100, since: time.Now()}
 }
 
-// kick wakes the dispatcher. Called with or without mu.
+// kick wakes the dispatcher and Room's reader: an executor may have room.
+// Called with or without mu.
 func (m *Master) kick() {
 	select {
 	case m.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case m.room <- struct{}{}:
 	default:
 	}
 }

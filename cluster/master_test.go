@@ -29,6 +29,8 @@ type fakeExec struct {
 	// serve, if set, runs an accepted offer's session.
 	serve    func(*cluster.SessionMux)
 	sessions cluster.Sessions
+	// jobs, if set, takes the job streams (JobRun, JobResume, JobDrop).
+	jobs func(st *yamux.Stream, ty proto.Type, body []byte)
 }
 
 // join makes a fake executor with these limits join m.
@@ -46,13 +48,20 @@ func joinLangs(t *testing.T, m *cluster.Master, name string, maxTasks int, langs
 // joinWith makes a fake executor join m with j.
 func joinWith(t *testing.T, m *cluster.Master, j cluster.Join, answer func(cluster.Offer) string) *fakeExec {
 	t.Helper()
+	return joinJobs(t, m, j, answer, nil)
+}
+
+// joinJobs makes a fake executor join m with j; jobs takes its job
+// streams.
+func joinJobs(t *testing.T, m *cluster.Master, j cluster.Join, answer func(cluster.Offer) string, jobs func(*yamux.Stream, proto.Type, []byte)) *fakeExec {
+	t.Helper()
 	name := j.Name
 	a, b := net.Pipe()
 	smux, err := proto.Server(a)
 	require.NoError(t, err)
 	emux, err := proto.Client(b)
 	require.NoError(t, err)
-	f := &fakeExec{name: name, mux: emux, offers: make(chan cluster.Offer, 64), answer: answer}
+	f := &fakeExec{name: name, mux: emux, offers: make(chan cluster.Offer, 64), answer: answer, jobs: jobs}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
@@ -90,6 +99,10 @@ func (f *fakeExec) takeOffers() {
 		ty, body, err := proto.ReadMessage(st)
 		if err != nil {
 			_ = st.Close()
+			continue
+		}
+		if f.jobs != nil && (ty == cluster.TypeJobRun || ty == cluster.TypeJobResume || ty == cluster.TypeJobDrop) {
+			go f.jobs(st, ty, body)
 			continue
 		}
 		if ty == cluster.TypeAttach {

@@ -140,11 +140,11 @@ func (m *Master) removeLocked(w *waiter) bool {
 	return false
 }
 
-// langErrorLocked says why no executor known now could run t's language,
-// or nil if one could (it may be busy: then t waits as any session).
+// langErrorLocked says why no executor known now could run t's language
+// (a *LanguageError), or nil if one could (it may be busy: then t waits
+// as any session).
 func (m *Master) langErrorLocked(t Task) error {
-	var have []string
-	seen := map[string]bool{}
+	var have [][]string
 	for _, e := range m.execs {
 		if t.On != "" && e.name != t.On {
 			continue
@@ -152,22 +152,9 @@ func (m *Master) langErrorLocked(t Task) error {
 		if e.has(t.Lang) {
 			return nil
 		}
-		for _, l := range e.languages {
-			if !seen[l] {
-				seen[l] = true
-				have = append(have, l)
-			}
-		}
+		have = append(have, e.languages)
 	}
-	sort.Strings(have)
-	list := "none"
-	if len(have) > 0 {
-		list = strings.Join(have, ", ")
-	}
-	if t.On != "" {
-		return fmt.Errorf("reshd: executor %s has no %s (it has: %s)", t.On, t.Lang, list)
-	}
-	return fmt.Errorf("reshd: no executor has the language %s (the executors have: %s)", t.Lang, list)
+	return &LanguageError{Lang: t.Lang, On: t.On, Have: union(have...)}
 }
 
 // namesLocked lists the executors' names, for messages.
@@ -279,6 +266,30 @@ func (m *Master) candidatesLocked(t Task) []*executor {
 
 // offerAll offers w to each candidate in turn until one takes it.
 func (m *Master) offerAll(w *waiter, cands []*executor) *Placement {
+	var p *Placement
+	e := m.tryEach(cands, "session", func(e *executor) (string, error) {
+		p = &Placement{m: m, e: e, id: w.id}
+		if e.link == nil {
+			return "", nil
+		}
+		st, reason, err := e.link.offer(Offer{ID: w.id, Client: w.task.Client, Command: w.task.Command, TTY: w.task.TTY})
+		p.stream = st
+		return reason, err
+	})
+	if e == nil {
+		return nil
+	}
+	return p
+}
+
+// tryEach offers a task (a session, a job: what) to each candidate in
+// turn until one takes it, and returns that one, or nil. try offers it to
+// e: it returns the refusal's reason, "" when e took it, or an error when
+// the offer failed (a refusal too). A task slot of e is reserved while
+// try runs, and kept when e took the task (give it back once the task
+// ended). A refusal is taken as e's load (spec.md §4): full, above its
+// CPU limit, or leaving, until its next Load.
+func (m *Master) tryEach(cands []*executor, what string, try func(e *executor) (reason string, err error)) *executor {
 	for _, e := range cands {
 		m.mu.Lock()
 		ok := !m.closed && e.available()
@@ -289,14 +300,9 @@ func (m *Master) offerAll(w *waiter, cands []*executor) *Placement {
 		if !ok {
 			continue
 		}
-		p := &Placement{m: m, e: e, id: w.id}
-		if e.link == nil {
-			return p
-		}
-		st, reason, err := e.link.offer(Offer{ID: w.id, Client: w.task.Client, Command: w.task.Command, TTY: w.task.TTY})
+		reason, err := try(e)
 		if err == nil && reason == "" {
-			p.stream = st
-			return p
+			return e
 		}
 		m.mu.Lock()
 		e.placed--
@@ -310,9 +316,9 @@ func (m *Master) offerAll(w *waiter, cands []*executor) *Placement {
 		}
 		m.mu.Unlock()
 		if err != nil {
-			m.log.Warn("reshd: offer to executor failed", "executor", e.name, "err", err)
+			m.log.Warn("reshd: offer to executor failed", "executor", e.name, "task", what, "err", err)
 		} else {
-			m.log.Debug("reshd: executor refused a session", "executor", e.name, "reason", reason)
+			m.log.Debug("reshd: executor refused a "+what, "executor", e.name, "reason", reason)
 		}
 	}
 	return nil

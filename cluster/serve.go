@@ -217,12 +217,15 @@ func (m *Master) ServeLink(ln Link) {
 	}
 	if err := proto.WriteMessage(ctl, TypeWelcome, Welcome{Master: m.cfg.Name}); err != nil {
 		log.Warn("reshd: executor lost while joining", "name", j.Name, "err", err)
-		m.forget(e)
+		m.lost(e)
 		return
 	}
 	go l.acceptAttached()
-	log.Info("reshd: executor joined", "name", j.Name, "max_tasks", j.MaxTasks, "max_cpu", j.MaxCPU, "languages", j.Languages, "version", j.Software)
+	log.Info("reshd: executor joined", "name", j.Name, "max_tasks", j.MaxTasks, "max_cpu", j.MaxCPU, "languages", j.Languages, "version", j.Software, "jobs", len(j.Jobs))
 	m.kick()
+	if m.cfg.OnJoin != nil {
+		m.cfg.OnJoin(j.Name, j.Jobs)
+	}
 
 	err := m.readLoads(ctl, e)
 	if errors.Is(err, errLeft) {
@@ -233,7 +236,7 @@ func (m *Master) ServeLink(ln Link) {
 		case <-ln.Mux.CloseChan():
 		case <-l.closed:
 		}
-		m.forget(e)
+		m.lost(e)
 		log.Info("reshd: executor left", "name", j.Name)
 		return
 	}
@@ -243,7 +246,7 @@ func (m *Master) ServeLink(ln Link) {
 		closedHere = true
 	default:
 	}
-	m.forget(e)
+	m.lost(e)
 	if closedHere {
 		log.Info("reshd: executor link closed", "name", j.Name)
 	} else {
@@ -282,15 +285,27 @@ func (m *Master) readLoads(ctl *yamux.Stream, e *executor) error {
 	}
 }
 
-// forget removes e from the registry, unless a new join replaced it.
-func (m *Master) forget(e *executor) {
+// forget removes e from the registry, unless a new join replaced it, and
+// reports whether it was there while the Master is open: e is lost for
+// good.
+func (m *Master) forget(e *executor) bool {
 	m.mu.Lock()
-	if m.execs[e.name] == e {
+	gone := m.execs[e.name] == e
+	if gone {
 		delete(m.execs, e.name)
 	}
+	gone = gone && !m.closed
 	m.mu.Unlock()
 	e.link.close()
 	m.kick()
+	return gone
+}
+
+// lost forgets e, and tells Config.OnLost if it is lost for good.
+func (m *Master) lost(e *executor) {
+	if m.forget(e) && m.cfg.OnLost != nil {
+		m.cfg.OnLost(e.name)
+	}
 }
 
 // checkJoin says what is wrong with a Join, or "".
