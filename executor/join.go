@@ -141,9 +141,7 @@ func (e *executor) hello(ctx context.Context, l *link) error {
 	stop := context.AfterFunc(ctx, func() { _ = st.SetDeadline(time.Now()) })
 	defer stop()
 
-	e.mu.Lock()
-	l.joinedTasks = e.running
-	e.mu.Unlock()
+	l.joinedTasks = e.tasks()
 	l.joinedCPU = e.cpu()
 	j := cluster.Join{
 		Version:   cluster.LinkVersion,
@@ -154,6 +152,7 @@ func (e *executor) hello(ctx context.Context, l *link) error {
 		Software:  version.Short(),
 		Tasks:     l.joinedTasks,
 		CPU:       l.joinedCPU,
+		Jobs:      e.jobs.Held(),
 	}
 	if err := proto.WriteMessage(st, proto.TypeOpen, proto.Open{Kind: "executor"}); err != nil {
 		return fmt.Errorf("executor: send Open: %w", err)

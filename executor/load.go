@@ -16,9 +16,9 @@ func (e *executor) notify() {
 }
 
 // reportLoad sends Load on l's control stream until stop is closed: at
-// once when the number of running sessions changes, and at most once per
-// load interval when the CPU use moved by a point or more since the last
-// report (cluster/spec.md §3).
+// once when the number of running sessions and held jobs changes, and at
+// most once per load interval when the CPU use moved by a point or more
+// since the last report (cluster/spec.md §3).
 func (e *executor) reportLoad(l *link, stop <-chan struct{}) {
 	last := cluster.Load{Tasks: l.joinedTasks, CPU: l.joinedCPU}
 	t := time.NewTicker(e.h.loadInterval)
@@ -29,6 +29,7 @@ func (e *executor) reportLoad(l *link, stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-e.changed:
+		case <-e.jobs.Changed():
 		case <-t.C:
 			tick = true
 		}

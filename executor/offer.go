@@ -52,10 +52,13 @@ func (e *executor) offered(l *link, st *yamux.Stream) {
 			_ = st.Close()
 		}
 		return
+	case t == cluster.TypeJobRun || t == cluster.TypeJobResume || t == cluster.TypeJobDrop:
+		e.jobStream(st, t, body)
+		return
 	case t == cluster.TypeOffer:
 		err = proto.Decode(body, &o)
 	default:
-		err = fmt.Errorf("%w: got type %d, want an Offer or an Attach", proto.ErrUnexpected, t)
+		err = fmt.Errorf("%w: got type %d, want an Offer, an Attach or a job", proto.ErrUnexpected, t)
 	}
 	if err != nil {
 		e.log.Debug("reshd: bad offer from the master", "master", e.cfg.Master, "err", err)
@@ -94,19 +97,28 @@ func (e *executor) offered(l *link, st *yamux.Stream) {
 func (e *executor) admit() (cluster.Refuse, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	switch {
+	if r, ok := e.roomLocked(); !ok {
+		return r, false
+	}
+	e.running++
+	e.sessions.Add(1) // before shutdown's Wait: leaving is set under mu
+	e.notify()
+	return cluster.Refuse{}, true
+}
+
+// roomLocked reports whether the limits allow one more task (a session
+// or a job), else says why not. Called with e.mu.
+func (e *executor) roomLocked() (cluster.Refuse, bool) {
+	switch tasks := e.running + e.jobs.Running(); {
 	case e.leaving:
 		return cluster.Refuse{Reason: cluster.RefuseLeaving, Message: "the executor is shutting down"}, false
-	case e.running >= e.cfg.MaxTasks:
-		return cluster.Refuse{Reason: cluster.RefuseFull, Message: fmt.Sprintf("%d of %d tasks running", e.running, e.cfg.MaxTasks)}, false
+	case tasks >= e.cfg.MaxTasks:
+		return cluster.Refuse{Reason: cluster.RefuseFull, Message: fmt.Sprintf("%d of %d tasks running", tasks, e.cfg.MaxTasks)}, false
 	case e.cfg.MaxCPU < 100:
 		if cpu := e.cpu(); cpu > e.cfg.MaxCPU {
 			return cluster.Refuse{Reason: cluster.RefuseCPU, Message: fmt.Sprintf("CPU at %.1f%%, above the limit of %g%%", cpu, e.cfg.MaxCPU)}, false
 		}
 	}
-	e.running++
-	e.sessions.Add(1) // before shutdown's Wait: leaving is set under mu
-	e.notify()
 	return cluster.Refuse{}, true
 }
 
@@ -119,9 +131,9 @@ func (e *executor) release() {
 	e.sessions.Done()
 }
 
-// tasks is the number of sessions running.
+// tasks is the number of sessions and held jobs running.
 func (e *executor) tasks() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.running
+	return e.running + e.jobs.Running()
 }

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"resh/auth"
+	"resh/jobhost"
 	"resh/lang"
+	"resh/sandbox"
 	"resh/server"
 )
 
@@ -72,6 +74,7 @@ type executor struct {
 	srv      sessionServer
 	cpu      func() float64
 	langs    []string
+	jobs     *jobhost.Host // the durable jobs it holds, across links
 
 	mu      sync.Mutex
 	running int  // sessions accepted and not ended
@@ -104,15 +107,23 @@ func run(ctx context.Context, cfg Config, h hooks) error {
 			return err
 		}
 	}
+	scfg := server.Config{}
+	if c.Server != nil {
+		scfg = *c.Server
+	}
+	if scfg.Logger == nil {
+		scfg.Logger = c.Logger
+	}
+	jobs, pool := newJobHost(c, scfg)
+	e.jobs = jobs
+	defer func() {
+		if pool != nil {
+			pool.Close()
+		}
+	}()
+	defer jobs.Close() // after the Leave: the held jobs are killed
 	e.srv = h.sessions
 	if e.srv == nil {
-		scfg := server.Config{}
-		if c.Server != nil {
-			scfg = *c.Server
-		}
-		if scfg.Logger == nil {
-			scfg.Logger = c.Logger
-		}
 		srv, err := server.New(&scfg)
 		if err != nil {
 			return fmt.Errorf("executor: %w", err)
@@ -141,6 +152,28 @@ func run(ctx context.Context, cfg Config, h hooks) error {
 	err = e.loop(ctx)
 	e.shutdown()
 	return err
+}
+
+// newJobHost makes the Host of the durable jobs the master runs here
+// (cluster/spec.md §8), configured as the sessions' programs are (scfg),
+// and its sandbox pool (nil without a sandbox), to close after it.
+func newJobHost(c Config, scfg server.Config) (*jobhost.Host, *sandbox.Pool) {
+	var pool *sandbox.Pool
+	if !scfg.UnsafeNoSandbox {
+		pool = jobhost.NewPool(scfg.JobCeiling)
+	}
+	name := scfg.ExecutorName
+	if name == "" {
+		name = c.Name
+	}
+	return jobhost.New(jobhost.Config{
+		Languages: scfg.Languages,
+		Ceiling:   scfg.JobCeiling,
+		Unsafe:    scfg.UnsafeNoSandbox,
+		Executor:  name,
+		Pool:      pool,
+		Logger:    c.Logger,
+	}), pool
 }
 
 // orDefault is v, or def when v is not positive.
