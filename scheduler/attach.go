@@ -61,9 +61,10 @@ func (s *Scheduler) Attach(ctx context.Context, owner string, id, stdout, stderr
 			lease = j.Lease
 		}
 		if !j.State.Ended() {
-			st := proto.JobState{State: string(j.State)}
-			if running {
-				st.Executor, st.Attempt = j.Executor, j.Attempts
+			// A job claimed but not placed yet is still queued to the client.
+			st := proto.JobState{State: string(store.Queued)}
+			if running && j.Executor != "" {
+				st = proto.JobState{State: string(store.Running), Executor: j.Executor, Attempt: j.Attempts}
 			}
 			if !sent || st != last {
 				if err := sink.State(st); err != nil {

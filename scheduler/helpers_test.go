@@ -70,7 +70,7 @@ func (h *harness) waitJob(id int64, what string, cond func(store.Job) bool) stor
 	deadline := time.After(wait)
 	for {
 		j, err := h.st.Get(context.Background(), id)
-		if err == nil && cond(j) {
+		if (err == nil || errors.Is(err, store.ErrNotFound)) && cond(j) { // a purged job: the zero Job
 			return j
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -82,6 +82,15 @@ func (h *harness) waitJob(id int64, what string, cond func(store.Job) bool) stor
 			h.t.Fatalf("timed out waiting for job %d to be %s (it is %+v, err %v)", id, what, j, err)
 		}
 	}
+}
+
+// placed waits for the n-th job run (from 1) to be recorded in the store
+// (Assign), and returns its conn.
+func (h *harness) placed(n int) *fakeConn {
+	h.t.Helper()
+	c := h.fc.run(h.t, n)
+	h.waitJob(c.id, "placed on "+c.executor, func(j store.Job) bool { return j.Lease == c.lease && j.Executor == c.executor })
+	return c
 }
 
 // okEnd is the end of a job that exited 0 on executor e.

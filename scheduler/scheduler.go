@@ -26,7 +26,7 @@ type Scheduler struct {
 	// way when Run returns is finished rather than left in doubt (the
 	// SQLite store may run a change after its caller's context is done).
 	wctx context.Context
-	wg     sync.WaitGroup // the runners
+	wg   sync.WaitGroup // the runners
 
 	mu      sync.Mutex
 	jobs    map[int64]*held // the jobs this Scheduler holds: claimed, placed or detached
