@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/yamux"
 
+	"resh/auth"
 	"resh/proto"
 )
 
@@ -79,6 +80,15 @@ func (s *Session) Send(t proto.Type, v any) error { return s.r.send(t, v) }
 func (s *Session) AwaitStart(sigs <-chan os.Signal) (proto.Started, error) {
 	_, stderrTerm := terminalFD(s.r.env.Stderr)
 	return s.r.awaitStart(s.Control, sigs, false, -1, false, stderrTerm)
+}
+
+// Fingerprint is the fingerprint of the key the session presented
+// (SHA256:...), as the server knows its client; "" with -insecure.
+func (s *Session) Fingerprint() string {
+	if s.r.identity == nil {
+		return ""
+	}
+	return auth.Fingerprint(auth.PublicKey(s.r.identity))
 }
 
 // ErrOutput is the writer for the program's stderr: env.Stderr,

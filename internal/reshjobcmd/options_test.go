@@ -3,9 +3,13 @@ package reshjobcmd
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"resh/client"
 	"resh/proto"
 )
 
@@ -46,8 +50,22 @@ func TestParseBadUsage(t *testing.T) {
 		msg  string
 	}{
 		{nil, "no HOST given"},
-		{[]string{"host"}, "no COMMAND given after HOST: one of run"},
-		{[]string{"host", "submit", "x.py"}, `unknown command "submit": reshjob knows run`},
+		{[]string{"host"}, "no COMMAND given after HOST: one of run, submit, attach, ls, status, cancel"},
+		{[]string{"host", "sub", "x.py"}, `unknown command "sub": reshjob knows run, submit, attach, ls, status, cancel`},
+		{[]string{"-give-up", "0s", "host", "ls"}, "-give-up must be a positive duration such as 30s or 5m"},
+		{[]string{"host", "submit"}, "submit needs the program's FILE (or - with -lang)"},
+		{[]string{"host", "submit", "-json", "a.py"}, "flag provided but not defined: -json"},
+		{[]string{"host", "attach"}, "no job ID given"},
+		{[]string{"host", "attach", "1", "2"}, "one job ID only, not 1 2"},
+		{[]string{"host", "attach", "x"}, `"x" is not a job ID (a positive number)`},
+		{[]string{"host", "attach", "0"}, `"0" is not a job ID (a positive number)`},
+		{[]string{"host", "attach", "-from", "a", "1"}, `-from: "a" is not N or N:M (byte offsets of stdout and stderr)`},
+		{[]string{"host", "attach", "-from", "1:-2", "1"}, `-from: "1:-2" is not N or N:M (byte offsets of stdout and stderr)`},
+		{[]string{"host", "ls", "x"}, `ls takes no operand, not "x"`},
+		{[]string{"host", "ls", "-state", "done"}, `-state: "done" is not a state: one of queued, running, finished, cancelled, failed`},
+		{[]string{"host", "status"}, "no job ID given"},
+		{[]string{"host", "status", "-1"}, "flag provided but not defined: -1"},
+		{[]string{"host", "cancel", "-json", "3"}, "flag provided but not defined: -json"},
 		{[]string{"-x", "host", "run", "a.py"}, "flag provided but not defined: -x"},
 		{[]string{"-p", "0", "host", "run", "a.py"}, "-p: 0 is not a port (1 to 65535)"},
 		{[]string{"-p", "70000", "host", "run", "a.py"}, "-p: 70000 is not a port (1 to 65535)"},
@@ -86,7 +104,12 @@ func TestParseHelpVersion(t *testing.T) {
 		want string
 	}{
 		{[]string{"-h"}, "usage: reshjob [-p PORT]"},
-		{[]string{"--help"}, "Commands: run"},
+		{[]string{"--help"}, "Commands: run, submit, attach, ls, status, cancel"},
+		{[]string{"host", "attach", "-h"}, "-from N[:M]"},
+		{[]string{"host", "ls", "-h"}, "-state S"},
+		{[]string{"host", "submit", "-h"}, "prints its id"},
+		{[]string{"host", "status", "--help"}, "-json"},
+		{[]string{"host", "cancel", "-h"}, "Cancels job ID"},
 		{[]string{"host", "run", "-h"}, "-mem SIZE"},
 		{[]string{"--version"}, "reshjob "},
 	} {
@@ -134,5 +157,46 @@ func TestExitStatusAndLine(t *testing.T) {
 		if line := VerdictLine(c.v); line != c.line {
 			t.Errorf("VerdictLine(%+v) = %q, want %q", c.v, line, c.line)
 		}
+	}
+}
+
+func TestParseCommands(t *testing.T) {
+	parse := func(args ...string) Options {
+		t.Helper()
+		var out strings.Builder
+		o, _, done := Parse(args, &out, &out)
+		require.False(t, done, "%q: %s", args, out.String())
+		return o
+	}
+	o := parse("-v", "-give-up", "5s", "h", "submit", "-lang", "c", "-procs", "2", "prog", "x")
+	assert.True(t, o.Verbose)
+	assert.Equal(t, 5*time.Second, o.Client.GiveUp)
+	assert.Equal(t, RunOptions{Lang: "c", File: "prog", Args: []string{"x"}, Limits: proto.JobLimits{Procs: 2}}, o.Run)
+	assert.Equal(t, client.DefaultGiveUp, parse("h", "ls").Client.GiveUp)
+	assert.Equal(t, AttachOptions{ID: 7, From: Offsets{Stdout: 10, Stderr: 3}, JSON: true}, parse("h", "attach", "-json", "-from", "10:3", "7").Attach)
+	assert.Equal(t, AttachOptions{ID: 7, From: Offsets{Stdout: 10, Stderr: 10}}, parse("h", "attach", "-from", "10", "7").Attach)
+	assert.Equal(t, ListOptions{All: true, State: "failed", JSON: true}, parse("h", "ls", "-all", "-state", "failed", "-json").List)
+	o = parse("h", "status", "-json", "12")
+	assert.Equal(t, "status", o.Command)
+	assert.EqualValues(t, 12, o.ID)
+	assert.True(t, o.JSON)
+	o = parse("h", "cancel", "13")
+	assert.EqualValues(t, 13, o.ID)
+}
+
+func TestParseFrom(t *testing.T) {
+	for in, want := range map[string]Offsets{"": {}, "0": {}, "5": {5, 5}, "5:0": {5, 0}, "0:7": {0, 7}, "123456789012:1": {123456789012, 1}} {
+		got, err := ParseFrom(in)
+		require.NoError(t, err, "%q", in)
+		assert.Equal(t, want, got, "%q", in)
+		if in != "" {
+			back, err := ParseFrom(got.String())
+			require.NoError(t, err)
+			assert.Equal(t, got, back, "String round trip of %q", in)
+		}
+	}
+	for _, in := range []string{"x", "-1", "1:", ":1", "1:2:3", "+1", " 1", "1.5", "99999999999999999999"} {
+		_, err := ParseFrom(in)
+		assert.Error(t, err, "%q", in)
 	}
 }

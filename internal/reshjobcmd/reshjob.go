@@ -1,14 +1,16 @@
-// Package reshjobcmd is the reshjob program: its command line, and run,
-// which submits one program to reshd (../../proto/spec.md §7) and exits
-// with how it ended. cmd/reshjob only calls Main.
+// Package reshjobcmd is the reshjob program: its command line and its
+// commands over the durable jobs of reshd (../../proto/spec.md §8):
+// submit stores a program as a job, attach follows one to its end and
+// exits as it did, run is both in one session, ls, status and cancel
+// look at jobs and cancel them. cmd/reshjob only calls Main.
 //
 // It is a package of its own, as reshdcmd is, rather than a job library:
 // what is reusable about talking to reshd (dialling with resh's keys and
 // host pinning, reconnecting, the streams, a master's queue) is package
 // client's, reached through client.Open; what is left here is about being
-// a program (flags, files, stdin, exit statuses, the verdict line, -json).
-// The commands of issue #13 (submit, attach, ls, status, cancel) come
-// beside run.
+// a program (flags, files, stdin, exit statuses, the verdict line, -json)
+// and about jobs (attaching again from the bytes written when a session
+// is lost for good: attach.go; the tables: list.go).
 package reshjobcmd
 
 import (
@@ -46,16 +48,19 @@ func Run(ctx context.Context, args []string, env client.Env) int {
 	if done {
 		return code
 	}
-	switch o.Command {
-	case "run":
-		code, err := run(ctx, &o, env)
-		if err != nil {
-			fmt.Fprintf(env.Stderr, "reshjob: %v\n", err)
-			return ExitFailure
-		}
-		return code
+	commands := map[string]func(context.Context, *Options, client.Env) (int, error){
+		"run": run, "submit": submit, "attach": attach, "ls": list, "status": status, "cancel": cancel,
 	}
-	return ExitFailure // Parse knows no other command
+	do, ok := commands[o.Command]
+	if !ok {
+		return ExitFailure // Parse knows no other command
+	}
+	code, err := do(ctx, &o, env)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "reshjob: %v\n", err)
+		return ExitFailure
+	}
+	return code
 }
 
 // MaxSource bounds a program's source: reshd refuses a longer one

@@ -1,11 +1,7 @@
 package reshjobcmd
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,174 +9,58 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/hashicorp/yamux"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
-	"resh/client"
-	"resh/connection"
 	"resh/job"
 	"resh/proto"
 )
 
-// fakeJob is the fake reshd's view of one submitted program.
-type fakeJob struct {
-	t                              *testing.T
-	control, stdin, stdout, stderr *yamux.Stream
-	job                            proto.Job
-	source                         string
-}
-
-// startFake runs a fake reshd -insecure on 127.0.0.1 for one session: it
-// reads the four streams' Opens, checks that Hello submits a job, reads
-// the job's source from the stdin stream and hands it all to handler.
-// It returns the port.
-func startFake(t *testing.T, handler func(j *fakeJob)) int {
-	t.Helper()
-	ln, err := connection.Listen("tcp", "127.0.0.1:0", &connection.Config{DrainTimeout: 200 * time.Millisecond, DetachTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() {
-		<-done
-		ln.Close()
-	})
-	go func() {
-		defer close(done)
-		acc, err := ln.Accept()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer acc.Close()
-		serveFake(t, acc, handler)
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func serveFake(t *testing.T, acc net.Conn, handler func(j *fakeJob)) {
-	sess, err := proto.Server(acc)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer sess.Close()
-	j := &fakeJob{t: t}
-	for i, want := range []string{proto.KindControl, proto.KindStdin, proto.KindStdout, proto.KindStderr} {
-		st, err := sess.AcceptStream()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		var open proto.Open
-		if err := proto.Expect(st, proto.TypeOpen, &open); err != nil || open.Kind != want {
-			t.Errorf("stream %d: Open %+v, %v; want kind %s", i, open, err, want)
-			return
-		}
-		*[]**yamux.Stream{&j.control, &j.stdin, &j.stdout, &j.stderr}[i] = st
-	}
-	var hello proto.Hello
-	if err := proto.Expect(j.control, proto.TypeHello, &hello); err != nil {
-		t.Error(err)
-		return
-	}
-	if hello.Version != proto.Version || hello.Job == nil || hello.Command != olderServer || hello.TTY {
-		t.Errorf("Hello %+v: want a job, and the fallback command of a server that predates jobs", hello)
-		return
-	}
-	j.job = *hello.Job
-	src := make([]byte, j.job.Size)
-	if _, err := io.ReadFull(j.stdin, src); err != nil {
-		t.Errorf("reading %d bytes of source: %v", j.job.Size, err)
-		return
-	}
-	j.source = string(src)
-	handler(j)
-	select {
-	case <-sess.CloseChan():
-	case <-time.After(10 * time.Second):
-		t.Error("reshjob did not close the session")
-	}
-}
-
-// send writes a control message; the session closed by reshjob once it
-// has read Exit is not an error.
-func (j *fakeJob) send(t proto.Type, v any) {
-	if err := proto.WriteMessage(j.control, t, v); err != nil && !errors.Is(err, yamux.ErrSessionShutdown) {
-		j.t.Error(err)
-	}
-}
-
-// finish writes the program's output, closes it and sends the verdict
-// and the Exit.
-func (j *fakeJob) finish(stdout, stderr string, v proto.Verdict, e proto.Exit) {
-	for _, w := range []struct {
-		s    *yamux.Stream
-		data string
-	}{{j.stdout, stdout}, {j.stderr, stderr}} {
-		if _, err := io.WriteString(w.s, w.data); err != nil {
-			j.t.Error(err)
-		}
-		w.s.Close()
-	}
-	j.send(proto.TypeVerdict, v)
-	j.send(proto.TypeExit, e)
-}
-
-// runJob runs reshjob with args after "-insecure -p PORT 127.0.0.1" and
-// stdin, and returns its exit status, stdout and stderr.
-func runJob(t *testing.T, port int, stdin string, args ...string) (int, string, string) {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	env := client.Env{Stdin: strings.NewReader(stdin), Stdout: &stdout, Stderr: &stderr,
-		Environ: []string{"HOME=" + t.TempDir()}, Signals: make(chan os.Signal)}
-	all := append([]string{"-insecure", "-p", strconv.Itoa(port), "127.0.0.1"}, args...)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	code := Run(ctx, all, env)
-	return code, stdout.String(), stderr.String()
-}
-
-// program writes a program file and returns its path.
-func program(t *testing.T, name, src string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 const pySource = "import sys\nprint('out:' + sys.stdin.read())\n"
 
+// run submits the job with its stdin, then follows it in the same session.
 func TestRunOK(t *testing.T) {
-	var job proto.Job
+	var hello proto.Hello
 	var source, stdin string
-	port := startFake(t, func(j *fakeJob) {
-		job, source = j.job, j.source
-		j.send(proto.TypeQueued, proto.Queued{Ahead: 1}) // through a master
-		j.send(proto.TypeStarted, proto.Started{PID: 7})
-		b, err := io.ReadAll(j.stdin) // reshjob half-closes at its stdin's end
-		if err != nil {
-			t.Error(err)
-		}
-		stdin = string(b)
-		j.finish("out:"+stdin, "warning\n", proto.Verdict{Verdict: proto.VerdictOK}, proto.Exit{})
+	f := startFake(t, func(s *fakeSession) {
+		hello, source = s.hello, s.source
+		stdin = s.stdinRest() // reshjob half-closes after its stdin
+		s.send(proto.TypeSubmitted, proto.Submitted{ID: 42})
+		s.send(proto.TypeJobState, proto.JobState{State: "queued"})
+		s.send(proto.TypeJobState, proto.JobState{State: "running", Executor: "e1", Attempt: 1})
+		s.finish("out:"+stdin, "warning\n", proto.Verdict{Verdict: proto.VerdictOK}, proto.Exit{})
 	})
 	file := program(t, "hello.py", pySource)
-	code, stdout, stderr := runJob(t, port, "input\nbytes", "run", "-time", "2s", "-mem", "64M", file, "a", "-b")
-	if code != 0 || stdout != "out:input\nbytes" || stderr != "warning\n" {
-		t.Errorf("exit %d, stdout %q, stderr %q; want 0, the program's output only", code, stdout, stderr)
-	}
+	code, stdout, stderr := runJob(t, f.port, "input\nbytes", "run", "-time", "2s", "-mem", "64M", file, "a", "-b")
+	assert.Equal(t, 0, code, "stderr %q", stderr)
+	assert.Equal(t, "out:input\nbytes", stdout)
+	assert.Equal(t, "warning\n", stderr, "the program's stderr only: no state lines without -v off a terminal")
+	assert.Equal(t, proto.QueryRun, hello.Query)
+	assert.Nil(t, hello.JobRequest)
 	want := proto.Job{Lang: "python", Name: "hello.py", Size: int64(len(pySource)), Args: []string{"a", "-b"},
 		Limits: proto.JobLimits{WallMS: 2000, Memory: 64 << 20}}
-	if job.Lang != want.Lang || job.Name != want.Name || job.Size != want.Size || strings.Join(job.Args, " ") != "a -b" || job.Limits != want.Limits {
-		t.Errorf("job %+v, want %+v", job, want)
-	}
-	if source != pySource || stdin != "input\nbytes" {
-		t.Errorf("source %q, stdin %q", source, stdin)
-	}
+	assert.Equal(t, want, *hello.Job)
+	assert.Equal(t, pySource, source)
+	assert.Equal(t, "input\nbytes", stdin)
+}
+
+// -v tells the job's id and each change of its state.
+func TestRunVerbose(t *testing.T) {
+	f := startFake(t, func(s *fakeSession) {
+		s.stdinRest()
+		s.send(proto.TypeSubmitted, proto.Submitted{ID: 42})
+		s.send(proto.TypeJobState, proto.JobState{State: "queued"})
+		s.send(proto.TypeJobState, proto.JobState{State: "running", Executor: "e1", Attempt: 1})
+		s.send(proto.TypeJobState, proto.JobState{State: "queued"})
+		s.send(proto.TypeJobState, proto.JobState{State: "running", Executor: "e\x1b2", Attempt: 2})
+		s.finish("done\n", "", proto.Verdict{Verdict: proto.VerdictOK}, proto.Exit{})
+	})
+	code, stdout, stderr := runJobWith(t, f.port, []string{"-v"}, make(chan os.Signal), "", "run", program(t, "a.py", pySource))
+	assert.Equal(t, 0, code)
+	assert.Equal(t, "done\n", stdout)
+	assert.Equal(t, "reshjob: job 42 submitted\nreshjob: job 42 queued\nreshjob: job 42 running on e1\n"+
+		"reshjob: job 42 queued\nreshjob: job 42 running on e?2 (attempt 2)\n", stderr)
 }
 
 func TestRunVerdicts(t *testing.T) {
@@ -203,16 +83,21 @@ func TestRunVerdicts(t *testing.T) {
 			"a.cpp:1:1: error: expected unqualified-id\n", 121, "reshjob: COMPILE_ERROR (g++ exit status 1)"},
 		{"memory limit", "Main.java", proto.Verdict{Verdict: proto.VerdictMemoryLimit}, proto.Exit{Code: proto.ExitMemoryLimit}, "", 123,
 			"reshjob: MEMORY_LIMIT"},
+		{"cancelled", "a.py", proto.Verdict{Verdict: proto.VerdictCancelled, Detail: "cancelled: by its owner"}, proto.Exit{Code: proto.ExitCancelled}, "", 119,
+			"reshjob: CANCELLED (cancelled: by its owner)"},
+		{"executor lost", "a.py", proto.Verdict{Verdict: proto.VerdictExecutorLost, Detail: "executor e1 lost on each of 2 attempts"},
+			proto.Exit{Code: proto.ExitExecutorLost}, "", 120, "reshjob: EXECUTOR_LOST (executor e1 lost on each of 2 attempts)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			port := startFake(t, func(j *fakeJob) {
-				j.send(proto.TypeStarted, proto.Started{})
-				j.finish("partial", c.stderr, c.verdict, c.exit)
+			f := startFake(t, func(s *fakeSession) {
+				s.stdinRest()
+				s.send(proto.TypeSubmitted, proto.Submitted{ID: 1})
+				s.finish("partial", c.stderr, c.verdict, c.exit)
 			})
-			code, stdout, stderr := runJob(t, port, "", "run", program(t, c.file, "x"))
-			if code != c.code || stdout != "partial" || stderr != c.stderr+c.line+"\n" {
-				t.Errorf("exit %d, stdout %q, stderr %q; want %d, %q", code, stdout, stderr, c.code, c.stderr+c.line+"\n")
-			}
+			code, stdout, stderr := runJob(t, f.port, "", "run", program(t, c.file, "x"))
+			assert.Equal(t, c.code, code)
+			assert.Equal(t, "partial", stdout)
+			assert.Equal(t, c.stderr+c.line+"\n", stderr)
 		})
 	}
 }
@@ -220,201 +105,160 @@ func TestRunVerdicts(t *testing.T) {
 func TestRunJSON(t *testing.T) {
 	v := proto.Verdict{Verdict: proto.VerdictRuntimeError, Status: 1, WallMS: 12, CPUMS: 5, PeakMemory: 3 << 20,
 		Stdout: 6, Stderr: 0, Executor: "e1"}
-	port := startFake(t, func(j *fakeJob) {
-		j.send(proto.TypeStarted, proto.Started{})
-		j.finish("hello\n", "", v, proto.Exit{Code: 1})
+	f := startFake(t, func(s *fakeSession) {
+		s.stdinRest()
+		s.send(proto.TypeSubmitted, proto.Submitted{ID: 1})
+		s.finish("hello\n", "", v, proto.Exit{Code: 1})
 	})
-	code, stdout, stderr := runJob(t, port, "", "run", "-json", program(t, "a.c", "int main(){return 1;}"))
-	if code != 1 || stderr != "reshjob: RUNTIME_ERROR (exit status 1)\n" {
-		t.Errorf("exit %d, stderr %q", code, stderr)
-	}
+	code, stdout, stderr := runJob(t, f.port, "", "run", "-json", program(t, "a.c", "int main(){return 1;}"))
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "reshjob: RUNTIME_ERROR (exit status 1)\n", stderr)
 	out, obj, ok := strings.Cut(stdout, "\n")
-	if !ok || out != "hello" || !strings.HasSuffix(obj, "}\n") || strings.Count(obj, "\n") != 1 {
-		t.Fatalf("stdout %q: want the program's output, then one JSON line", stdout)
-	}
+	require.True(t, ok, "stdout %q", stdout)
+	assert.Equal(t, "hello", out)
 	var fields map[string]any
-	if err := json.Unmarshal([]byte(obj), &fields); err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]any{"verdict": "RUNTIME_ERROR", "status": 1.0, "signal": 0.0, "wall_ms": 12.0, "cpu_ms": 5.0,
-		"peak_memory": float64(3 << 20), "stdout": 6.0, "stderr": 0.0, "executor": "e1", "exit": 1.0}
-	for k, w := range want {
-		if fields[k] != w {
-			t.Errorf("%s: %v, want %v (in %s)", k, fields[k], w, obj)
-		}
-	}
-	if len(fields) != len(want) {
-		t.Errorf("fields %v, want %v", fields, want)
-	}
+	require.NoError(t, json.Unmarshal([]byte(obj), &fields))
+	assert.Equal(t, map[string]any{"verdict": "RUNTIME_ERROR", "status": 1.0, "signal": 0.0, "wall_ms": 12.0, "cpu_ms": 5.0,
+		"peak_memory": float64(3 << 20), "stdout": 6.0, "stderr": 0.0, "executor": "e1", "exit": 1.0}, fields)
 }
 
 func TestRunSourceFromStdin(t *testing.T) {
-	var job proto.Job
+	var hello proto.Hello
 	var source, stdin string
-	port := startFake(t, func(j *fakeJob) {
-		job, source = j.job, j.source
-		j.send(proto.TypeStarted, proto.Started{})
-		b, err := io.ReadAll(j.stdin)
-		if err != nil {
-			t.Error(err)
-		}
-		stdin = string(b)
-		j.finish("ok\n", "", proto.Verdict{Verdict: proto.VerdictOK}, proto.Exit{})
+	f := startFake(t, func(s *fakeSession) {
+		hello, source = s.hello, s.source
+		stdin = s.stdinRest()
+		s.send(proto.TypeSubmitted, proto.Submitted{ID: 1})
+		s.finish("ok\n", "", proto.Verdict{Verdict: proto.VerdictOK}, proto.Exit{})
 	})
-	code, stdout, stderr := runJob(t, port, "echo ok\n", "run", "-lang", "sh", "-", "x")
-	if code != 0 || stdout != "ok\n" || stderr != "" {
-		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
-	}
-	if job.Lang != "sh" || job.Name != "" || job.Size != 8 || source != "echo ok\n" || stdin != "" || strings.Join(job.Args, " ") != "x" {
-		t.Errorf("job %+v, source %q, the program's stdin %q (want none)", job, source, stdin)
-	}
+	code, stdout, stderr := runJob(t, f.port, "echo ok\n", "run", "-lang", "sh", "-", "x")
+	assert.Equal(t, 0, code, "stderr %q", stderr)
+	assert.Equal(t, "ok\n", stdout)
+	assert.Equal(t, proto.Job{Lang: "sh", Size: 8, Args: []string{"x"}}, *hello.Job)
+	assert.Equal(t, "echo ok\n", source)
+	assert.Empty(t, stdin, "the program's stdin: none")
 }
 
 func TestRunError(t *testing.T) {
-	port := startFake(t, func(j *fakeJob) {
-		j.send(proto.TypeError, proto.Error{Message: "no executor has the language python"})
+	f := startFake(t, func(s *fakeSession) {
+		s.send(proto.TypeError, proto.Error{Message: "reshd: no executor has the language python"})
 	})
-	code, stdout, stderr := runJob(t, port, "", "run", program(t, "a.py", pySource))
-	if code != 255 || stdout != "" || stderr != "reshjob: no executor has the language python\n" {
-		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
-	}
-}
-
-func TestRunGone(t *testing.T) {
-	port := startFake(t, func(j *fakeJob) {
-		j.send(proto.TypeStarted, proto.Started{})
-		if _, err := io.WriteString(j.stdout, "before\n"); err != nil {
-			t.Error(err)
-		}
-		j.stdout.Close()
-		j.stderr.Close()
-		j.send(proto.TypeGone, proto.Gone{Message: "executor e1 lost"})
-	})
-	code, _, stderr := runJob(t, port, "", "run", program(t, "a.py", pySource))
-	if code != 255 || !strings.HasSuffix(stderr, "reshjob: executor e1 lost\n") {
-		t.Errorf("exit %d, stderr %q", code, stderr)
-	}
+	code, stdout, stderr := runJob(t, f.port, "", "run", program(t, "a.py", pySource))
+	assert.Equal(t, 255, code)
+	assert.Empty(t, stdout)
+	assert.Equal(t, "reshjob: reshd: no executor has the language python\n", stderr)
 }
 
 func TestRunNoVerdict(t *testing.T) {
-	port := startFake(t, func(j *fakeJob) {
-		j.send(proto.TypeStarted, proto.Started{})
-		j.stdout.Close()
-		j.stderr.Close()
-		j.send(proto.TypeExit, proto.Exit{})
+	f := startFake(t, func(s *fakeSession) {
+		s.send(proto.TypeSubmitted, proto.Submitted{ID: 1})
+		s.stdout.Close()
+		s.stderr.Close()
+		s.send(proto.TypeExit, proto.Exit{})
 	})
-	code, _, stderr := runJob(t, port, "", "run", program(t, "a.py", pySource))
-	if code != 255 || !strings.Contains(stderr, "reshjob: the server sent no verdict") {
-		t.Errorf("exit %d, stderr %q", code, stderr)
+	code, _, stderr := runJob(t, f.port, "", "run", program(t, "a.py", pySource))
+	assert.Equal(t, 255, code)
+	assert.Contains(t, stderr, "reshjob: the server sent no verdict")
+}
+
+// A server that predates a query runs a login shell (Started), or, if it
+// knows queries but not jobs', says the query is unknown: reshjob says
+// that it is older than durable jobs.
+func TestOlderServer(t *testing.T) {
+	for _, args := range [][]string{{"run", "a.py"}, {"submit", "a.py"}, {"attach", "1"}, {"ls"}, {"status", "1"}, {"cancel", "1"}} {
+		for _, answer := range []string{"started", "unknown query"} {
+			t.Run(args[0]+" "+answer, func(t *testing.T) {
+				f := startFake(t, func(s *fakeSession) {
+					if answer == "started" {
+						s.send(proto.TypeStarted, proto.Started{PID: 99})
+					} else {
+						s.send(proto.TypeError, proto.Error{Message: `reshd: unknown query "` + s.hello.Query + `"`})
+					}
+				})
+				if args[0] == "run" || args[0] == "submit" {
+					args = []string{args[0], program(t, "a.py", pySource)}
+				}
+				code, stdout, stderr := runJob(t, f.port, "", args...)
+				assert.Equal(t, 255, code)
+				assert.Empty(t, stdout)
+				assert.Equal(t, "reshjob: reshd at 127.0.0.1:"+itoa(f.port)+" cannot keep jobs: it is older than durable jobs\n", stderr)
+			})
+		}
 	}
 }
 
-func TestRunMissingFile(t *testing.T) {
-	code, stdout, stderr := runJob(t, 1, "", "run", filepath.Join(t.TempDir(), "none.py"))
-	if code != 255 || stdout != "" || !strings.HasPrefix(stderr, "reshjob: cannot read the program: open ") {
-		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
-	}
-}
-
-// runJobSignals is runJob with the signals reshjob receives coming from
-// sigs.
-func runJobSignals(t *testing.T, port int, sigs chan os.Signal, args ...string) (int, string, string) {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	env := client.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
-		Environ: []string{"HOME=" + t.TempDir()}, Signals: sigs}
-	all := append([]string{"-insecure", "-p", strconv.Itoa(port), "127.0.0.1"}, args...)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	code := Run(ctx, all, env)
-	return code, stdout.String(), stderr.String()
-}
-
-// A signal is sent on to the program, which the server kills: its verdict
-// and status say so.
+// A signal is sent on: the server cancels the job, whose verdict and
+// Exit say so.
 func TestRunInterrupted(t *testing.T) {
 	sigs := make(chan os.Signal)
 	var got proto.Signal
-	port := startFake(t, func(j *fakeJob) {
-		j.send(proto.TypeStarted, proto.Started{})
-		if _, err := io.WriteString(j.stdout, "working\n"); err != nil {
-			t.Error(err)
-		}
+	f := startFake(t, func(s *fakeSession) {
+		s.send(proto.TypeSubmitted, proto.Submitted{ID: 5})
+		s.write("working\n", "")
 		sigs <- syscall.SIGWINCH // ignored
-		sigs <- syscall.SIGINT   // taken once the program runs
-		if err := proto.Expect(j.control, proto.TypeSignal, &got); err != nil {
+		sigs <- syscall.SIGINT
+		if err := proto.Expect(s.control, proto.TypeSignal, &got); err != nil {
 			t.Error(err)
 		}
-		j.finish("", "", proto.Verdict{Verdict: proto.VerdictRuntimeError, Status: -1, Signal: 2, Detail: "killed by the client's signal interrupt"},
+		s.finish("", "", proto.Verdict{Verdict: proto.VerdictCancelled, Status: -1, Signal: 2, Detail: "cancelled: interrupt from its client"},
 			proto.Exit{Signal: 2})
 	})
-	code, stdout, stderr := runJobSignals(t, port, sigs, "run", program(t, "a.py", pySource))
-	if code != 130 || stdout != "working\n" || stderr != "reshjob: RUNTIME_ERROR (killed by the client's signal interrupt)\n" {
-		t.Errorf("exit %d, stdout %q, stderr %q; want 130", code, stdout, stderr)
-	}
-	if got.Name != "INT" {
-		t.Errorf("signal sent %+v, want INT", got)
-	}
+	code, stdout, stderr := runJobSignals(t, f.port, sigs, "", "run", program(t, "a.py", pySource))
+	assert.Equal(t, 130, code)
+	assert.Equal(t, "working\n", stdout)
+	assert.Equal(t, "reshjob: CANCELLED (cancelled: interrupt from its client)\n", stderr)
+	assert.Equal(t, "INT", got.Name)
 }
 
-// A second signal ends reshjob without waiting for the program (which the
-// end of the session cancels).
+// A second signal ends reshjob without waiting for the job's end.
 func TestRunInterruptedTwice(t *testing.T) {
 	sigs := make(chan os.Signal)
-	port := startFake(t, func(j *fakeJob) {
-		j.send(proto.TypeStarted, proto.Started{})
+	f := startFake(t, func(s *fakeSession) {
+		s.send(proto.TypeSubmitted, proto.Submitted{ID: 5})
+		s.send(proto.TypeJobState, proto.JobState{State: "running", Executor: "e1", Attempt: 1})
 		sigs <- syscall.SIGTERM
 		var got proto.Signal
-		if err := proto.Expect(j.control, proto.TypeSignal, &got); err != nil || got.Name != "TERM" {
+		if err := proto.Expect(s.control, proto.TypeSignal, &got); err != nil || got.Name != "TERM" {
 			t.Errorf("Signal %+v, %v; want TERM", got, err)
 		}
-		sigs <- syscall.SIGINT // the program did not end yet
+		sigs <- syscall.SIGINT // the job did not end yet
 	})
-	code, stdout, stderr := runJobSignals(t, port, sigs, "run", program(t, "a.py", pySource))
-	if code != 143 || stdout != "" || stderr != "reshjob: SIGTERM: the job is cancelled\n" {
-		t.Errorf("exit %d, stdout %q, stderr %q; want 143", code, stdout, stderr)
-	}
-}
-
-func TestRunInterruptedWhileQueued(t *testing.T) {
-	sigs := make(chan os.Signal)
-	port := startFake(t, func(j *fakeJob) {
-		j.send(proto.TypeQueued, proto.Queued{Ahead: 2})
-		sigs <- syscall.SIGTERM // taken by the watch of the queue
-	})
-	code, stdout, stderr := runJobSignals(t, port, sigs, "run", program(t, "a.py", pySource))
-	if code != 255 || stdout != "" || stderr != "reshjob: terminated while waiting for a free executor\n" {
-		t.Errorf("exit %d, stdout %q, stderr %q; want 255", code, stdout, stderr)
-	}
+	code, stdout, stderr := runJobSignals(t, f.port, sigs, "", "run", program(t, "a.py", pySource))
+	assert.Equal(t, 143, code)
+	assert.Empty(t, stdout)
+	assert.Equal(t, "reshjob: SIGTERM: job 5 is being cancelled; not waiting for its end\n", stderr)
 }
 
 func TestMaxSourceIsReshds(t *testing.T) {
-	if MaxSource != job.MaxSource {
-		t.Errorf("MaxSource %d, reshd's %d", MaxSource, job.MaxSource)
-	}
+	assert.Equal(t, job.MaxSource, MaxSource)
 }
 
 func TestRunTooLarge(t *testing.T) {
 	big := program(t, "big.py", "")
-	if err := os.Truncate(big, MaxSource+1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Truncate(big, MaxSource+1))
 	code, stdout, stderr := runJob(t, 1, "", "run", big)
-	if code != 255 || stdout != "" || stderr != "reshjob: "+big+" is larger than 16 MiB, the most a program may be\n" {
-		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
-	}
+	assert.Equal(t, 255, code)
+	assert.Empty(t, stdout)
+	assert.Equal(t, "reshjob: "+big+" is larger than 16 MiB, the most a program may be\n", stderr)
 	code, _, stderr = runJob(t, 1, strings.Repeat("x", MaxSource+1), "run", "-lang", "python", "-")
-	if code != 255 || stderr != "reshjob: the program from stdin is larger than 16 MiB, the most a program may be\n" {
-		t.Errorf("exit %d, stderr %q", code, stderr)
-	}
+	assert.Equal(t, 255, code)
+	assert.Equal(t, "reshjob: the program from stdin is larger than 16 MiB, the most a program may be\n", stderr)
+	code, _, stderr = runJob(t, 1, strings.Repeat("x", MaxStdin+1), "submit", program(t, "a.py", pySource))
+	assert.Equal(t, 255, code)
+	assert.Equal(t, "reshjob: the program's stdin is larger than 16 MiB, the most a job keeps: give it as a file in the program, or less input\n", stderr)
+}
+
+func TestRunMissingFile(t *testing.T) {
+	code, stdout, stderr := runJob(t, 1, "", "run", filepath.Join(t.TempDir(), "none.py"))
+	assert.Equal(t, 255, code)
+	assert.Empty(t, stdout)
+	assert.True(t, strings.HasPrefix(stderr, "reshjob: cannot read the program: open "), "%q", stderr)
 }
 
 // A signal while reshjob connects (to a server that never answers) ends it.
 func TestRunInterruptedConnecting(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer ln.Close()
 	held := make(chan net.Conn, 1)
 	go func() {
@@ -426,10 +270,10 @@ func TestRunInterruptedConnecting(t *testing.T) {
 	}()
 	sigs := make(chan os.Signal)
 	go func() { sigs <- syscall.SIGINT }()
-	code, stdout, stderr := runJobSignals(t, ln.Addr().(*net.TCPAddr).Port, sigs, "run", program(t, "a.py", pySource))
-	if code != 255 || stdout != "" || stderr != "reshjob: interrupt while connecting\n" {
-		t.Errorf("exit %d, stdout %q, stderr %q; want 255", code, stdout, stderr)
-	}
+	code, stdout, stderr := runJobSignals(t, ln.Addr().(*net.TCPAddr).Port, sigs, "", "run", program(t, "a.py", pySource))
+	assert.Equal(t, 255, code)
+	assert.Empty(t, stdout)
+	assert.Equal(t, "reshjob: interrupt while connecting\n", stderr)
 	ln.Close()
 	for c := range held {
 		c.Close()
@@ -439,17 +283,13 @@ func TestRunInterruptedConnecting(t *testing.T) {
 // TestVerdictOnItsOwnLine: the verdict line starts a line even when the
 // program's stderr did not end with a newline.
 func TestVerdictOnItsOwnLine(t *testing.T) {
-	var l lastByte
-	l.w = io.Discard
-	if l.unterminated() {
-		t.Fatal("nothing written is not an unterminated line")
-	}
-	_, _ = l.Write([]byte("oops"))
-	if !l.unterminated() {
-		t.Fatal(`"oops" is an unterminated line`)
-	}
-	_, _ = l.Write([]byte("\n"))
-	if l.unterminated() {
-		t.Fatal(`"oops\n" ends its line`)
-	}
+	c := counter{w: &strings.Builder{}}
+	assert.False(t, c.unterminated(), "nothing written is not an unterminated line")
+	_, _ = c.Write([]byte("oops"))
+	assert.True(t, c.unterminated())
+	_, _ = c.Write([]byte("\n"))
+	assert.False(t, c.unterminated())
+	assert.EqualValues(t, 5, c.count())
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -17,9 +17,17 @@ import (
 // verdict v and the server's Exit e: the program's status for OK and
 // RUNTIME_ERROR (128+N for signal N), the verdict's proto.Exit* code for
 // the verdicts without one, Exit's code for a verdict reshjob does not
-// know.
+// know. CANCELLED is 128+N when a signal N from an attached client
+// cancelled the job (Exit says so), 119 otherwise.
 func ExitStatus(v proto.Verdict, e proto.Exit) int {
 	switch v.Verdict {
+	case proto.VerdictCancelled:
+		if e.Signal > 0 {
+			return 128 + e.Signal
+		}
+		return proto.ExitCancelled
+	case proto.VerdictExecutorLost:
+		return proto.ExitExecutorLost
 	case proto.VerdictCompileError:
 		return proto.ExitCompileError
 	case proto.VerdictOutputLimit:
@@ -105,8 +113,8 @@ func NewReport(v proto.Verdict, code int) Report {
 
 // report tells how the program ended: the verdict line on stderr unless
 // OK, a warning if it ran without a sandbox, the JSON object on stdout
-// with -json; it returns reshjob's exit status.
-func report(r *RunOptions, v proto.Verdict, e proto.Exit, stdout, stderr io.Writer) (int, error) {
+// with asJSON (-json); it returns reshjob's exit status.
+func report(asJSON bool, v proto.Verdict, e proto.Exit, stdout, stderr io.Writer) (int, error) {
 	code := ExitStatus(v, e)
 	if v.Unsafe {
 		fmt.Fprintln(stderr, "reshjob: warning: the program ran without a sandbox (reshd -unsafe-no-sandbox)")
@@ -114,7 +122,7 @@ func report(r *RunOptions, v proto.Verdict, e proto.Exit, stdout, stderr io.Writ
 	if v.Verdict != proto.VerdictOK {
 		fmt.Fprintln(stderr, VerdictLine(v))
 	}
-	if r.JSON {
+	if asJSON {
 		b, err := json.Marshal(NewReport(v, code))
 		if err != nil {
 			return 0, err
