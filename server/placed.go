@@ -92,8 +92,13 @@ func (ss *session) relay(m Mux, st *streams, h proto.Hello, pl *cluster.Placemen
 }
 
 // answer answers a Hello's query, then ends the session as after an
-// Error.
-func (ss *session) answer(mux Mux, query string) {
+// Error (or, for an attach, as after a command's Exit).
+func (ss *session) answer(mux Mux, st *streams, h proto.Hello) {
+	query := h.Query
+	if isJobQuery(query) {
+		ss.answerJobs(mux, st, h)
+		return
+	}
 	switch query {
 	case proto.QueryExecutors:
 		var list []proto.ExecutorInfo

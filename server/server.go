@@ -22,6 +22,7 @@ import (
 	"resh/internal/version"
 	"resh/lang"
 	"resh/sandbox"
+	"resh/scheduler"
 )
 
 // Config tunes a Server. Zero fields take their default.
@@ -75,6 +76,17 @@ type Config struct {
 	// ExecutorName names this executor in verdicts. Default: the host's
 	// name.
 	ExecutorName string
+
+	// Durable jobs (proto/spec.md §8; jobs.go).
+
+	// Jobs serves the queries of durable jobs (submit, run, attach, jobs,
+	// job, cancel). Nil: they are refused (an executor keeps no jobs).
+	// The caller runs it (Scheduler.Run) and stops it.
+	Jobs *scheduler.Scheduler
+	// JobAdmins are the key fingerprints that see and touch every job:
+	// the master's own keys (its host key, RESH_HOME/id_ed25519.pub).
+	// Any other client sees only the jobs its key submitted.
+	JobAdmins []string
 }
 
 func (c *Config) withDefaults() Config {

@@ -223,7 +223,7 @@ func (ss *session) serve() {
 	}
 
 	if hello.Query != "" {
-		ss.answer(mux, hello.Query)
+		ss.answer(mux, st, hello)
 		return
 	}
 	if !ss.direct() {
