@@ -2,7 +2,10 @@
 // this file): the registry of executors, the placement of each session on
 // the executor with the most room, the FIFO queue of sessions that no
 // executor takes yet, the master's end of each executor's link, and the
-// relay of a client's session to the executor that runs it.
+// relay of a client's session to the executor that runs it; and the
+// master's end of durable jobs on executors (spec.md §8: RunJob, placed as
+// a submitted program is, ResumeJob, DropJob, each a JobConn; OnJoin and
+// OnLost tell the scheduler of executors coming and going).
 //
 // # Design notes
 //

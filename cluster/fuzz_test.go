@@ -1,9 +1,13 @@
 package cluster_test
 
 import (
+	"context"
+	"io"
 	"net"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/yamux"
 
 	"resh/cluster"
 	"resh/proto"
@@ -95,4 +99,59 @@ type bytesWriter []byte
 func (b *bytesWriter) Write(p []byte) (int, error) {
 	*b = append(*b, p...)
 	return len(p), nil
+}
+
+// FuzzJobConn feeds the master's end of a job stream arbitrary bytes from
+// an executor (its answer to JobRun, then the job's messages): RunJob and
+// the JobConn's Next must neither panic nor hang; Next ends with the end
+// and io.EOF, or an error.
+func FuzzJobConn(f *testing.F) {
+	msg := func(ty proto.Type, v any) []byte {
+		var b bytesWriter
+		_ = proto.WriteMessage(&b, ty, v)
+		return b
+	}
+	cat := func(parts ...[]byte) []byte {
+		var out []byte
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	f.Add(cat(msg(cluster.TypeAccept, cluster.Accept{}),
+		msg(cluster.TypeJobOutput, cluster.JobOutput{Stream: 1, Data: []byte("hi")}),
+		msg(cluster.TypeJobEnd, cluster.JobEnd{Verdict: proto.Verdict{Verdict: proto.VerdictOK}})))
+	f.Add(cat(msg(cluster.TypeAccept, cluster.Accept{}), msg(cluster.TypeJobOutput, cluster.JobOutput{Stream: 9, Offset: -1})))
+	f.Add(msg(cluster.TypeRefuse, cluster.Refuse{Reason: cluster.RefuseFull}))
+	f.Add([]byte{0, 0, 0, 2, 44, '{'})
+	f.Fuzz(func(t *testing.T, answer []byte) {
+		m := cluster.NewMaster(cluster.Config{OfferTimeout: 100 * time.Millisecond})
+		defer m.Close()
+		joinJobs(t, m, cluster.Join{Version: cluster.LinkVersion, Name: "x", MaxTasks: 1, MaxCPU: 100, Languages: []string{"sh"}}, nil,
+			func(st *yamux.Stream, _ proto.Type, _ []byte) {
+				_, _ = io.Copy(io.Discard, io.LimitReader(st, 4)) // the source
+				_, _ = st.Write(answer)
+				_ = st.Close()
+			})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c, err := m.RunJob(context.Background(), cluster.JobRun{ID: 1, Lease: 1, Lang: "sh", NoStdin: true}, []byte("true"), nil)
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			for range 1 << 16 {
+				if _, _, err := c.Next(); err != nil {
+					return
+				}
+			}
+			t.Error("Next never ended")
+		}()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatal("RunJob or Next hung")
+		}
+	})
 }

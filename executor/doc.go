@@ -13,6 +13,16 @@
 // or leaving, and otherwise runs the session nested on that stream exactly
 // as a standalone reshd runs a client's (package server, Server.ServeMux).
 //
+// The master also runs durable jobs here (cluster/spec.md §8), each on a
+// stream of its own that starts with JobRun, JobResume or JobDrop. A
+// jobhost.Host, made once per Run from the sessions' configuration
+// (languages, ceiling, -unsafe-no-sandbox, name), holds them: it runs each
+// job, keeps its output until the master acknowledges it and its end until
+// the master releases it. It outlives links: a lost link does not stop a
+// held job, and the next Join lists the jobs held, for the master to
+// resume from the offsets it stored. Running held jobs count as tasks
+// (admission, Load); at shutdown they are killed after the Leave.
+//
 // The link rides out drops and damage as any connection session does.
 // When it is lost for good (down for longer than Config.Timeout, or the
 // master restarted and no longer knows it) the nested sessions end as when
@@ -24,7 +34,7 @@
 //
 // Files: config.go (Config and its defaults), run.go (the join–serve–
 // rejoin loop), join.go (dialling and joining), link.go (one joined link),
-// offer.go (offers, limits, sessions), load.go (load reports), cpu.go (CPU
+// offer.go (offers, limits, sessions), jobs.go (job streams), load.go (load reports), cpu.go (CPU
 // use from /proc/stat), languages.go (toolchains found), diagnose.go (why a
 // join failed, in the admin's terms).
 package executor
