@@ -125,7 +125,8 @@ func TestReshjobHello(t *testing.T) {
 
 // reshjob follows the programs' conventions (-h, --version, bad usage),
 // and man/reshjob.1 documents in OPTIONS the options of reshjob -h and of
-// reshjob HOST run -h, and renders without warnings.
+// each command's -h (reshjob HOST run -h, ...), and renders without
+// warnings.
 func TestReshjobHelpAndManPage(t *testing.T) {
 	for _, h := range []string{"-h", "--help"} {
 		code, out, errb := runBinary(t, "reshjob", h)
@@ -137,7 +138,7 @@ func TestReshjobHelpAndManPage(t *testing.T) {
 	assert.Equal(t, 0, code)
 	assert.Empty(t, errb)
 	assert.Regexp(t, `^reshjob \d+\.\d+\.\d+\S* \(commit [^)]+\)\n$`, out)
-	for _, args := range [][]string{{"-Z"}, {"host", "ls"}, {"host", "run", "-Z", "a.py"}} {
+	for _, args := range [][]string{{"-Z"}, {"host", "lst"}, {"host", "run", "-Z", "a.py"}, {"host", "attach"}, {"host", "ls", "-state", "x"}} {
 		code, out, errb = runBinary(t, "reshjob", args...)
 		assert.Equal(t, 2, code, "%q", args)
 		assert.Empty(t, out)
@@ -151,12 +152,19 @@ func TestReshjobHelpAndManPage(t *testing.T) {
 	require.NoError(t, err)
 	documented := manOptions(t, string(page))
 	_, top, _ := runBinary(t, "reshjob", "-h")
-	_, sub, _ := runBinary(t, "reshjob", "host", "run", "-h")
-	described := uniq(append(helpFlags(top), helpFlags(sub)...))
+	described := helpFlags(top)
+	for _, command := range []string{"run", "submit", "attach", "ls", "status", "cancel"} {
+		_, sub, _ := runBinary(t, "reshjob", "host", command, "-h")
+		described = append(described, helpFlags(sub)...)
+	}
+	described = uniq(described)
 	assert.Empty(t, missing(described, documented), "options of reshjob -h missing from man/reshjob.1's OPTIONS")
 	assert.Empty(t, missing(documented, described), "options in man/reshjob.1 that reshjob -h does not describe")
 	for _, sec := range []string{"NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXIT STATUS", "SEE ALSO"} {
 		assert.Contains(t, string(page), "\n.SH "+sec+"\n")
+	}
+	for _, code := range []string{"119", "120"} {
+		assert.Contains(t, string(page), "\n.B "+code+"\n", "exit status %s documented", code)
 	}
 	if _, err := exec.LookPath("man"); err != nil {
 		return
