@@ -64,6 +64,12 @@ func (e *executor) jobStream(st *yamux.Stream, ty proto.Type, body []byte) {
 			refuse(cluster.Refuse{Reason: cluster.RefuseUnknown, Message: fmt.Sprintf("no job %d held under lease %d", r.ID, r.Lease)}, r.ID)
 			return
 		}
+		if out, errs := j.Acked(); r.Stdout < out || r.Stderr < errs {
+			// The master lost output it acknowledged: this attempt
+			// cannot be resumed whole.
+			refuse(cluster.Refuse{Reason: cluster.RefuseUnknown, Message: fmt.Sprintf("job %d: its output below %d, %d was acknowledged and dropped (asked from %d, %d)", r.ID, out, errs, r.Stdout, r.Stderr)}, r.ID)
+			return
+		}
 		held, from = j, [2]int64{r.Stdout, r.Stderr}
 	case cluster.TypeJobRun:
 		run, source, stdin, err := readJobRun(st, body)

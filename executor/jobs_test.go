@@ -94,11 +94,11 @@ func TestHeldJobSurvivesTheLink(t *testing.T) {
 	assert.Equal(t, []cluster.HeldJob{{ID: 1, Lease: 7}}, l2.join.Jobs)
 	assert.Equal(t, 1, l2.join.Tasks, "the held job still runs")
 
-	// Below the acknowledged offset: gone; the stream ends.
-	gap, refused := l2.openJob(t, cluster.TypeJobResume, cluster.JobResume{ID: 1, Lease: 7})
-	require.Nil(t, refused)
-	_, _, err := proto.ReadMessage(gap)
-	require.Error(t, err, "no output from below the acknowledged offset")
+	// Below the acknowledged offset: gone, refused as unknown.
+	_, refused = l2.openJob(t, cluster.TypeJobResume, cluster.JobResume{ID: 1, Lease: 7})
+	require.NotNil(t, refused, "no output from below the acknowledged offset")
+	assert.Equal(t, cluster.RefuseUnknown, refused.Reason)
+	assert.Contains(t, refused.Message, "acknowledged and dropped")
 	_, refused = l2.openJob(t, cluster.TypeJobResume, cluster.JobResume{ID: 1, Lease: 8, Stdout: 4})
 	require.NotNil(t, refused)
 	assert.Equal(t, cluster.RefuseUnknown, refused.Reason)
@@ -118,7 +118,7 @@ func TestHeldJobSurvivesTheLink(t *testing.T) {
 	l2.waitTasks(t, 0)
 
 	require.NoError(t, proto.WriteMessage(st2, cluster.TypeJobRelease, cluster.JobRelease{}))
-	_, _, err = proto.ReadMessage(st2)
+	_, _, err := proto.ReadMessage(st2)
 	assert.ErrorIs(t, err, io.EOF, "the executor closes the stream after the release")
 	_, refused = l2.openJob(t, cluster.TypeJobResume, cluster.JobResume{ID: 1, Lease: 7, Stdout: 4})
 	require.NotNil(t, refused, "released: forgotten")

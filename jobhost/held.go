@@ -170,6 +170,14 @@ func (j *Held) Ack(stdout, stderr int64) {
 	}
 }
 
+// Acked returns the lengths the master acknowledged (Ack): the output
+// below them is dropped, and a Follow must start at or above them.
+func (j *Held) Acked() (stdout, stderr int64) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.out[0].base, j.out[1].base
+}
+
 // Cancel kills the job, if it runs: its end has the verdict CANCELLED
 // (exit code proto.ExitCancelled) and the detail "cancelled: " + reason.
 func (j *Held) Cancel(reason string) {

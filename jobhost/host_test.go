@@ -186,6 +186,8 @@ func TestAckDropsBytes(t *testing.T) {
 	_, _, err := follow(t, j, [2]int64{0, 0})
 	require.NoError(t, err)
 	j.Ack(4, 1)
+	stdout, stderr := j.Acked()
+	assert.Equal(t, [2]int64{4, 1}, [2]int64{stdout, stderr})
 	_, _, err = follow(t, j, [2]int64{3, 1})
 	require.ErrorIs(t, err, cluster.ErrJobGap)
 	_, _, err = follow(t, j, [2]int64{4, 0})
