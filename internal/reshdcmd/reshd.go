@@ -37,7 +37,7 @@ import (
 // Command is reshd's command line, for -h and bad usage.
 var Command = cli.Command{
 	Name:     "reshd",
-	Synopsis: "reshd [-listen ADDR] [-master [-local N]] [-join MASTER[:PORT] [-name NAME]] [-max-tasks N] [-max-cpu PCT] [-unsafe-no-sandbox] [-job-ceiling LIMITS] [-detach-timeout DURATION] [-insecure] [-log FILE] [-pidfile FILE] [-replace] [-detach]",
+	Synopsis: "reshd [-listen ADDR] [-master [-local N]] [-join MASTER[:PORT] [-name NAME]] [-max-tasks N] [-max-cpu PCT] [-unsafe-no-sandbox] [-job-ceiling LIMITS] [-store URL] [-job-retries N] [-job-retention DURATION] [-detach-timeout DURATION] [-insecure] [-log FILE] [-pidfile FILE] [-replace] [-detach]",
 	Summary: "Serves resh sessions, running each command as the user running reshd, and relays\n" +
 		"lcat/ltee transfers to the client. Keys are in RESH_HOME (default ~/.resh).\n" +
 		"With -master it places sessions on executors instead (reshd -join MASTER), started\n" +
@@ -79,6 +79,9 @@ type Options struct {
 	UnsafeNoSandbox bool           // run submitted programs without bubblewrap
 	JobCeiling      sandbox.Limits // the most a submitted program may ask for
 	JobCeilingArg   string         // -job-ceiling as given, for the local executors
+	Store           string         // the job store's URL ("": SQLite in RESH_HOME)
+	JobRetries      int            // runs of a job after a lost one
+	JobRetention    time.Duration  // how long an ended job is kept
 }
 
 // DefaultPort is reshd's port when an address names none.
@@ -122,6 +125,9 @@ func Parse(args []string, stdout, stderr io.Writer) (o Options, code int, done b
 	fs.BoolVar(&o.KnownOnly, "known-only", false, "with -join: refuse a master whose key is not in known_hosts")
 	fs.BoolVar(&o.UnsafeNoSandbox, "unsafe-no-sandbox", false, "run submitted programs (reshjob) without the bubblewrap sandbox: only rlimits and a wall timer")
 	ceiling := fs.String("job-ceiling", "", "the most a submitted program may ask for, `LIMITS` as time=10m,cpu=10m,mem=2G,procs=256,output=64M,fsize=256M (each left out: 4 times its default)")
+	fs.StringVar(&o.Store, "store", "", "keep the durable jobs in `URL`: a SQLite file (PATH or sqlite:PATH) or postgres://... shared by several masters (default: SQLite in RESH_HOME/jobs.db)")
+	fs.IntVar(&o.JobRetries, "job-retries", defaultJobRetries, "run a durable job again at most `N` times after its executor was lost (then it fails with EXECUTOR_LOST)")
+	fs.DurationVar(&o.JobRetention, "job-retention", defaultJobRetention, "keep an ended durable job, with its output, for `DURATION`")
 	if code, done := Command.Parse(fs, args, stdout, stderr); done {
 		return o, code, true
 	}
@@ -162,6 +168,12 @@ func Parse(args []string, stdout, stderr io.Writer) (o Options, code int, done b
 		err = fmt.Errorf("-queue-timeout must be positive, not %v", o.QueueTimeout)
 	case o.ExecutorTimeout <= 0:
 		err = fmt.Errorf("-executor-timeout must be positive, not %v", o.ExecutorTimeout)
+	case o.Join != "" && (set["store"] || set["job-retries"] || set["job-retention"]):
+		err = errors.New("-store, -job-retries and -job-retention are a master's: an executor keeps no jobs")
+	case o.JobRetries < 0 || o.JobRetries > 100:
+		err = fmt.Errorf("-job-retries must be 0 to 100, not %d", o.JobRetries)
+	case o.JobRetention <= 0:
+		err = fmt.Errorf("-job-retention must be positive, not %v", o.JobRetention)
 	case o.Join != "":
 		o.Join, err = joinAddress(o.Join)
 		if err == nil && o.Name != "" {
@@ -247,17 +259,37 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg.TLS = tcfg
 	}
 	host, _ := os.Hostname()
-	cfg.Master = cluster.NewMaster(cluster.Config{QueueTimeout: o.QueueTimeout, ExecutorTimeout: o.ExecutorTimeout, Name: host, Logger: log})
+	mcfg := cluster.Config{QueueTimeout: o.QueueTimeout, ExecutorTimeout: o.ExecutorTimeout, Name: host, Logger: log}
+	inProcess := host
+	if inProcess == "" {
+		inProcess = "localhost"
+	}
+	if cfg.ExecutorName == "" {
+		cfg.ExecutorName = inProcess
+	}
+	jb, err := openJobs(ctx, o, cfg, log)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer jb.close()
+	jb.hooks(&mcfg, inProcess)
+	cfg.Master = cluster.NewMaster(mcfg)
 	if o.Master {
 		cfg.Executors = true
 	} else {
-		if host == "" {
-			host = "localhost"
-		}
-		cfg.Master.AddInProcess(host, executor.Languages(cfg.Languages), version.Short())
+		cfg.Master.AddInProcess(inProcess, executor.Languages(cfg.Languages), version.Short())
+	}
+	if err := jb.start(o, cfg.Master, inProcess, log); err != nil {
+		cfg.Master.Close()
+		return fail("%v", err)
+	}
+	cfg.Jobs = jb.sched
+	if !o.Insecure {
+		cfg.JobAdmins = jobAdmins(log)
 	}
 	srv, err := server.Listen(o.Listen, cfg)
 	if err != nil {
+		jb.stopScheduler()
 		cfg.Master.Close()
 		return fail("%v", listenError(o.Listen, err))
 	}
@@ -292,7 +324,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		stopLocals = locals.stop
 		defer locals.stop()
 	}
-	return serve(ctx, srv, log, stopLocals)
+	// The scheduler stops before the master closes: the jobs stay with
+	// their executors, for this master's next start.
+	return serve(ctx, srv, log, func() { jb.stopScheduler(); stopLocals() })
 }
 
 // loadLanguages reads the languages submitted programs may be in: the

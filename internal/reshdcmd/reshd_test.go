@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) (code int, stdout
 func TestBadUsage(t *testing.T) {
 	for _, args := range [][]string{{"-nope"}, {"-detach-timeout", "soon"}, {"-detach-timeout", "-1s"}, {"extra"},
 		{"-insecure", "-listen", ":4200"}, {"-insecure", "-listen", "10.1.2.3:4200"}, {"-insecure", "-listen", "example.com:4200"},
-		{"-replace"}, {"-detach"}} {
+		{"-replace"}, {"-detach"}, {"-job-retries", "-1"}, {"-job-retention", "0s"}, {"-join", "m", "-store", "x.db"}} {
 		var errb strings.Builder
 		code, out := run(context.Background(), args, &errb)
 		assert.Equal(t, 2, code, args)
@@ -188,7 +188,9 @@ func TestInsecureListensAndStops(t *testing.T) {
 	assert.Contains(t, last, "level=WARN")
 	assert.Contains(t, last, "no authentication")
 	ents, _ := os.ReadDir(home)
-	assert.Empty(t, ents, "-insecure made files in RESH_HOME")
+	for _, e := range ents { // no keys: only the job store
+		assert.True(t, strings.HasPrefix(e.Name(), "jobs.db"), "-insecure made %s in RESH_HOME", e.Name())
+	}
 	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer dcancel()
 	c, err := connection.Dial(dctx, "tcp", addr, nil)
