@@ -193,6 +193,13 @@ func (f *follower) session(ctx context.Context, s *client.Session) (code int, lo
 		case <-ctx.Done():
 			return 0, false, ctx.Err()
 		case end := <-ended:
+			if first != 0 && end.verdict != nil && end.verdict.Verdict == proto.VerdictCancelled && end.exit.Signal == 0 {
+				// Cancelled by reshjob's signal: its Exit is that signal
+				// (proto/spec.md §8), even from a server that raced its
+				// own cancel and sent 119.
+				end.exit = proto.Exit{Signal: int(first)}
+				end.verdict.Signal = int(first)
+			}
 			return f.ended(ctx, s, outs, end)
 		}
 	}

@@ -210,6 +210,24 @@ func TestRunInterrupted(t *testing.T) {
 	assert.Equal(t, "INT", got.Name)
 }
 
+// The job cancelled by reshjob's signal exits with it, even when the
+// server's Exit says 119 (a server that raced its own cancel).
+func TestRunInterruptedExit119(t *testing.T) {
+	sigs := make(chan os.Signal)
+	f := startFake(t, func(s *fakeSession) {
+		s.send(proto.TypeSubmitted, proto.Submitted{ID: 5})
+		sigs <- syscall.SIGTERM
+		var got proto.Signal
+		if err := proto.Expect(s.control, proto.TypeSignal, &got); err != nil {
+			t.Error(err)
+		}
+		s.finish("", "", proto.Verdict{Verdict: proto.VerdictCancelled, Status: -1, Detail: "cancelled: TERM"}, proto.Exit{Code: proto.ExitCancelled})
+	})
+	code, _, stderr := runJobSignals(t, f.port, sigs, "", "run", "-json", program(t, "a.py", pySource))
+	assert.Equal(t, 143, code)
+	assert.Equal(t, "reshjob: CANCELLED (cancelled: TERM)\n", stderr)
+}
+
 // A second signal ends reshjob without waiting for the job's end.
 func TestRunInterruptedTwice(t *testing.T) {
 	sigs := make(chan os.Signal)
