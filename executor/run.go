@@ -233,7 +233,7 @@ func (e *executor) loop(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			e.log.Warn("reshd: lost the link to the master; its sessions end; joining again in "+wait.String(), "master", master, "err", err)
+			e.log.Warn("reshd: lost the link to the master; its sessions end, its held jobs go on; joining again in "+wait.String(), "master", master, "held_jobs", len(e.jobs.Held()), "err", err)
 		}
 		t := time.NewTimer(wait)
 		select {
