@@ -135,6 +135,12 @@ func (s *Scheduler) claimSome() bool {
 		if len(free) == 0 {
 			return true
 		}
+		// A read first: the store's notices wake this loop at every
+		// change (output too), and a Claim is a write.
+		queued, err := s.st.List(s.ctx, store.Filter{States: []store.State{store.Queued}, Limit: 1})
+		if err == nil && len(queued) == 0 {
+			return true
+		}
 		j, err := s.st.Claim(s.wctx, s.cfg.Name, free, s.cfg.leaseFor())
 		if errors.Is(err, store.ErrNoJob) {
 			return true
