@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -178,6 +179,10 @@ func (j *Held) Acked() (stdout, stderr int64) {
 	return j.out[0].base, j.out[1].base
 }
 
+// maxReason bounds a cancel's reason in the verdict's detail, so that the
+// JobEnd fits in a message whatever the master sent.
+const maxReason = 1 << 10
+
 // Cancel kills the job, if it runs: its end has the verdict CANCELLED
 // (exit code proto.ExitCancelled) and the detail "cancelled: " + reason.
 func (j *Held) Cancel(reason string) {
@@ -188,6 +193,9 @@ func (j *Held) Cancel(reason string) {
 	}
 	if reason == "" {
 		reason = "by the master"
+	}
+	if len(reason) > maxReason {
+		reason = strings.ToValidUTF8(reason[:maxReason], "") + "..."
 	}
 	j.cancelled = reason
 	j.mu.Unlock()

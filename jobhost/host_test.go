@@ -349,3 +349,15 @@ func TestConn(t *testing.T) {
 	assert.Equal(t, proto.VerdictCancelled, end.Verdict.Verdict)
 	require.NoError(t, c.Close())
 }
+
+// TestLongCancelReason: the reason is cut, so that the end fits in a
+// message.
+func TestLongCancelReason(t *testing.T) {
+	h := newHost(t, jobhost.Config{})
+	j := start(t, h, 1, 1, "sh", "sleep 60", "")
+	j.Cancel(strings.Repeat("é", proto.MaxMessage))
+	_, end, err := follow(t, j, [2]int64{0, 0})
+	require.NoError(t, err)
+	assert.Less(t, len(end.Verdict.Detail), 2<<10)
+	assert.True(t, strings.HasPrefix(end.Verdict.Detail, "cancelled: éé"))
+}
