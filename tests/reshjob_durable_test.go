@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -322,4 +324,146 @@ func TestReshjobDurableOlderServerWords(t *testing.T) {
 	assert.Equal(t, 255, code)
 	assert.Empty(t, out)
 	assert.Equal(t, "reshjob: reshd: no job 999999\n", errs)
+}
+
+// durableCounter prints 0..n-1, a line every step seconds.
+func durableCounter(t *testing.T, n int, step float64) (path, output string) {
+	t.Helper()
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "%d\n", i)
+	}
+	src := fmt.Sprintf("import time\nfor i in range(%d):\n    print(i, flush=True)\n    time.sleep(%g)\n", n, step)
+	return writeProgram(t, "count.py", src), b.String()
+}
+
+// lineWatch is a buffer that tells each write.
+type lineWatch struct {
+	mu    sync.Mutex
+	b     strings.Builder
+	wrote chan struct{} // closed and replaced at each write
+}
+
+func newLineWatch() *lineWatch { return &lineWatch{wrote: make(chan struct{})} }
+
+func (w *lineWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	close(w.wrote)
+	w.wrote = make(chan struct{})
+	return len(p), nil
+}
+
+func (w *lineWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// waitFor waits until the buffer holds s.
+func (w *lineWatch) waitFor(t *testing.T, s string, within time.Duration) {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		w.mu.Lock()
+		has, next := strings.Contains(w.b.String(), s), w.wrote
+		w.mu.Unlock()
+		if has {
+			return
+		}
+		select {
+		case <-next:
+		case <-deadline:
+			t.Fatalf("%q did not come within %v: %q", s, within, w.String())
+		}
+	}
+}
+
+// startRun starts reshjob opts HOST run args in the background.
+func startRun(t *testing.T, d *daemon, opts []string, args ...string) (cmd *exec.Cmd, stdout, stderr *lineWatch, done chan struct{}) {
+	t.Helper()
+	cmd = exec.Command(filepath.Join(bin, "reshjob"), append(append([]string{}, opts...), reshjobArgs(t, d, append([]string{"run"}, args...)...)...)...)
+	stdout, stderr = newLineWatch(), newLineWatch()
+	cmd.Stdin = strings.NewReader("")
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	require.NoError(t, cmd.Start())
+	done = make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+	})
+	return cmd, stdout, stderr, done
+}
+
+// waitDone waits for the background reshjob's end and returns its status.
+func waitDone(t *testing.T, cmd *exec.Cmd, done chan struct{}, within time.Duration) int {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(within):
+		t.Fatalf("reshjob did not end within %v", within)
+	}
+	return cmd.ProcessState.ExitCode()
+}
+
+// run follows its job across a master killed (-9) and started again: it
+// attaches again from the bytes it wrote, and the output is whole, with no
+// gap and no duplicate (the executor kept the job running).
+func TestReshjobDurableRunSurvivesMasterRestart(t *testing.T) {
+	skipWithout(t, "bwrap", "python3")
+	flags := []string{"-master", "-executor-timeout", "3s", "-store", filepath.Join(t.TempDir(), "jobs.db")}
+	m := startReshd(t, flags...)
+	startExecutor(t, m, "keeper")
+	prog, want := durableCounter(t, 40, 0.1)
+	cmd, stdout, stderr, done := startRun(t, m, nil, prog)
+	stdout.waitFor(t, "3\n", 30*time.Second)
+	require.NoError(t, m.cmd.Process.Signal(syscall.SIGKILL))
+	_ = m.cmd.Wait()
+	m2 := startReshdAt(t, m.addr, nil, flags...)
+	m2.waitJoined(t, "keeper")
+	code := waitDone(t, cmd, done, 60*time.Second)
+	assert.Equal(t, 0, code, "stderr %q", stderr.String())
+	assert.Equal(t, want, stdout.String(), "the whole output, no gap, no duplicate")
+}
+
+// When the master does not come back within -give-up, run says how to
+// attach again, from where it stopped, and exits 255; that command, once
+// the master is back, gives the rest.
+func TestReshjobDurableRunLost(t *testing.T) {
+	skipWithout(t, "bwrap", "python3")
+	flags := []string{"-master", "-executor-timeout", "3s", "-store", filepath.Join(t.TempDir(), "jobs.db")}
+	m := startReshd(t, flags...)
+	startExecutor(t, m, "keeper")
+	prog, want := durableCounter(t, 40, 0.1)
+	cmd, stdout, stderr, done := startRun(t, m, []string{"-give-up", "1s"}, prog)
+	stdout.waitFor(t, "3\n", 30*time.Second)
+	require.NoError(t, m.cmd.Process.Signal(syscall.SIGKILL))
+	_ = m.cmd.Wait()
+	code := waitDone(t, cmd, done, 60*time.Second)
+	assert.Equal(t, 255, code)
+	host, port, _ := strings.Cut(m.addr, ":")
+	hint := regexp.MustCompile(`^reshjob: lost the connection to ` + regexp.QuoteMeta(host) + `; job (\d+) goes on: reshjob -p ` + port +
+		`( -insecure)? ` + regexp.QuoteMeta(host) + ` attach -from (\d+):0 (\d+)\n$`).FindStringSubmatch(stderr.String())
+	require.NotNil(t, hint, "stderr %q", stderr.String())
+	assert.Equal(t, hint[1], hint[4])
+	assert.Equal(t, strconv.Itoa(len(stdout.String())), hint[3], "-from is what run wrote")
+
+	m2 := startReshdAt(t, m.addr, nil, flags...)
+	m2.waitJoined(t, "keeper")
+	args := strings.Fields(strings.TrimPrefix(stderr.String()[strings.Index(stderr.String(), "goes on: ")+len("goes on: "):], "reshjob "))
+	if !m.insecure {
+		args = append([]string{"-known-only"}, args...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rest := exec.CommandContext(ctx, filepath.Join(bin, "reshjob"), args...)
+	var out, errb strings.Builder
+	rest.Stdout, rest.Stderr = &out, &errb
+	require.NoError(t, rest.Run(), "reshjob %q: %s", args, errb.String())
+	assert.Equal(t, want, stdout.String()+out.String(), "run's output, then attach's: the whole output")
 }
