@@ -43,7 +43,9 @@ type Config struct {
 	// Default 30s.
 	Timeout time.Duration
 	// Server is how the sessions are run (Logger, KillGrace, Guard...); nil
-	// takes package server's defaults, with Logger for its logger.
+	// takes package server's defaults, with Logger for its logger. The
+	// durable jobs the master runs here take its Languages, JobCeiling,
+	// UnsafeNoSandbox and ExecutorName (default: Name).
 	Server *server.Config
 	// Logger receives one line per join, lost link, refusal and problem.
 	// Default: discard.
