@@ -199,9 +199,11 @@ func TestReshjobDurableRunningCancel(t *testing.T) {
 	d := startJobsReshd(t)
 	sandboxOK(t, d)
 	id := durableSubmit(t, d, nil, "", writeProgram(t, "sleep.py", sleeper))
-	j := durableWaitState(t, d, id, "running")
-	assert.NotEmpty(t, j.Executor)
+	durableWaitState(t, d, id, "running")
 	require.Eventually(t, func() bool { return durableStatus(t, d, nil, id).StdoutLen == int64(len("started\n")) }, 30*time.Second, 50*time.Millisecond)
+	j := durableStatus(t, d, nil, id)
+	assert.Equal(t, "running", j.State)
+	assert.NotEmpty(t, j.Executor, "running, with output: on an executor")
 
 	attached := startAttach(t, d, id)
 	_, out, _ := durableRun(t, d, nil, "", "ls")
