@@ -51,7 +51,7 @@ func newFollower(o *Options, env client.Env, sigs <-chan os.Signal, from Offsets
 	if file, ok := env.Stderr.(*os.File); ok {
 		isTerm = term.IsTerminal(int(file.Fd()))
 	}
-	f.states = stateLine{w: f.stderrWriter, verbose: o.Verbose, term: isTerm}
+	f.states = stateLine{w: f.stderrWriter, verbose: o.Verbose, term: isTerm, delay: queuedNotice}
 	cfg := connection.Config{}
 	if env.Connection != nil {
 		cfg = *env.Connection

@@ -283,15 +283,16 @@ func TestCancel(t *testing.T) {
 }
 
 // Without -v, on a terminal, a job is said to be queued only once it has
-// waited QueuedNotice, and then where it runs.
+// waited the delay, and then where it runs.
 func TestStateLine(t *testing.T) {
 	var b strings.Builder
-	l := stateLine{w: func() io.Writer { return &b }, id: 3, term: true}
+	l := stateLine{w: func() io.Writer { return &b }, id: 3, term: true, delay: time.Hour}
 	l.show(proto.JobState{State: "queued"})
 	require.NotNil(t, l.notice)
 	l.show(proto.JobState{State: "running", Executor: "e1", Attempt: 1})
 	assert.Nil(t, l.notice)
 	assert.Empty(t, b.String(), "running within the notice time: nothing said")
+	l.delay = time.Millisecond
 	l.show(proto.JobState{State: "queued"})
 	<-l.notice
 	l.late()

@@ -8,19 +8,20 @@ import (
 	"resh/proto"
 )
 
-// QueuedNotice is how long a job stays queued before reshjob says so on
+// queuedNotice is how long a job stays queued before reshjob says so on
 // a terminal without -v.
-var QueuedNotice = time.Second
+const queuedNotice = time.Second
 
 // stateLine tells where an attached job is (JobState) on stderr:
 // "reshjob: job 42 queued", "reshjob: job 42 running on NAME". With -v,
 // every change; otherwise, on a terminal only, once the job has been
-// queued for QueuedNotice, and then where it runs.
+// queued for delay (queuedNotice), and then where it runs.
 type stateLine struct {
 	w       func() io.Writer // reshjob's stderr now
 	id      int64
 	verbose bool
 	term    bool
+	delay   time.Duration
 
 	last   proto.JobState
 	shown  bool        // a line was shown for the current wait (not verbose)
@@ -41,7 +42,7 @@ func (l *stateLine) show(st proto.JobState) {
 	case st.State == "queued":
 		l.shown = false
 		l.stop()
-		l.timer = time.NewTimer(QueuedNotice)
+		l.timer = time.NewTimer(l.delay)
 		l.notice = l.timer.C
 	default:
 		l.stop()
