@@ -13,8 +13,8 @@ import (
 )
 
 // Cancelling a queued job ends it at once; a running one is killed on its
-// executor, its end (and late output) ignored, then released. An attached
-// client gets CANCELLED, exit 119.
+// executor first (its output until then stored), then stored as
+// cancelled, and released. An attached client gets CANCELLED, exit 119.
 func TestCancel(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t, Config{})
@@ -34,28 +34,60 @@ func TestCancel(t *testing.T) {
 	c.out(cluster.JobStdout, 0, "before")
 	sk.waitFor(t, "the output", func() bool { return len(sk.out[store.Stdout]) == 6 })
 
-	info, err = h.s.Cancel(ctx, owner, j.ID, "by hand")
-	require.NoError(t, err)
-	assert.Equal(t, "cancelled", info.State)
+	cancelled := make(chan proto.JobInfo, 1)
+	go func() {
+		info, err := h.s.Cancel(ctx, owner, j.ID, "by hand")
+		assert.NoError(t, err)
+		cancelled <- info
+	}()
 	h.fc.waitFor(t, "the executor told to kill it", func() bool { return len(c.cancels) == 1 })
 	assert.Equal(t, "by hand", c.cancels[0])
-	c.out(cluster.JobStdout, 6, "after")
+	got, err := h.st.Get(ctx, j.ID)
+	require.NoError(t, err)
+	assert.Equal(t, store.Running, got.State, "cancelled once killed")
+	c.out(cluster.JobStdout, 6, "+last")
 	c.end(cluster.JobEnd{Verdict: proto.Verdict{Verdict: proto.VerdictCancelled}, Exit: proto.Exit{Code: proto.ExitCancelled}})
+	info = <-cancelled
+	assert.Equal(t, "cancelled", info.State)
 	h.fc.waitFor(t, "the release", func() bool { return c.released })
 	require.NoError(t, result())
-	assert.Equal(t, "before", string(sk.out[store.Stdout]))
+	assert.Equal(t, "before+last", string(sk.out[store.Stdout]))
 	assert.Equal(t, proto.VerdictCancelled, sk.verdict.Verdict)
 	assert.Equal(t, "cancelled: by hand", sk.verdict.Detail)
 	assert.Equal(t, proto.Exit{Code: proto.ExitCancelled}, *sk.exit)
-	got, err := h.st.Get(ctx, j.ID)
+	got, err = h.st.Get(ctx, j.ID)
 	require.NoError(t, err)
 	assert.Equal(t, store.Cancelled, got.State)
-	assert.Equal(t, int64(6), got.StdoutLen, "nothing stored after the cancel")
+	assert.Equal(t, "by hand", got.Reason)
 
 	_, err = h.s.Cancel(ctx, owner, j.ID, "again")
 	var ended *EndedError
 	require.ErrorAs(t, err, &ended)
 	assert.EqualError(t, err, "reshd: job 2 has ended (cancelled)")
+}
+
+// A running job cancelled in the store by someone else (another master
+// sharing it) is killed on its executor; its late output and end are
+// ignored, and it is released.
+func TestCancelledElsewhere(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, Config{})
+	j := h.submit("x")
+	h.fc.addExecutor("e1", 1, "python")
+	c := h.placed(1)
+	c.out(cluster.JobStdout, 0, "before")
+	c.requireAck(t, 6, 0)
+	_, err := h.st.Cancel(ctx, j.ID, "", "by another master")
+	require.NoError(t, err)
+	h.fc.waitFor(t, "the executor told to kill it", func() bool { return len(c.cancels) == 1 })
+	assert.Equal(t, "by another master", c.cancels[0])
+	c.out(cluster.JobStdout, 6, "after")
+	c.end(cluster.JobEnd{Verdict: proto.Verdict{Verdict: proto.VerdictCancelled}, Exit: proto.Exit{Code: proto.ExitCancelled}})
+	h.fc.waitFor(t, "the release", func() bool { return c.released })
+	got, err := h.st.Get(ctx, j.ID)
+	require.NoError(t, err)
+	assert.Equal(t, store.Cancelled, got.State)
+	assert.Equal(t, int64(6), got.StdoutLen, "nothing stored after the cancel")
 }
 
 // Another owner's job does not exist for every query; AnyOwner (the

@@ -24,7 +24,7 @@ func (s *Scheduler) follow(id, lease int64, conn Conn, stdout, stderr int64) {
 	h.conn = conn
 	h.executor = conn.Executor()
 	h.gen++
-	r := &runner{s: s, id: id, lease: lease, gen: h.gen, conn: conn, stored: [3]int64{0, stdout, stderr}}
+	r := &runner{s: s, id: id, lease: lease, gen: h.gen, conn: conn, stored: [3]int64{0, stdout, stderr}, cancelReq: h.cancel}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	if old != nil {
@@ -51,6 +51,9 @@ type runner struct {
 	buf       [3]batch
 	buffered  int
 	cancelled bool // the job ended in the store: the executor was told to kill it
+
+	cancelReq <-chan string // Scheduler.Cancel's requests
+	reason    string        // Cancel's reason, once asked: the end is stored as cancelled
 }
 
 // batch is output of one stream not stored yet, from off on.
@@ -106,6 +109,13 @@ func (r *runner) run() {
 		case <-flush.C:
 			if !r.store() {
 				return
+			}
+		case reason := <-r.cancelReq:
+			if r.reason == "" && !r.cancelled {
+				r.reason = reason
+				if err := r.conn.Cancel(reason); err != nil {
+					r.s.log.Debug("reshd: cannot cancel a job on its executor", "job", r.id, "err", err)
+				}
 			}
 		case <-changed:
 			if !r.check() {
@@ -261,7 +271,13 @@ func (r *runner) finish(end cluster.JobEnd) {
 		r.s.log.Error("reshd: cannot encode a job's end", "job", r.id, "err", err)
 		return
 	}
-	if !r.cancelled {
+	if !r.cancelled && r.reason != "" {
+		// Cancelled by Cancel: killed first, now stored as cancelled.
+		if _, err := r.s.st.Cancel(r.s.wctx, r.id, "", r.reason); err != nil && !errors.Is(err, store.ErrState) {
+			r.s.log.Warn("reshd: cannot store a job as cancelled", "job", r.id, "err", err)
+		}
+		r.s.log.Info("reshd: job cancelled on its executor", "job", r.id, "reason", r.reason)
+	} else if !r.cancelled {
 		_, err = r.s.st.Finish(r.s.wctx, r.id, r.lease, exitCode(end.Exit), result)
 		switch {
 		case err == nil:

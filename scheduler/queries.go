@@ -106,16 +106,36 @@ func (s *Scheduler) List(ctx context.Context, owner string, req proto.JobRequest
 	return out, nil
 }
 
+// CancelWait bounds how long Cancel waits for a running job's executor to
+// kill it before it stores the job as cancelled anyway.
+const CancelWait = 10 * time.Second
+
 // Cancel cancels owner's job id (AnyOwner: any job) with reason: a
-// queued one at once; a running one is cancelled in the store, and its
-// runner (this Scheduler's or another master's, told by the store) kills
-// it on its executor. It returns the job as it is after. A job that has
-// ended is an *EndedError.
+// queued one at once; a running one that this Scheduler runs is killed on
+// its executor, then stored as cancelled (waiting at most CancelWait);
+// any other is cancelled in the store, and the master that runs it, told
+// by the store, kills it. It returns the job as it is after. A job that
+// has ended is an *EndedError.
 func (s *Scheduler) Cancel(ctx context.Context, owner string, id int64, reason string) (proto.JobInfo, error) {
-	if _, err := s.get(ctx, owner, id); err != nil {
+	j, err := s.get(ctx, owner, id)
+	if err != nil {
 		return proto.JobInfo{}, err
 	}
-	_, err := s.st.Cancel(context.WithoutCancel(ctx), id, owner, reason)
+	if j.State.Ended() {
+		return proto.JobInfo{}, &EndedError{ID: id, State: j.State}
+	}
+	if j.State == store.Running && s.killFirst(ctx, j, reason) {
+		in, err := s.Get(ctx, owner, id)
+		switch {
+		case err != nil:
+			return proto.JobInfo{}, err
+		case in.State == string(store.Cancelled):
+			return in, nil
+		case in.State != string(store.Running) && in.State != string(store.Queued):
+			return proto.JobInfo{}, &EndedError{ID: id, State: store.State(in.State)}
+		}
+	}
+	_, err = s.st.Cancel(context.WithoutCancel(ctx), id, owner, reason)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return proto.JobInfo{}, noJob(id)
@@ -136,6 +156,44 @@ func (s *Scheduler) Cancel(ctx context.Context, owner string, id int64, reason s
 	}
 	s.mu.Unlock()
 	return s.Get(ctx, owner, id)
+}
+
+// killFirst asks the runner of the running job j, if this Scheduler
+// runs it, to kill it and store it cancelled, and waits until the job has
+// ended in the store, at most CancelWait. It returns false when this
+// Scheduler does not run j.
+func (s *Scheduler) killFirst(ctx context.Context, j store.Job, reason string) bool {
+	changed, stop := s.st.Watch(j.ID)
+	defer stop()
+	s.mu.Lock()
+	h := s.jobs[j.ID]
+	ok := h != nil && h.lease == j.Lease && h.conn != nil
+	if ok {
+		select {
+		case h.cancel <- reason:
+		default: // asked already
+		}
+	}
+	s.mu.Unlock()
+	if !ok {
+		return false
+	}
+	t := time.NewTimer(CancelWait)
+	defer t.Stop()
+	for {
+		cur, err := s.st.Get(ctx, j.ID)
+		if err != nil || cur.State.Ended() || cur.Lease != j.Lease {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-t.C:
+			s.log.Warn("reshd: a job's executor did not kill it in time: cancelled anyway", "job", j.ID, "wait", CancelWait)
+			return true
+		case <-ctx.Done():
+			return true
+		}
+	}
 }
 
 // Info is job j as the queries show it.

@@ -41,7 +41,7 @@ func (s *Scheduler) OnJoin(executor string, jobs []cluster.HeldJob) {
 		s.mu.Lock()
 		h := s.jobs[j.ID]
 		if h == nil || h.lease < j.Lease {
-			h = &held{id: j.ID, lease: j.Lease}
+			h = newHeld(j.ID, j.Lease)
 			s.jobs[j.ID] = h
 		}
 		h.executor = executor

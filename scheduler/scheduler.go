@@ -37,9 +37,15 @@ type Scheduler struct {
 // held is a job this Scheduler claimed or re-attached, under its lease.
 type held struct {
 	id, lease int64
-	executor  string // "" while not placed
-	conn      Conn   // nil while detached (its executor's link is lost)
-	gen       int    // bumped whenever conn changes: a runner of another gen is stale
+	executor  string      // "" while not placed
+	conn      Conn        // nil while detached (its executor's link is lost)
+	gen       int         // bumped whenever conn changes: a runner of another gen is stale
+	cancel    chan string // Cancel's request to the runner: kill it, then store it cancelled
+}
+
+// newHeld is a job held under lease, not placed yet.
+func newHeld(id, lease int64) *held {
+	return &held{id: id, lease: lease, cancel: make(chan string, 1)}
 }
 
 // New returns a Scheduler on cfg.Store and cfg.Cluster.
@@ -153,7 +159,7 @@ func (s *Scheduler) claimSome() bool {
 		}
 		s.log.Info("reshd: job claimed", "job", j.ID, "lang", j.Lang, "attempt", j.Attempts)
 		s.mu.Lock()
-		s.jobs[j.ID] = &held{id: j.ID, lease: j.Lease}
+		s.jobs[j.ID] = newHeld(j.ID, j.Lease)
 		s.pending = &j
 		s.mu.Unlock()
 	}

@@ -208,8 +208,12 @@ func (ss *session) attachControl(ctx context.Context, sch *scheduler.Scheduler, 
 			continue
 		}
 		ss.log.Info("reshd: the attached client cancels the job", "signal", s.Name)
-		if _, err := sch.Cancel(ctx, sees, id, "the attached client's signal "+s.Name); err == nil {
-			sk.signalled(int(sig))
+		// Marked first: the job's end may reach the client before Cancel
+		// returns.
+		sk.signalled(int(sig))
+		if _, err := sch.Cancel(ctx, sees, id, "the attached client's signal "+s.Name); err != nil {
+			sk.signalled(0)
+			ss.log.Info("reshd: cannot cancel the job", "err", err)
 		}
 	}
 }
