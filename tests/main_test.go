@@ -161,6 +161,10 @@ func startReshdVia(t testing.TB, wrap []string, addr string, env []string, flags
 	if insecureMode && !slices.Contains(flags, "-insecure") {
 		flags = append(flags, "-insecure")
 	}
+	if !slices.Contains(flags, "-store") && !slices.Contains(flags, "-join") {
+		// RESH_HOME is the whole run's: each reshd keeps its jobs apart.
+		flags = append(flags, "-store", filepath.Join(home, "jobs.db"))
+	}
 	argv := append(append(slices.Clone(wrap), filepath.Join(bin, "reshd"), "-listen", addr), flags...)
 	d, a := startLogged(t, argv, append([]string{"HOME=" + home}, env...), listenRE)
 	d.home = home

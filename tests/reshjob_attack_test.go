@@ -329,14 +329,12 @@ for target in sys.argv[2:]:
 	})
 
 	t.Run("reading secrets and another job's files", func(t *testing.T) {
-		// Job A writes a file in its work directory and waits for its
-		// stdin to end: meanwhile job B is given the file's path on this
+		// Job A writes a file in its work directory and sleeps until it
+		// is cancelled: meanwhile job B is given the file's path on this
 		// machine.
 		ma, mb := newMarker(), newMarker()
 		a := exec.Command(filepath.Join(bin, "reshjob"), reshjobArgs(t, d, "run",
-			writeProgram(t, "a.sh", "echo mine > \"secret.$1\"\necho ready\nread -r _\nexit 0\n"), ma)...)
-		aIn, err := a.StdinPipe()
-		require.NoError(t, err)
+			writeProgram(t, "a.sh", "echo mine > \"secret.$1\"\necho ready\nexec sleep 1000\n"), ma)...)
 		aOut, err := a.StdoutPipe()
 		require.NoError(t, err)
 		var aErr strings.Builder
@@ -407,8 +405,12 @@ for pid in os.listdir("/proc"):
 		want.WriteString("work directories 0\n")
 		assert.Equal(t, want.String(), r.stdout)
 
-		require.NoError(t, aIn.Close())
-		require.NoError(t, a.Wait(), "job A: stderr %q", aErr.String())
+		// ^C to reshjob cancels job A.
+		require.NoError(t, a.Process.Signal(os.Interrupt))
+		err = a.Wait()
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, "job A: stderr %q", aErr.String())
+		assert.Equal(t, 130, ee.ExitCode(), "job A: stderr %q", aErr.String())
 		_, err = os.Stat(filepath.Dir(theirs[0]))
 		assert.True(t, errors.Is(err, os.ErrNotExist), "job A's work directory is still there: %v", err)
 		contained(t, d, ma)

@@ -62,6 +62,8 @@ func startJob(t *testing.T, d *daemon, runArgs ...string) *startedJob {
 	j.cmd.Stderr = &j.stderr
 	require.NoError(t, j.cmd.Start())
 	t.Cleanup(func() { _ = j.cmd.Process.Kill(); _ = j.cmd.Wait() })
+	// A stored job's stdin is whole before it runs: none here.
+	require.NoError(t, j.stdin.Close())
 	first := make(chan string, 1)
 	go func() {
 		br := bufio.NewReader(out)
@@ -98,14 +100,13 @@ func (j *startedJob) wait(t *testing.T, within time.Duration) (int, string) {
 func TestReshjobClusterLandsOnExecutors(t *testing.T) {
 	skipWithout(t, "bwrap", "python3")
 	m := startMaster(t, []string{"-local", "2"}, "local-1", "local-2")
-	// The program says it started, then waits for its stdin to end: both
-	// run at the same time.
-	src := writeProgram(t, "wait.py", "import sys\nprint('started', flush=True)\nsys.stdin.read()\nprint('done')\n")
+	// Two programs at once go to the two executors (the one with the
+	// most free slots first).
+	src := writeProgram(t, "wait.py", "import time\nprint('started', flush=True)\ntime.sleep(1)\nprint('done')\n")
 	a := startJob(t, m, "-json", src)
 	b := startJob(t, m, "-json", src)
 	var executors []string
 	for _, j := range []*startedJob{a, b} {
-		require.NoError(t, j.stdin.Close())
 		code, out := j.wait(t, 30*time.Second)
 		assert.Equal(t, 0, code, "stderr %q", j.stderr.String())
 		line, obj, _ := strings.Cut(out, "\n")
@@ -158,13 +159,14 @@ run = no-such-interpreter-for-resh {source}
 	assert.Less(t, time.Since(start), 5*time.Second, "refused at once")
 }
 
-// A job whose executor is killed (SIGKILL) while the program runs ends,
-// once the master gives the executor up (-executor-timeout 3s), with the
-// output that had arrived, one line saying so, and 255; nothing of the
-// program is left.
+// A job whose executor is killed (SIGKILL) while the program runs, on a
+// master that does not retry (-job-retries 0), ends once the master gives
+// the executor up (-executor-timeout 3s) with EXECUTOR_LOST (120) and one
+// line saying so; nothing of the program is left. (With retries, the job
+// runs again elsewhere: tests/jobs_crash_test.go.)
 func TestReshjobClusterExecutorKilled(t *testing.T) {
 	skipWithout(t, "bwrap")
-	m := startMaster(t, []string{"-executor-timeout", "3s"})
+	m := startMaster(t, []string{"-executor-timeout", "3s", "-job-retries", "0"})
 	e := startExecutor(t, m, "doomed")
 	marker := newMarker()
 	j := startJob(t, m, writeProgram(t, "long.sh", "echo started\nsleep \"1000.$1\"\n"), marker)
@@ -173,9 +175,9 @@ func TestReshjobClusterExecutorKilled(t *testing.T) {
 		"the program's sleep did not start")
 	require.NoError(t, e.cmd.Process.Kill())
 	code, out := j.wait(t, 30*time.Second)
-	assert.Equal(t, 255, code)
+	assert.Equal(t, 120, code)
 	assert.Empty(t, out)
-	assert.Equal(t, "reshjob: executor doomed lost\n", j.stderr.String())
+	assert.Contains(t, j.stderr.String(), "reshjob: EXECUTOR_LOST")
 	require.Eventually(t, func() bool { return len(processesWith(marker)) == 0 }, 10*time.Second, 20*time.Millisecond,
 		"the program outlived its executor: %q", processesWith(marker))
 }
