@@ -32,6 +32,8 @@ type fakeCluster struct {
 	resumes  []cluster.JobResume
 	drops    []cluster.JobDrop
 	frees    int
+	refuse   int // RunJob says ErrNoRoom this many more times, whatever Free says
+	refused  int // how many times it did
 
 	roomCh  chan struct{}
 	changed chan struct{} // closed and replaced at every call
@@ -110,6 +112,12 @@ func (f *fakeCluster) run(t *testing.T, n int) *fakeConn {
 func (f *fakeCluster) RunJob(ctx context.Context, run cluster.JobRun, source, stdin []byte) (Conn, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.refuse > 0 {
+		f.refuse--
+		f.refused++
+		f.changedLocked()
+		return nil, ErrNoRoom
+	}
 	var names []string
 	for n := range f.room {
 		names = append(names, n)

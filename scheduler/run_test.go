@@ -151,14 +151,15 @@ func TestPendingPlacedOnRoom(t *testing.T) {
 	h := newHarness(t, Config{})
 	j := h.submit("x")
 	h.fc.mu.Lock()
-	h.fc.room["e1"], h.fc.langs["e1"] = 1, []string{"python"}
-	h.fc.detached["e1"] = true // RunJob says no room; Free too
+	h.fc.refuse = 1 // Free has python, but the executor fills up meanwhile
 	h.fc.mu.Unlock()
-	h.fc.mu.Lock()
-	h.fc.detached["e1"] = false
-	h.fc.mu.Unlock()
-	h.fc.kick()
+	h.fc.addExecutor("e1", 1, "python")
+	h.fc.waitFor(t, "a refused run", func() bool { return h.fc.refused == 1 })
+	got := h.waitJob(j.ID, "claimed", func(j store.Job) bool { return j.State == store.Running })
+	assert.Equal(t, 1, got.Attempts)
+	h.fc.kick() // Room
 	c := h.fc.run(t, 1)
+	assert.Equal(t, got.Lease, c.lease, "the same claim, placed")
 	c.end(okEnd("e1"))
 	h.waitJob(j.ID, "finished", func(j store.Job) bool { return j.State == store.Finished })
 }
