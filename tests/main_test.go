@@ -55,9 +55,13 @@ func run(m *testing.M) int {
 	// The identity exists before any test, whatever order -shuffle picks:
 	// the resh that would create it says so on stderr, which tests of
 	// resh's exact messages do not expect.
-	if _, _, err := auth.LoadOrCreateIdentity(filepath.Join(home, auth.IdentityFile)); err != nil {
-		fmt.Fprintln(os.Stderr, "tests:", err)
-		return 1
+	// So does reshd's host key: tests that start a reshd with a RESH_HOME
+	// of its own give it this one, as known_hosts is the run's too.
+	for _, f := range []string{auth.IdentityFile, auth.HostKeyFile} {
+		if _, _, err := auth.LoadOrCreateIdentity(filepath.Join(home, f)); err != nil {
+			fmt.Fprintln(os.Stderr, "tests:", err)
+			return 1
+		}
 	}
 	code := m.Run()
 	if code == 0 {

@@ -298,6 +298,11 @@ func TestReshjobDurableOwners(t *testing.T) {
 	_, err = f.Write(mine)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
+	// The run's host key, though: known_hosts is the whole run's, and a
+	// port this reshd gets may have been another test's reshd's.
+	b, err := os.ReadFile(filepath.Join(os.Getenv("RESH_HOME"), auth.HostKeyFile))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(home, auth.HostKeyFile), b, 0o600))
 	d := startReshdAt(t, "127.0.0.1:0", []string{"RESH_HOME=" + home}, "-store", filepath.Join(t.TempDir(), "jobs.db"))
 
 	id := durableSubmit(t, d, nil, "", writeProgram(t, "never.py", sleeper))
