@@ -24,11 +24,13 @@ func (b *sqliteBackend) write(ctx context.Context, fn func(wtx) error) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	// Once the writer has the operation, it runs it (unless ctx ended
+	// before its batch began) and says how it went: wait for that, so
+	// that fn never runs after write returned, and a change committed is
+	// never reported as canceled.
 	select {
 	case err := <-r.done:
 		return err
-	case <-ctx.Done():
-		return ctx.Err()
 	case <-b.stopped:
 		select {
 		case err := <-r.done:

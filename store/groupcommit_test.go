@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -89,4 +90,40 @@ func TestGroupCommit(t *testing.T) {
 	for _, j := range kept {
 		assert.Equal(t, "opA", j.Owner)
 	}
+}
+
+// An operation the writer runs is never reported as canceled while it
+// runs: write returns once the writer says how it went (it once returned
+// at the context's end while the operation went on, racing with its
+// caller, and could commit after the caller was told it had not).
+func TestWriteWaitsForTheWriter(t *testing.T) {
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "jobs.db"), nil)
+	require.NoError(t, err)
+	defer s.Close()
+	b := s.(*sqlStore).b.(*sqliteBackend)
+
+	opCtx, cancel := context.WithCancel(ctx)
+	running, release := make(chan struct{}), make(chan struct{})
+	ran := false
+	done := make(chan error, 1)
+	go func() {
+		done <- b.write(opCtx, func(wtx) error {
+			close(running)
+			<-release
+			ran = true
+			return nil
+		})
+	}()
+	<-running
+	cancel()
+	// Not an event to wait for but one that must not come: give write a
+	// moment to return wrongly.
+	select {
+	case err := <-done:
+		t.Fatalf("write returned %v while its operation ran", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	require.NoError(t, <-done, "the operation ran and committed")
+	assert.True(t, ran)
 }
