@@ -116,6 +116,9 @@ func run(ctx context.Context, cfg Config, h hooks) error {
 	}
 	jobs, pool := newJobHost(c, scfg)
 	e.jobs = jobs
+	if scfg.JobPool == nil {
+		scfg.JobPool = pool // one pool for the sessions' programs and the held jobs
+	}
 	defer func() {
 		if pool != nil {
 			pool.Close()
@@ -156,11 +159,15 @@ func run(ctx context.Context, cfg Config, h hooks) error {
 
 // newJobHost makes the Host of the durable jobs the master runs here
 // (cluster/spec.md §8), configured as the sessions' programs are (scfg),
-// and its sandbox pool (nil without a sandbox), to close after it.
+// and the sandbox pool it made (nil without a sandbox, or when scfg gave
+// one), to close after it.
 func newJobHost(c Config, scfg server.Config) (*jobhost.Host, *sandbox.Pool) {
-	var pool *sandbox.Pool
-	if !scfg.UnsafeNoSandbox {
+	// A pool given with the sessions' configuration is its giver's to
+	// close; one made here is returned to be closed.
+	pool, own := scfg.JobPool, (*sandbox.Pool)(nil)
+	if pool == nil && !scfg.UnsafeNoSandbox {
 		pool = jobhost.NewPool(scfg.JobCeiling)
+		own = pool
 	}
 	name := scfg.ExecutorName
 	if name == "" {
@@ -173,7 +180,7 @@ func newJobHost(c Config, scfg server.Config) (*jobhost.Host, *sandbox.Pool) {
 		Executor:  name,
 		Pool:      pool,
 		Logger:    c.Logger,
-	}), pool
+	}), own
 }
 
 // orDefault is v, or def when v is not positive.

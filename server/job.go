@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"os"
 	"strings"
 	"syscall"
 	"time"
 
 	jobs "resh/job"
+	"resh/jobhost"
 	"resh/lang"
 	"resh/proto"
 	"resh/sandbox"
@@ -139,26 +138,20 @@ func (ss *session) jobControl(cancel context.CancelCauseFunc) {
 	}
 }
 
-// warmSandboxes is how many sandboxes a Server keeps built ahead of the
-// programs it runs, once it has run one: two jobs can start at once
-// without waiting for one, and each costs a sleeping bwrap and shell
-// (about 2 MB).
-const warmSandboxes = 2
-
-// jobPool returns the Server's sandbox pool, made at its first program;
-// nil when programs run without a sandbox.
+// jobPool returns the sandbox pool of the programs run live: the
+// configured one, else the Server's own, made at its first program; nil
+// when programs run without a sandbox.
 func (s *Server) jobPool() *sandbox.Pool {
 	if s.cfg.UnsafeNoSandbox {
 		return nil
 	}
+	if s.cfg.JobPool != nil {
+		return s.cfg.JobPool
+	}
 	s.poolMu.Lock()
 	defer s.poolMu.Unlock()
 	if s.pool == nil && !s.poolClosed {
-		// /tmp and /dev/shm are bounded by the job's memory cgroup, or,
-		// without one, by their size: the most a compile or a program
-		// may have here.
-		most := jobs.Limits(proto.JobLimits{Memory: math.MaxInt64}, s.cfg.JobCeiling).Memory
-		s.pool = sandbox.NewPool(os.TempDir(), warmSandboxes, sandbox.Options{TmpSize: max(most, jobs.CompileLimits.Memory)})
+		s.pool = jobhost.NewPool(s.cfg.JobCeiling)
 	}
 	return s.pool
 }

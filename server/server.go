@@ -68,6 +68,11 @@ type Config struct {
 	// JobCeiling caps the limits a program may ask for; zero fields take
 	// resh/job.DefaultCeiling's (4 times the defaults).
 	JobCeiling sandbox.Limits
+	// JobPool, when set, is where the programs run live (§7) take their
+	// sandboxes: the one pool of this reshd, shared with its durable jobs
+	// and closed by its owner. Nil: the Server makes its own at the first
+	// program.
+	JobPool *sandbox.Pool
 	// UnsafeNoSandbox runs programs without the sandbox, with rlimits and
 	// a wall timer only (reshd -unsafe-no-sandbox): for trusted programs
 	// only; every verdict says so. Without it, programs are refused with

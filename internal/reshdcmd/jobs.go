@@ -55,6 +55,7 @@ func openJobs(ctx context.Context, o Options, cfg *server.Config, log *slog.Logg
 	if !o.Master {
 		if !o.UnsafeNoSandbox {
 			j.pool = jobhost.NewPool(o.JobCeiling)
+			cfg.JobPool = j.pool // one pool for live programs and durable jobs
 		}
 		j.host = jobhost.New(jobhost.Config{
 			Languages: cfg.Languages, Ceiling: o.JobCeiling, Unsafe: o.UnsafeNoSandbox,
