@@ -99,10 +99,10 @@ func (h *Host) Run(run cluster.JobRun, source, stdin []byte) (*Held, error) {
 		h.forgetLocked(j, errReplaced)
 	}
 	l, ok := h.cfg.Languages.ByName(run.Lang)
-	if !ok || !haveTools(l) {
+	if !ok || !l.ToolsIn(sandbox.DefaultPath) {
 		return nil, &cluster.RefusedError{
 			Executor: h.cfg.Executor, Reason: cluster.RefuseLang,
-			Message: fmt.Sprintf("reshd: no language %s here (have: %s)", run.Lang, strings.Join(languagesHere(h.cfg.Languages), ", ")),
+			Message: fmt.Sprintf("reshd: no language %s here (have: %s)", run.Lang, strings.Join(h.cfg.Languages.NamesIn(sandbox.DefaultPath), ", ")),
 		}
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())

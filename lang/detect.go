@@ -127,3 +127,27 @@ func firstLine(s string) string {
 	}
 	return ""
 }
+
+// ToolsIn reports whether every tool l needs (Tools) is an executable
+// file in path (a PATH: the sandbox's, sandbox.DefaultPath, where the
+// job runs).
+func (l Language) ToolsIn(path string) bool {
+	for _, t := range l.Tools() {
+		if _, err := LookIn(t, path); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// NamesIn names, sorted, the languages of s whose tools are all in path
+// (ToolsIn): the languages a reshd can run there.
+func (s *Set) NamesIn(path string) []string {
+	var have []string
+	for _, l := range s.All() {
+		if l.ToolsIn(path) {
+			have = append(have, l.Name)
+		}
+	}
+	return have
+}

@@ -117,3 +117,14 @@ func TestFirstLine(t *testing.T) {
 	assert.Equal(t, "a b", firstLine("\n  a b  \r\nc"))
 	assert.Len(t, firstLine(strings.Repeat("x", 1000)), 200)
 }
+
+func TestToolsIn(t *testing.T) {
+	dir := fakePath(t, map[string]string{"gcc": "exit 0", "javac": "exit 0", "python3": "exit 0"})
+	set := Builtin()
+	c, _ := set.ByName("c")
+	java, _ := set.ByName("java")
+	assert.True(t, c.ToolsIn(dir), "gcc compiles and the program runs by itself")
+	assert.False(t, java.ToolsIn(dir), "javac without java")
+	assert.False(t, c.ToolsIn(t.TempDir()))
+	assert.Equal(t, []string{"c", "python"}, set.NamesIn(dir))
+}

@@ -11,7 +11,6 @@ import (
 
 	jobs "resh/job"
 	"resh/jobhost"
-	"resh/lang"
 	"resh/proto"
 	"resh/sandbox"
 )
@@ -36,8 +35,8 @@ func (ss *session) serveJob(mux Mux, st *streams, h proto.Hello) {
 	ss.log = ss.log.With("lang", j.Lang, "program", j.Name)
 	cfg := &ss.srv.cfg
 	l, ok := cfg.Languages.ByName(j.Lang)
-	if !ok || !haveTools(l) {
-		ss.refuse(mux, fmt.Sprintf("reshd: no language %s here (have: %s)", j.Lang, strings.Join(languagesHere(cfg.Languages), ", ")))
+	if !ok || !l.ToolsIn(sandbox.DefaultPath) {
+		ss.refuse(mux, fmt.Sprintf("reshd: no language %s here (have: %s)", j.Lang, strings.Join(cfg.Languages.NamesIn(sandbox.DefaultPath), ", ")))
 		return
 	}
 	if j.Size < 0 || j.Size > jobs.MaxSource {
@@ -114,10 +113,18 @@ func (ss *session) serveJob(mux Mux, st *streams, h proto.Hello) {
 }
 
 // jobControl serves the control stream while a program runs: a Signal
-// kills it (an unknown one is answered with an Error, as for a command);
-// everything else is ignored. It returns when the stream ends or its read
-// deadline passes.
+// kills it. It returns when the stream ends or its read deadline passes.
 func (ss *session) jobControl(cancel context.CancelCauseFunc) {
+	ss.eachSignal(func(name string, sig syscall.Signal) {
+		ss.log.Info("reshd: the client killed the program", "signal", name)
+		cancel(signalCause{sig})
+	})
+}
+
+// eachSignal reads the control stream until it ends or its read deadline
+// passes, and calls do for each Signal of a known name; an unknown one is
+// answered with an Error (as for a command), other messages are ignored.
+func (ss *session) eachSignal(do func(name string, sig syscall.Signal)) {
 	cr := &controlReader{r: ss.control}
 	for {
 		t, body, err := cr.next()
@@ -133,8 +140,7 @@ func (ss *session) jobControl(cancel context.CancelCauseFunc) {
 			ss.writeControl(proto.TypeError, proto.Error{Message: fmt.Sprintf("reshd: unknown signal %q", s.Name)})
 			continue
 		}
-		ss.log.Info("reshd: the client killed the program", "signal", s.Name)
-		cancel(signalCause{sig})
+		do(s.Name, sig)
 	}
 }
 
@@ -165,25 +171,4 @@ func (s *Server) closePool() {
 	if p != nil {
 		p.Close()
 	}
-}
-
-// haveTools reports whether every tool l needs is in PATH.
-func haveTools(l lang.Language) bool {
-	for _, t := range l.Tools() {
-		if _, err := lang.LookIn(t, sandbox.DefaultPath); err != nil {
-			return false
-		}
-	}
-	return true
-}
-
-// languagesHere names the languages of set whose tools are here.
-func languagesHere(set *lang.Set) []string {
-	var have []string
-	for _, l := range set.All() {
-		if haveTools(l) {
-			have = append(have, l.Name)
-		}
-	}
-	return have
 }

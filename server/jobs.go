@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"resh/auth"
@@ -192,30 +193,16 @@ func (ss *session) attachJob(ctx context.Context, mux Mux, st *streams, sees str
 // attachControl reads the control stream of an attached client until its
 // read deadline passes: a Signal cancels the job.
 func (ss *session) attachControl(ctx context.Context, sch *scheduler.Scheduler, sees string, id int64, sk *attachSink) {
-	cr := &controlReader{r: ss.control}
-	for {
-		t, body, err := cr.next()
-		if err != nil {
-			return
-		}
-		var s proto.Signal
-		if t != proto.TypeSignal || proto.Decode(body, &s) != nil {
-			continue
-		}
-		sig, ok := signals[s.Name]
-		if !ok {
-			ss.writeControl(proto.TypeError, proto.Error{Message: fmt.Sprintf("reshd: unknown signal %q", s.Name)})
-			continue
-		}
-		ss.log.Info("reshd: the attached client cancels the job", "signal", s.Name)
+	ss.eachSignal(func(name string, sig syscall.Signal) {
+		ss.log.Info("reshd: the attached client cancels the job", "signal", name)
 		// Marked first: the job's end may reach the client before Cancel
 		// returns.
 		sk.signalled(int(sig))
-		if _, err := sch.Cancel(ctx, sees, id, "the attached client's signal "+s.Name); err != nil {
+		if _, err := sch.Cancel(ctx, sees, id, "the attached client's signal "+name); err != nil {
 			sk.signalled(0)
 			ss.log.Info("reshd: cannot cancel the job", "err", err)
 		}
-	}
+	})
 }
 
 // attachSink writes an attached job to the session's streams.

@@ -170,7 +170,7 @@ func Listen(addr string, cfg *Config) (*Server, error) {
 			host = "localhost"
 		}
 		s.cfg.Master = cluster.NewMaster(cluster.Config{Logger: s.cfg.Logger})
-		s.cfg.Master.AddInProcess(host, languagesHere(s.cfg.Languages), version.Short())
+		s.cfg.Master.AddInProcess(host, s.cfg.Languages.NamesIn(sandbox.DefaultPath), version.Short())
 	}
 	return s, nil
 }
