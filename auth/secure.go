@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"resh/connection"
@@ -47,18 +48,21 @@ type Conn struct {
 // from then on only this TLS session's holder can resume conn. A failed
 // handshake closes conn.
 func Client(ctx context.Context, conn Keyed, cfg *tls.Config) (*Conn, error) {
-	return secure(ctx, conn, tls.Client(conn, cfg))
+	return secure(ctx, conn, tls.Client(conn, cfg), false)
 }
 
 // Server runs the TLS server handshake over conn with cfg (ServerTLS) and
 // installs the resume key, as Client does on the other end. A failed
 // handshake (a client whose key is refused, among others) closes conn.
 func Server(ctx context.Context, conn Keyed, cfg *tls.Config) (*Conn, error) {
-	return secure(ctx, conn, tls.Server(conn, cfg))
+	return secure(ctx, conn, tls.Server(conn, cfg), true)
 }
 
-func secure(ctx context.Context, conn Keyed, tc *tls.Conn) (*Conn, error) {
+func secure(ctx context.Context, conn Keyed, tc *tls.Conn, server bool) (*Conn, error) {
 	if err := tc.HandshakeContext(ctx); err != nil {
+		if server && tc.ConnectionState().DidResume {
+			drainRefused(ctx, conn)
+		}
 		_ = conn.Close()
 		if tamperedWith(err) {
 			// The connection delivers exact bytes: a handshake record
@@ -85,10 +89,31 @@ func secure(ctx context.Context, conn Keyed, tc *tls.Conn) (*Conn, error) {
 	return &Conn{Conn: tc}, nil
 }
 
+// refusedDrain bounds how long a server waits for a client whose resumed
+// session it refused to read the refusal and leave.
+const refusedDrain = time.Second
+
+// drainRefused reads conn until the client closes it, for refusedDrain at
+// most, or until ctx ends. A server refuses a resumed session's key
+// (VerifyConnection) before the client's Finished arrives: closing at
+// once, with the client's last flight still coming, could end the
+// client's session before it read the alert (seen in about one run in
+// 30), and the client would not learn why.
+func drainRefused(ctx context.Context, conn net.Conn) {
+	_ = conn.SetReadDeadline(time.Now().Add(refusedDrain))
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Now()) })
+	defer stop()
+	_, _ = io.Copy(io.Discard, conn)
+}
+
 // Dial opens a connection session to address with ccfg (SecureAbove is
 // forced on) and runs TLS over it with tcfg. A transport lost during the
 // TLS handshake, before the session could resume, is retried as a new
-// session up to ccfg.DialAttempts times; refusals are not.
+// session up to ccfg.DialAttempts times; refusals are not. A resumed TLS
+// session (tcfg.ClientSessionCache) that the server ends during the
+// handshake is retried once as a full handshake: the server refuses a key
+// it no longer admits before reading the client's Finished, and its alert
+// may be lost.
 func Dial(ctx context.Context, network, address string, ccfg *connection.Config, tcfg *tls.Config) (*Conn, error) {
 	var c connection.Config
 	if ccfg != nil {
@@ -100,16 +125,28 @@ func Dial(ctx context.Context, network, address string, ccfg *connection.Config,
 		attempts = connection.DefaultConfig().DialAttempts
 	}
 	var lastErr error
-	for range attempts {
+	retriedFull := false
+	for i := 0; i < attempts; i++ {
 		cl, err := connection.Dial(ctx, network, address, &c)
 		if err != nil {
 			return nil, err
 		}
-		tc, err := Client(ctx, cl, tcfg)
+		cfg, resumed := watchResumption(tcfg)
+		tc, err := Client(ctx, cl, cfg)
 		if err == nil {
 			return tc, nil
 		}
 		lastErr = err
+		if resumed() && !retriedFull && !IsHostKeyError(err) && ctx.Err() == nil {
+			// The server took the session offered, then ended the
+			// handshake: most likely it refused the key (authorized_keys
+			// is checked on resumption too), while our Finished was on
+			// its way, so its alert was lost. crypto/tls forgot the
+			// session: a full handshake gets the refusal said properly.
+			retriedFull = true
+			i--
+			continue
+		}
 		if !errors.Is(err, connection.ErrNotKeyed) || ctx.Err() != nil {
 			break
 		}
@@ -118,6 +155,27 @@ func Dial(ctx context.Context, network, address string, ccfg *connection.Config,
 		return nil, &net.OpError{Op: "dial", Net: network, Err: lastErr}
 	}
 	return nil, lastErr
+}
+
+// watchResumption returns tcfg, or, if it keeps sessions, a copy whose
+// VerifyConnection also notes a session resumed: resumed reports it.
+func watchResumption(tcfg *tls.Config) (cfg *tls.Config, resumed func() bool) {
+	if tcfg.ClientSessionCache == nil || tcfg.SessionTicketsDisabled {
+		return tcfg, func() bool { return false }
+	}
+	var did atomic.Bool
+	cfg = tcfg.Clone()
+	verify := tcfg.VerifyConnection
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if verify != nil {
+			if err := verify(cs); err != nil {
+				return err
+			}
+		}
+		did.Store(cs.DidResume)
+		return nil
+	}
+	return cfg, did.Load
 }
 
 // Protocol is the application protocol the handshake negotiated (ALPN):

@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -125,11 +126,7 @@ func MasterTLS(hostKey ed25519.PrivateKey, authorizedKeysPath, executorsPath, ex
 		ctx := hi.Context()
 		c := base.Clone()
 		c.VerifyConnection = func(cs tls.ConnectionState) error {
-			var raw [][]byte
-			for _, pc := range cs.PeerCertificates {
-				raw = append(raw, pc.Raw)
-			}
-			key, err := peerKey(raw)
+			key, err := peerKey(rawCertificates(cs))
 			if err != nil {
 				limiter.refuse(ctx, host, "no ed25519 key", "reshd: refused a client without an ed25519 key", "addr", addr, "err", err)
 				return err
@@ -196,28 +193,67 @@ func ExecutorTLS(identity ed25519.PrivateKey, knownHostsPath, hostport string, s
 // by CheckKnownHost (strict: refuse an unknown host; otherwise record it,
 // with a line on out). The certificate chain itself is not verified: the
 // pinned key is the trust.
+//
+// The client's certificate is made when a full handshake asks for it, once
+// per identity per process. The server's key is checked in
+// VerifyConnection, which runs on every handshake, resumed ones included
+// (with the certificate the session was made with): set ClientSessionCache
+// (NewSessionCache) and a resumed session is held to known_hosts as a
+// full handshake is.
 func ClientTLS(identity ed25519.PrivateKey, knownHostsPath, hostport string, strict bool, out io.Writer) (*tls.Config, error) {
-	cert, err := certificate(identity)
-	if err != nil {
-		return nil, err
-	}
 	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return nil, fmt.Errorf("bad HOST:PORT %q: %w", hostport, err)
 	}
 	return &tls.Config{
-		Certificates:       []tls.Certificate{cert},
 		MinVersion:         tls.VersionTLS13,
 		ServerName:         host,
 		InsecureSkipVerify: true, // the key is checked against known_hosts below
-		VerifyPeerCertificate: func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
-			key, err := peerKey(rawCerts)
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return identityCertificate(identity)
+		},
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			key, err := peerKey(rawCertificates(cs))
 			if err != nil {
 				return err
 			}
 			return CheckKnownHost(knownHostsPath, hostport, key, strict, out)
 		},
 	}, nil
+}
+
+// identityCerts holds the certificates made for identities in this
+// process, by private key: making one costs an ed25519 signature.
+var identityCerts struct {
+	sync.Mutex
+	m map[string]*tls.Certificate
+}
+
+// identityCertificate is certificate(key), made once per process.
+func identityCertificate(key ed25519.PrivateKey) (*tls.Certificate, error) {
+	identityCerts.Lock()
+	defer identityCerts.Unlock()
+	if c, ok := identityCerts.m[string(key)]; ok {
+		return c, nil
+	}
+	c, err := certificate(key)
+	if err != nil {
+		return nil, err
+	}
+	if identityCerts.m == nil {
+		identityCerts.m = make(map[string]*tls.Certificate)
+	}
+	identityCerts.m[string(key)] = &c
+	return &c, nil
+}
+
+// rawCertificates is the DER of the peer's certificates in cs.
+func rawCertificates(cs tls.ConnectionState) [][]byte {
+	raw := make([][]byte, 0, len(cs.PeerCertificates))
+	for _, pc := range cs.PeerCertificates {
+		raw = append(raw, pc.Raw)
+	}
+	return raw
 }
 
 // IsHostKeyError reports whether err refuses the server's key: unknown in

@@ -123,7 +123,11 @@ func (r *runner) dial(ctx context.Context, stderrTerm bool) (net.Conn, error) {
 	if err != nil {
 		return nil, r.dialError(ctx, addr, timeout, err)
 	}
-	r.debugf(1, "connected to %s, TLS handshake done, in %v", addr, since(start))
+	handshake := "TLS handshake done"
+	if tc.ConnectionState().DidResume {
+		handshake = "TLS session resumed"
+	}
+	r.debugf(1, "connected to %s, %s, in %v", addr, handshake, since(start))
 	return tc, nil
 }
 
@@ -136,7 +140,8 @@ func since(t time.Time) time.Duration {
 }
 
 // secure loads (or creates) resh's identity and returns the TLS
-// configuration for the server at addr.
+// configuration for the server at addr, with its sessions kept in
+// RESH_HOME/tls-sessions for the next process to resume (resumeTLS).
 func (r *runner) secure(addr string) (*tls.Config, ed25519.PrivateKey, error) {
 	home, err := auth.HomeDir(lookupEnv(r.env.Environ, "RESH_HOME"))
 	if err != nil {
@@ -164,7 +169,18 @@ func (r *runner) secure(addr string) (*tls.Config, ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if resumeTLS(r.env.Environ) {
+		tcfg.ClientSessionCache = auth.NewSessionCache(filepath.Join(home, auth.SessionsDir), key, addr)
+	}
 	return tcfg, key, nil
+}
+
+// resumeTLS reports whether TLS sessions are kept in RESH_HOME and
+// resumed by the next connection: unless RESH_NO_TLS_RESUME is set (to
+// anything but "" or "0").
+func resumeTLS(environ []string) bool {
+	v := lookupEnv(environ, "RESH_NO_TLS_RESUME")
+	return v == "" || v == "0"
 }
 
 // lookupEnv returns the value of the variable name in environ.
