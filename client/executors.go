@@ -8,8 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 
+	"resh/internal/cli"
 	"resh/proto"
 )
 
@@ -87,24 +87,10 @@ func writeExecutors(w io.Writer, list []proto.ExecutorInfo, now time.Time) error
 		if !e.Since.IsZero() {
 			since = formatAge(now.Sub(e.Since))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%s\t%.0f%%\t%s\t%s\t%s\n", cell(e.Name), cell(e.Addr), cell(e.State),
-			e.Tasks, limit, e.CPU, cell(strings.Join(e.Languages, ",")), cell(e.Version), since)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%s\t%.0f%%\t%s\t%s\t%s\n", cli.Cell(e.Name), cli.Cell(e.Addr), cli.Cell(e.State),
+			e.Tasks, limit, e.CPU, cli.Cell(strings.Join(e.Languages, ",")), cli.Cell(e.Version), since)
 	}
 	return tw.Flush()
-}
-
-// cell is s for a table cell: "-" when empty, control characters (tabs,
-// newlines, escapes from a hostile server) replaced by "?".
-func cell(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return strings.Map(func(c rune) rune {
-		if unicode.IsControl(c) {
-			return '?'
-		}
-		return c
-	}, s)
 }
 
 // formatAge writes how long ago something happened, in its two largest

@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -344,54 +343,11 @@ func durableCounter(t *testing.T, n int, step float64) (path, output string) {
 	return writeProgram(t, "count.py", src), b.String()
 }
 
-// lineWatch is a buffer that tells each write.
-type lineWatch struct {
-	mu    sync.Mutex
-	b     strings.Builder
-	wrote chan struct{} // closed and replaced at each write
-}
-
-func newLineWatch() *lineWatch { return &lineWatch{wrote: make(chan struct{})} }
-
-func (w *lineWatch) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.b.Write(p)
-	close(w.wrote)
-	w.wrote = make(chan struct{})
-	return len(p), nil
-}
-
-func (w *lineWatch) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
-// waitFor waits until the buffer holds s.
-func (w *lineWatch) waitFor(t *testing.T, s string, within time.Duration) {
-	t.Helper()
-	deadline := time.After(within)
-	for {
-		w.mu.Lock()
-		has, next := strings.Contains(w.b.String(), s), w.wrote
-		w.mu.Unlock()
-		if has {
-			return
-		}
-		select {
-		case <-next:
-		case <-deadline:
-			t.Fatalf("%q did not come within %v: %q", s, within, w.String())
-		}
-	}
-}
-
 // startRun starts reshjob opts HOST run args in the background.
-func startRun(t *testing.T, d *daemon, opts []string, args ...string) (cmd *exec.Cmd, stdout, stderr *lineWatch, done chan struct{}) {
+func startRun(t *testing.T, d *daemon, opts []string, args ...string) (cmd *exec.Cmd, stdout, stderr *watched, done chan struct{}) {
 	t.Helper()
 	cmd = exec.Command(filepath.Join(bin, "reshjob"), append(append([]string{}, opts...), reshjobArgs(t, d, append([]string{"run"}, args...)...)...)...)
-	stdout, stderr = newLineWatch(), newLineWatch()
+	stdout, stderr = newWatched(), newWatched()
 	cmd.Stdin = strings.NewReader("")
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	require.NoError(t, cmd.Start())
@@ -428,7 +384,7 @@ func TestReshjobDurableRunSurvivesMasterRestart(t *testing.T) {
 	startExecutor(t, m, "keeper")
 	prog, want := durableCounter(t, 40, 0.1)
 	cmd, stdout, stderr, done := startRun(t, m, nil, prog)
-	stdout.waitFor(t, "3\n", 30*time.Second)
+	stdout.wait(t, 30*time.Second, "3\n", stderr)
 	require.NoError(t, m.cmd.Process.Signal(syscall.SIGKILL))
 	_ = m.cmd.Wait()
 	m2 := startReshdAt(t, m.addr, nil, flags...)
@@ -448,7 +404,7 @@ func TestReshjobDurableRunLost(t *testing.T) {
 	startExecutor(t, m, "keeper")
 	prog, want := durableCounter(t, 40, 0.1)
 	cmd, stdout, stderr, done := startRun(t, m, []string{"-give-up", "1s"}, prog)
-	stdout.waitFor(t, "3\n", 30*time.Second)
+	stdout.wait(t, 30*time.Second, "3\n", stderr)
 	require.NoError(t, m.cmd.Process.Signal(syscall.SIGKILL))
 	_ = m.cmd.Wait()
 	code := waitDone(t, cmd, done, 60*time.Second)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 
 	"resh/internal/version"
 )
@@ -87,4 +88,18 @@ func (c *Command) BadUsage(stderr io.Writer, err error) int {
 // usageLine is "usage: SYNOPSIS\n" plus a pointer to -h.
 func (c *Command) usageLine() string {
 	return "usage: " + c.Synopsis + "\n"
+}
+
+// Cell is s for a table cell: "-" when empty, control characters (tabs,
+// newlines, escapes from a hostile server) replaced by "?".
+func Cell(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return strings.Map(func(c rune) rune {
+		if unicode.IsControl(c) {
+			return '?'
+		}
+		return c
+	}, s)
 }

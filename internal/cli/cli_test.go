@@ -55,3 +55,12 @@ func TestNotDone(t *testing.T) {
 	assert.Equal(t, 0, code)
 	assert.Empty(t, out+errb)
 }
+
+func TestCell(t *testing.T) {
+	if got := Cell(""); got != "-" {
+		t.Errorf("Cell(\"\") = %q", got)
+	}
+	if got := Cell("a\tb\x1b[31m\n"); got != "a?b?[31m?" {
+		t.Errorf("control characters: %q", got)
+	}
+}

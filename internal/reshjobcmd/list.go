@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"resh/client"
+	"resh/internal/cli"
 	"resh/proto"
 )
 
@@ -129,10 +130,10 @@ func WriteTable(w io.Writer, jobs []proto.JobInfo, me string, now time.Time) err
 	}
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, j := range jobs {
-		row := []string{strconv.FormatInt(j.ID, 10), cell(j.State), cell(j.Lang), cell(j.Name), cell(j.Executor),
-			ago(j.Submitted, now), duration(j, now), cell(j.Verdict)}
+		row := []string{strconv.FormatInt(j.ID, 10), cli.Cell(j.State), cli.Cell(j.Lang), cli.Cell(j.Name), cli.Cell(j.Executor),
+			ago(j.Submitted, now), duration(j, now), cli.Cell(j.Verdict)}
 		if owners {
-			row = append(row[:1], append([]string{cell(j.Owner)}, row[1:]...)...)
+			row = append(row[:1], append([]string{cli.Cell(j.Owner)}, row[1:]...)...)
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
@@ -156,20 +157,20 @@ func WriteStatus(w io.Writer, j proto.JobInfo, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
 	for _, f := range [][2]string{
 		{"id", strconv.FormatInt(j.ID, 10)},
-		{"owner", cell(j.Owner)},
-		{"state", cell(j.State)},
-		{"lang", cell(j.Lang)},
-		{"name", cell(j.Name)},
-		{"args", cell(strings.Join(args, " "))},
-		{"executor", cell(j.Executor)},
+		{"owner", cli.Cell(j.Owner)},
+		{"state", cli.Cell(j.State)},
+		{"lang", cli.Cell(j.Lang)},
+		{"name", cli.Cell(j.Name)},
+		{"args", cli.Cell(strings.Join(args, " "))},
+		{"executor", cli.Cell(j.Executor)},
 		{"attempts", strconv.Itoa(j.Attempts)},
-		{"submitted", cell(j.Submitted)},
-		{"started", cell(j.Started)},
-		{"ended", cell(j.Ended)},
+		{"submitted", cli.Cell(j.Submitted)},
+		{"started", cli.Cell(j.Started)},
+		{"ended", cli.Cell(j.Ended)},
 		{"duration", duration(j, now)},
-		{"verdict", cell(j.Verdict)},
+		{"verdict", cli.Cell(j.Verdict)},
 		{"exit", exit},
-		{"reason", cell(j.Reason)},
+		{"reason", cli.Cell(j.Reason)},
 		{"stdout", fmt.Sprintf("%d bytes", j.StdoutLen)},
 		{"stderr", fmt.Sprintf("%d bytes", j.StderrLen)},
 	} {
@@ -189,20 +190,6 @@ func quoteArg(a string) string {
 	return strconv.Quote(a)
 }
 
-// cell is s for a table cell: "-" when empty, control characters (tabs,
-// newlines, escapes from a hostile server) replaced by "?".
-func cell(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return strings.Map(func(c rune) rune {
-		if unicode.IsControl(c) {
-			return '?'
-		}
-		return c
-	}, s)
-}
-
 // ago is how long before now the RFC 3339 time t was: "42s", "3m12s",
 // "2h5m", "3d4h"; "-" for no time, t itself for one that does not parse.
 func ago(t string, now time.Time) string {
@@ -211,7 +198,7 @@ func ago(t string, now time.Time) string {
 	}
 	at, err := time.Parse(time.RFC3339Nano, t)
 	if err != nil {
-		return cell(t)
+		return cli.Cell(t)
 	}
 	return age(now.Sub(at))
 }
