@@ -588,6 +588,23 @@ func (c *Connection) SetWriteDeadline(t time.Time) error {
 func (c *Connection) attach(tr net.Conn, dec *decoder, peerRcvNxt uint64, peerWnd uint32) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.attachLocked(tr, dec, peerRcvNxt, peerWnd)
+}
+
+// attachFirst is attach for the transport a new session was made on, once
+// its welcome is written: the client may have lost that transport at once
+// and resumed on another, attached meanwhile; then tr is dropped.
+func (c *Connection) attachFirst(tr net.Conn, dec *decoder, peerWnd uint32) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen > 0 {
+		tr.Close()
+		return nil
+	}
+	return c.attachLocked(tr, dec, 0, peerWnd)
+}
+
+func (c *Connection) attachLocked(tr net.Conn, dec *decoder, peerRcvNxt uint64, peerWnd uint32) error {
 	if c.done {
 		tr.Close()
 		return c.err

@@ -279,18 +279,12 @@ func (s *Server) newSession(tr net.Conn, d *decoder, peerWnd uint32, t *ticket, 
 		randomBytes(secret[:])
 		w.secret = secret
 	}
-	if err := writeFrame(tr, frameWelcome, w.flags(), uint32(s.cfg.RecvBuffer), w.append(nil)); err != nil {
-		return false
-	}
-	_ = tr.SetDeadline(time.Time{})
-	d.strict = false
 	c := newConnection(s.cfg, "server", id, secret)
 	a := &Accepted{Connection: c, srv: s, ticket: t}
-	c.onFinish = func() { s.adm.release(t); s.forget(a) }
-	if s.cfg.SecureAbove {
-		// Admitted until the layer above is done (SetResumeKey).
-		s.adm.handOver(t, func() { a.finish(errEvicted) })
-	}
+	// In the table before the welcome: a client that loses this transport
+	// as soon as it has the welcome resumes at once, maybe on a handshake
+	// served before this one goes on (it once found no session and gave
+	// up, leaving this one to wait for it).
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -298,7 +292,20 @@ func (s *Server) newSession(tr net.Conn, d *decoder, peerWnd uint32, t *ticket, 
 	}
 	s.sessions[id] = a
 	s.mu.Unlock()
-	if err := c.attach(tr, d, 0, peerWnd); err != nil {
+	if err := writeFrame(tr, frameWelcome, w.flags(), uint32(s.cfg.RecvBuffer), w.append(nil)); err != nil {
+		s.mu.Lock()
+		delete(s.sessions, id)
+		s.mu.Unlock()
+		return false
+	}
+	_ = tr.SetDeadline(time.Time{})
+	d.strict = false
+	c.onFinish = func() { s.adm.release(t); s.forget(a) }
+	if s.cfg.SecureAbove {
+		// Admitted until the layer above is done (SetResumeKey).
+		s.adm.handOver(t, func() { a.finish(errEvicted) })
+	}
+	if err := c.attachFirst(tr, d, peerWnd); err != nil {
 		return false
 	}
 	select {
