@@ -10,7 +10,6 @@ import (
 	"time"
 
 	jobs "resh/job"
-	"resh/jobhost"
 	"resh/proto"
 	"resh/sandbox"
 )
@@ -88,7 +87,7 @@ func (ss *session) serveJob(mux Mux, st *streams, h proto.Hello) {
 		Stderr:   st.stderr,
 		Unsafe:   cfg.UnsafeNoSandbox,
 		Executor: cfg.ExecutorName,
-		Pool:     ss.srv.jobPool(),
+		Pool:     cfg.JobPool,
 	})
 	var sc signalCause
 	switch cause := context.Cause(ctx); {
@@ -141,34 +140,5 @@ func (ss *session) eachSignal(do func(name string, sig syscall.Signal)) {
 			continue
 		}
 		do(s.Name, sig)
-	}
-}
-
-// jobPool returns the sandbox pool of the programs run live: the
-// configured one, else the Server's own, made at its first program; nil
-// when programs run without a sandbox.
-func (s *Server) jobPool() *sandbox.Pool {
-	if s.cfg.UnsafeNoSandbox {
-		return nil
-	}
-	if s.cfg.JobPool != nil {
-		return s.cfg.JobPool
-	}
-	s.poolMu.Lock()
-	defer s.poolMu.Unlock()
-	if s.pool == nil && !s.poolClosed {
-		s.pool = jobhost.NewPool(s.cfg.JobCeiling)
-	}
-	return s.pool
-}
-
-// closePool closes the sandbox pool, if any, for good.
-func (s *Server) closePool() {
-	s.poolMu.Lock()
-	p := s.pool
-	s.pool, s.poolClosed = nil, true
-	s.poolMu.Unlock()
-	if p != nil {
-		p.Close()
 	}
 }

@@ -70,8 +70,7 @@ type Config struct {
 	JobCeiling sandbox.Limits
 	// JobPool, when set, is where the programs run live (§7) take their
 	// sandboxes: the one pool of this reshd, shared with its durable jobs
-	// and closed by its owner. Nil: the Server makes its own at the first
-	// program.
+	// and closed by its owner. Nil: each program's sandbox is built for it.
 	JobPool *sandbox.Pool
 	// UnsafeNoSandbox runs programs without the sandbox, with rlimits and
 	// a wall timer only (reshd -unsafe-no-sandbox): for trusted programs
@@ -137,10 +136,6 @@ type Server struct {
 	changed  chan struct{}  // closed and replaced by changedLocked
 
 	closeOnce sync.Once // close's
-
-	poolMu     sync.Mutex
-	pool       *sandbox.Pool // sandboxes for programs (jobPool)
-	poolClosed bool
 }
 
 // Listen listens on the TCP address addr (host:port; port 0 picks one),
@@ -195,7 +190,6 @@ func (s *Server) close() {
 	s.closeOnce.Do(func() {
 		s.poller.close()
 		s.spawn.close()
-		s.closePool()
 	})
 }
 

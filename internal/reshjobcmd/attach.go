@@ -194,9 +194,10 @@ func (f *follower) session(ctx context.Context, s *client.Session) (code int, lo
 			return 0, false, ctx.Err()
 		case end := <-ended:
 			if first != 0 && end.verdict != nil && end.verdict.Verdict == proto.VerdictCancelled && end.exit.Signal == 0 {
-				// Cancelled by reshjob's signal: its Exit is that signal
-				// (proto/spec.md §8), even from a server that raced its
-				// own cancel and sent 119.
+				// Cancelled after reshjob's signal: its Exit is that signal
+				// (proto/spec.md §8). The server says so in the session
+				// the signal came on; one re-attached after that session
+				// was lost cannot know the signal and says 119.
 				end.exit = proto.Exit{Signal: int(first)}
 				end.verdict.Signal = int(first)
 			}

@@ -210,8 +210,9 @@ func TestRunInterrupted(t *testing.T) {
 	assert.Equal(t, "INT", got.Name)
 }
 
-// The job cancelled by reshjob's signal exits with it, even when the
-// server's Exit says 119 (a server that raced its own cancel).
+// The job cancelled after reshjob's signal exits with it, even when the
+// server's Exit says 119 (a session re-attached after the one the signal
+// went on was lost: the server cannot know the signal).
 func TestRunInterruptedExit119(t *testing.T) {
 	sigs := make(chan os.Signal)
 	f := startFake(t, func(s *fakeSession) {
