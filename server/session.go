@@ -424,10 +424,16 @@ func (ss *session) startCommand(st *streams, h proto.Hello, socket string) (*run
 		return nil, errors.New("reshd: the server is shutting down")
 	}
 	// The leader gets SIGHUP if reshd dies (with its thread, the
-	// spawner's).
+	// spawner's); its group is listed with the guardian on that thread as
+	// soon as it started, with no goroutine switch between: the command
+	// must not have time to fork anything the guardian does not know of.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: pdeathsig}
 	if h.TTY {
-		ss.srv.spawn.run(func() { master, err = startPTY(cmd, h.Rows, h.Cols) })
+		ss.srv.spawn.run(func() {
+			if master, err = startPTY(cmd, h.Rows, h.Cols); err == nil {
+				ss.srv.cfg.Guard.add(cmd.Process.Pid)
+			}
+		})
 		if err != nil {
 			ss.mu.Unlock()
 			return nil, fmt.Errorf("reshd: start %s in a pty: %w", cmd.Path, err)
@@ -438,6 +444,7 @@ func (ss *session) startCommand(st *streams, h proto.Hello, socket string) (*run
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 			_ = master.Close()
+			ss.srv.cfg.Guard.remove(cmd.Process.Pid)
 			return nil, fmt.Errorf("reshd: start %s in a pty: %w", cmd.Path, err)
 		}
 		outs = append(outs, o)
@@ -481,7 +488,11 @@ func (ss *session) startCommand(st *streams, h proto.Hello, socket string) (*run
 		if err == nil {
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
 			cmd.SysProcAttr.Setpgid = true
-			ss.srv.spawn.run(func() { err = cmd.Start() })
+			ss.srv.spawn.run(func() {
+				if err = cmd.Start(); err == nil {
+					ss.srv.cfg.Guard.add(cmd.Process.Pid)
+				}
+			})
 		}
 		if err != nil {
 			ss.mu.Unlock()
@@ -505,7 +516,6 @@ func (ss *session) startCommand(st *streams, h proto.Hello, socket string) (*run
 		}()
 	}
 	ss.pid = cmd.Process.Pid
-	ss.srv.cfg.Guard.add(ss.pid)
 	ss.pending = len(outs) + 1
 	ss.finished = make(chan struct{})
 	ss.mu.Unlock()
