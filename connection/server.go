@@ -16,8 +16,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[sessionID]*Accepted
-	closedAt map[sessionID]time.Time // sessions closed cleanly, for honest refusals
-	pending  map[net.Conn]struct{}   // transports in handshake
+	ended    *closedSessions       // sessions closed cleanly, for honest refusals
+	pending  map[net.Conn]struct{} // transports in handshake
 	closed   bool
 	adm      *admission // bounds unfinished handshakes (admission.go)
 
@@ -64,7 +64,7 @@ func newServer(l net.Listener, cfg *Config) *Server {
 		l:        l,
 		cfg:      cfg,
 		sessions: make(map[sessionID]*Accepted),
-		closedAt: make(map[sessionID]time.Time),
+		ended:    newClosedSessions(cfg.DetachTimeout),
 		pending:  make(map[net.Conn]struct{}),
 		adm:      newAdmission(admitMax, admitPerHost),
 		acceptCh: make(chan *Accepted, cfg.Backlog),
@@ -225,7 +225,7 @@ func (s *Server) handshake(tr net.Conn, t *ticket) {
 	}
 	s.mu.Lock()
 	a := s.sessions[h.id]
-	_, wasClosed := s.closedAt[h.id]
+	wasClosed := s.ended.has(h.id, time.Now())
 	s.mu.Unlock()
 	switch {
 	case a == nil && wasClosed:
@@ -326,13 +326,7 @@ func (s *Server) forget(a *Accepted) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.sessions, a.id)
-	now := time.Now()
-	for id, t := range s.closedAt {
-		if now.Sub(t) > s.cfg.DetachTimeout {
-			delete(s.closedAt, id)
-		}
-	}
 	if clean {
-		s.closedAt[a.id] = now
+		s.ended.add(a.id, time.Now())
 	}
 }
