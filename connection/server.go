@@ -17,6 +17,7 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[sessionID]*Accepted
 	ended    *closedSessions       // sessions closed cleanly, for honest refusals
+	total    Stats                 // summed over the sessions forgotten (stats.go)
 	pending  map[net.Conn]struct{} // transports in handshake
 	closed   bool
 	adm      *admission // bounds unfinished handshakes (admission.go)
@@ -317,15 +318,20 @@ func (s *Server) newSession(tr net.Conn, d *decoder, peerWnd uint32, t *ticket, 
 	return true
 }
 
-// forget drops a finished session; a clean close is remembered for
-// DetachTimeout so that a late resume is told the truth.
+// forget drops a finished session, adding its counters to the Server's
+// total; a clean close is remembered for DetachTimeout so that a late
+// resume is told the truth.
 func (s *Server) forget(a *Accepted) {
 	a.mu.Lock()
 	clean := a.err == nil
+	st := a.stats
 	a.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.sessions, a.id)
+	if s.sessions[a.id] == a {
+		delete(s.sessions, a.id)
+		s.total.add(st)
+	}
 	if clean {
 		s.ended.add(a.id, time.Now())
 	}
