@@ -89,6 +89,12 @@ type Config struct {
 	Now func() time.Time
 	// Logger gets one line per job event. Default: discard.
 	Logger *slog.Logger
+	// OnEnd, if set, is called with the verdict (proto.VerdictOK, ...)
+	// of each job this Scheduler ends, once per job, right after its end
+	// is stored (see Scheduler.Ended, which counts them). It is called
+	// from the Scheduler's goroutines and those of its queries (Cancel):
+	// it must not block.
+	OnEnd func(verdict string)
 }
 
 // Defaults.
@@ -134,6 +140,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	c.Store = newEndCounter(c.Store, c.OnEnd) // metrics.go
 	return c, nil
 }
 

@@ -34,6 +34,7 @@ var conformance = []struct {
 	{"ConcurrentAppend", testConcurrentAppend},
 	{"Purge", testPurge},
 	{"List", testList},
+	{"Count", testCount},
 	{"Reopen", testReopen},
 	{"Migrations", testMigrations},
 	{"Watch", testWatch},
@@ -54,6 +55,42 @@ func TestConformance(t *testing.T) {
 }
 
 var ctx = context.Background()
+
+// Count has every state, 0 for none, and follows the jobs through their
+// lives.
+func testCount(t *testing.T, e *env) {
+	s := e.open()
+	want := map[State]int{Queued: 0, Running: 0, Finished: 0, Cancelled: 0, Failed: 0}
+	got, err := s.Count(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, want, got, "an empty store")
+
+	jobs := submit(t, s, 6, "alice")
+	var claimed []Job
+	for range 4 {
+		c, err := s.Claim(ctx, "m", nil, time.Minute)
+		require.NoError(t, err)
+		claimed = append(claimed, c)
+	}
+	_, err = s.Finish(ctx, claimed[0].ID, claimed[0].Lease, 0, nil)
+	require.NoError(t, err)
+	_, err = s.Fail(ctx, claimed[1].ID, claimed[1].Lease, "SANDBOX_ERROR")
+	require.NoError(t, err)
+	_, err = s.Cancel(ctx, jobs[5].ID, "", "no")
+	require.NoError(t, err)
+	want = map[State]int{Queued: 1, Running: 2, Finished: 1, Cancelled: 1, Failed: 1}
+	got, err = s.Count(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+
+	e.clock.Add(time.Hour)
+	_, err = s.Purge(ctx, e.clock.Now())
+	require.NoError(t, err)
+	want = map[State]int{Queued: 1, Running: 2, Finished: 0, Cancelled: 0, Failed: 0}
+	got, err = s.Count(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, want, got, "after Purge")
+}
 
 // Every given field comes back as given; the store's fields start as
 // documented.

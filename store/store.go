@@ -70,6 +70,9 @@ type Store interface {
 	// too). It returns the jobs it changed, as they are now. Two Expire
 	// calls at once (any Store values) never handle the same job.
 	Expire(ctx context.Context, now time.Time) ([]Job, error)
+	// Count returns how many jobs are in each state, every State present
+	// (0 for none). It reads the jobs at one instant.
+	Count(ctx context.Context) (map[State]int, error)
 	// Purge removes the ended jobs (finished, cancelled, failed) that
 	// ended before olderThan, with their output, and returns how many.
 	Purge(ctx context.Context, olderThan time.Time) (int, error)
