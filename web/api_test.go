@@ -511,6 +511,16 @@ func TestToken(t *testing.T) {
 	<-s.stopped
 }
 
+func TestMetrics(t *testing.T) {
+	m := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("resh_up 1\n")) })
+	s := newStack(t, stackOptions{token: "t0k", metrics: m})
+	status, _ := s.do("GET", "/metrics", "")
+	require.Equal(t, http.StatusUnauthorized, status)
+	resp, body := s.send(request{method: "GET", path: "/metrics", header: map[string]string{"Authorization": "Bearer t0k"}}, false)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "resh_up 1\n", string(body))
+}
+
 func TestNewNeedsConfig(t *testing.T) {
 	_, err := New(Config{})
 	require.Error(t, err)

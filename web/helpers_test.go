@@ -29,10 +29,11 @@ var _ Jobs = (*scheduler.Scheduler)(nil)
 
 // stackOptions tune newStack.
 type stackOptions struct {
-	token  string
-	locals Locals
-	noStop bool
-	ping   time.Duration // 0: an hour
+	token   string
+	locals  Locals
+	noStop  bool
+	metrics http.Handler
+	ping    time.Duration // 0: an hour
 }
 
 // stack is a master's dashboard over a real job stack: a SQLite store, a
@@ -83,8 +84,9 @@ func newStack(t *testing.T, o stackOptions) *stack {
 		Info: func() Info {
 			return Info{Name: "test", Version: "resh test", Started: started, Listen: "127.0.0.1:4200", HTTP: s.addr, Store: "sqlite", Secure: true}
 		},
-		Token: o.token,
-		Hosts: []string{"dashboard.example:4280"},
+		Token:   o.token,
+		Metrics: o.metrics,
+		Hosts:   []string{"dashboard.example:4280"},
 	}
 	if !o.noStop {
 		var once sync.Once
