@@ -28,8 +28,21 @@ const editor = new Editor({
   onChange: () => saveDraftSoon(),
 });
 
+/**
+ * The select's value for lang: C++ is "c++" for the executors, "cpp" in
+ * older lists; the option follows what the master says (loadInfo).
+ */
+function langValue(lang) {
+  if (lang === 'cpp' || lang === 'c++') {
+    const o = langSelect.querySelector('option[data-cpp]');
+    if (o) return o.value;
+  }
+  return lang;
+}
+
 /** Sets the language; the file name follows when it was a default one. */
 function setLanguage(lang, { keepName = false } = {}) {
+  lang = langValue(lang);
   if (![...langSelect.options].some((o) => o.value === lang)) {
     langSelect.append(h('option', { value: lang }, lang));
   }
@@ -600,7 +613,7 @@ async function refreshJobs() {
       h('td', null, badge(word, badgeKind(word))),
       h('td', null, h('time', { datetime: j.submitted, title: j.submitted }, fmtTime(j.submitted))),
       h('td', { class: 'num' }, j.duration_ms ? fmtMs(j.duration_ms) : '—'),
-      h('td', { class: 'actions' },
+      h('td', { class: 'row-actions' },
         h('button', { type: 'button', class: 'small', dataset: { action: 'open', key: j.id }, 'aria-label': `Open job ${j.id}` }, 'Open'),
         live ? h('button', { type: 'button', class: 'small danger', dataset: { action: 'cancel', key: j.id }, 'aria-label': `Cancel job ${j.id}` }, 'Cancel') : null));
   });
@@ -641,6 +654,13 @@ async function loadInfo() {
     const info = await api('GET', '/api/v1/info');
     $('master-name').textContent = info.name;
     const langs = info.languages || [];
+    const cpp = langSelect.querySelector('option[data-cpp]');
+    if (cpp && !langs.includes(cpp.value) && langs.includes(cpp.value === 'c++' ? 'cpp' : 'c++')) {
+      const was = langSelect.value === cpp.value;
+      cpp.value = cpp.value === 'c++' ? 'cpp' : 'c++';
+      cpp.textContent = cpp.value;
+      if (was) langSelect.value = cpp.value;
+    }
     for (const l of langs) {
       if (![...langSelect.options].some((o) => o.value === l)) langSelect.append(h('option', { value: l }, l));
     }

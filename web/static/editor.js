@@ -89,18 +89,11 @@ const LANGS = {
   ],
 };
 
+LANGS['c++'] = LANGS.cpp; // the executors' name for it
+LANGS.bash = LANGS.sh;
+
 /** The languages the editor knows. */
 export const LANGUAGES = Object.keys(LANGS);
-
-/** Whether only blanks stand between the line's start and pos. */
-function atLineStart(src, pos) {
-  for (let i = pos - 1; i >= 0; i--) {
-    const c = src[i];
-    if (c === '\n') return true;
-    if (c !== ' ' && c !== '\t') return false;
-  }
-  return true;
-}
 
 /**
  * Splits src into tokens [{kind, text}] for lang (kind null: plain).
@@ -112,18 +105,25 @@ export function tokenize(src, lang) {
   const out = [];
   let plainFrom = 0;
   let pos = 0;
+  let bol = true; // only blanks since the line's start
   const n = src.length;
   const flush = (to) => {
     if (to > plainFrom) out.push({ kind: null, text: src.slice(plainFrom, to) });
   };
   while (pos < n) {
+    const ch = src.charCodeAt(pos);
+    if (ch === 32 || ch === 10 || ch === 9 || ch === 13) {
+      if (ch === 10) bol = true;
+      pos++; // no token starts with a blank
+      continue;
+    }
     let matched = false;
     for (const rule of rules) {
-      if (rule.bol && !atLineStart(src, pos)) continue;
-      if (rule.word && pos > 0 && /[\w$}\])'"]/.test(src[pos - 1])) continue;
+      if (rule.bol && !bol) continue;
       rule.re.lastIndex = pos;
       const m = rule.re.exec(src);
       if (!m || m[0].length === 0) continue;
+      if (rule.word && pos > 0 && /[\w$}\])'"]/.test(src[pos - 1])) continue;
       const text = m[0];
       let kind = rule.kind;
       if (kind === 'ident') {
@@ -141,9 +141,13 @@ export function tokenize(src, lang) {
         plainFrom = pos;
       }
       matched = true;
+      bol = text.endsWith('\n');
       break;
     }
-    if (!matched) pos++;
+    if (!matched) {
+      pos++;
+      bol = false;
+    }
   }
   flush(n);
   return out;

@@ -48,6 +48,8 @@ function showBanner(text, kind) {
 
 /** Calls the API for a poll: marks the connection, null on failure. */
 async function poll(path) {
+  // While the master does not answer, only the info is asked (each second).
+  if (connOK === false && path !== '/api/v1/info') return null;
   try {
     const d = await api('GET', path);
     setConn(true);
@@ -117,7 +119,7 @@ async function loadExecutors() {
       h('td', { class: 'name' }, e.addr || '—'),
       h('td', null, e.version || '—'),
       h('td', { class: 'num' }, timeEl(e.since, fmtAgo(e.since))),
-      h('td', { class: 'actions' }, e.local
+      h('td', { class: 'row-actions' }, e.local
         ? h('button', { type: 'button', class: 'small', dataset: { action: 'stop', key: e.name }, 'aria-label': `Stop ${e.name}`, disabled: !localsAvailable }, 'Stop')
         : null));
   });
@@ -150,7 +152,7 @@ function renderLocals(d) {
     h('td', null, badge(l.running ? 'running' : 'stopped', l.running ? 'ok' : 'queued')),
     h('td', { class: 'num' }, l.pid || '—'),
     h('td', { class: 'num' }, l.restarts),
-    h('td', { class: 'actions' },
+    h('td', { class: 'row-actions' },
       h('button', { type: 'button', class: 'small', dataset: { action: 'stop', key: l.name }, 'aria-label': `Stop ${l.name}`, disabled: !localsAvailable }, 'Stop'))));
   if (!rows.length) rows.push(h('tr', null, h('td', { colspan: 5, class: 'empty' }, 'No local executor runs.')));
   replaceRows($('locals').tBodies[0], rows);
@@ -270,7 +272,10 @@ $('stop-confirm').addEventListener('click', async () => {
 // ---------------------------------------------------------------- start
 
 every(5000, loadInfo);
-every(1000, () => { renderInfo(); return loadExecutors(); });
+every(1000, () => {
+  renderInfo();
+  return connOK === false ? loadInfo() : loadExecutors();
+});
 every(2000, loadLocals);
 every(2000, loadQueue);
 every(3000, loadRecent);

@@ -5,6 +5,7 @@ export const FILENAMES = {
   python: 'main.py',
   c: 'main.c',
   cpp: 'main.cpp',
+  'c++': 'main.cpp',
   java: 'Main.java',
   sh: 'main.sh',
 };
@@ -13,16 +14,16 @@ export const EXTENSIONS = {
   py: 'python',
   c: 'c',
   h: 'c',
-  cpp: 'cpp',
-  cc: 'cpp',
-  cxx: 'cpp',
-  hpp: 'cpp',
+  cpp: 'c++',
+  cc: 'c++',
+  cxx: 'c++',
+  hpp: 'c++',
   java: 'java',
   sh: 'sh',
   bash: 'sh',
 };
 
-/** The language of a file name by its extension, or null. */
+/** The language of a file name by its extension, or null (C++ is "c++", the executors' name). */
 export function guessLanguage(name) {
   const m = /\.([A-Za-z0-9]+)$/.exec(name || '');
   return m ? EXTENSIONS[m[1].toLowerCase()] || null : null;
@@ -100,3 +101,4 @@ while IFS= read -r line; do
 done
 `,
 };
+TEMPLATES['c++'] = TEMPLATES.cpp;
