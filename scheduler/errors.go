@@ -23,6 +23,9 @@ var (
 	ErrTooLarge = errors.New("reshd: the job's stdin is too large")
 	// ErrBadRequest: a query's request is not valid (an unknown state).
 	ErrBadRequest = errors.New("reshd: bad job request")
+	// ErrNoLanguage: Submit refused a language no connected executor has.
+	// Wrapped with the language and those there are.
+	ErrNoLanguage = errors.New("no executor has the language")
 )
 
 // noJob is ErrNoJob for id.

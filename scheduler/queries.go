@@ -31,7 +31,7 @@ func (s *Scheduler) Submit(ctx context.Context, owner string, job proto.Job, sou
 		if len(langs) > 0 {
 			have = strings.Join(langs, ", ")
 		}
-		return store.Job{}, fmt.Errorf("reshd: no executor has the language %s (the executors have: %s)", job.Lang, have)
+		return store.Job{}, fmt.Errorf("reshd: %w %s (the executors have: %s)", ErrNoLanguage, job.Lang, have)
 	}
 	var limits json.RawMessage
 	if job.Limits != (proto.JobLimits{}) {

@@ -17,6 +17,7 @@ import (
 
 	"resh/job"
 	"resh/proto"
+	"resh/scheduler"
 )
 
 func TestInfo(t *testing.T) {
@@ -490,6 +491,12 @@ func TestToken(t *testing.T) {
 	resp, body := s.send(request{method: "GET", path: "/api/v1/info", header: map[string]string{"Authorization": "Bearer " + token}}, false)
 	require.Equal(t, http.StatusOK, resp.StatusCode, "body: %s", body)
 	require.Empty(t, resp.Cookies())
+	// With a token, any name of the machine reaches it (no Host check:
+	// the token is what DNS rebinding cannot get).
+	resp, body = s.send(request{method: "GET", path: "/api/v1/info", host: "dash.example.org:8443", header: map[string]string{"Authorization": "Bearer " + token}}, false)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "body: %s", body)
+	resp, body = s.send(request{method: "GET", path: "/api/v1/info", host: "dash.example.org:8443"}, false)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "body: %s", body)
 
 	resp, body = s.send(request{method: "GET", path: "/api/v1/info?token=" + token}, false)
 	require.Equal(t, http.StatusOK, resp.StatusCode, "body: %s", body)
@@ -528,7 +535,7 @@ func TestNewNeedsConfig(t *testing.T) {
 
 func TestStatusOf(t *testing.T) {
 	require.Equal(t, http.StatusInternalServerError, statusOf(errors.New("disk on fire")))
-	require.Equal(t, http.StatusUnprocessableEntity, statusOf(errors.New("reshd: no executor has the language x (the executors have: none)")))
+	require.Equal(t, http.StatusUnprocessableEntity, statusOf(fmt.Errorf("reshd: %w x (the executors have: none)", scheduler.ErrNoLanguage)))
 	require.Equal(t, http.StatusNotFound, statusOf(fmt.Errorf("x: %w", ErrNoLocal)))
 }
 

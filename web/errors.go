@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"resh/scheduler"
 )
@@ -49,10 +48,6 @@ func badRequest(msg string) error { return &httpError{http.StatusBadRequest, msg
 // tooLarge is a 413 with msg.
 func tooLarge(msg string) error { return &httpError{http.StatusRequestEntityTooLarge, msg} }
 
-// noLanguage is the text of the scheduler's refusal of a language no
-// executor has (it has no sentinel error).
-const noLanguage = "no executor has the language"
-
 // statusOf is the status err is answered with: an *httpError's own, the
 // scheduler's errors mapped as spec.md says, 500 for anything else.
 func statusOf(err error) int {
@@ -74,7 +69,7 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrNoLocal):
 		return http.StatusNotFound
-	case strings.Contains(err.Error(), noLanguage):
+	case errors.Is(err, scheduler.ErrNoLanguage):
 		return http.StatusUnprocessableEntity
 	}
 	return http.StatusInternalServerError

@@ -136,7 +136,10 @@ func (j *jsonStatus) Write(b []byte) (int, error) {
 func (s *server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := s.cfg.Info()
-		if !s.hostAllowed(r, info) {
+		// The Host check stops DNS rebinding against a dashboard that
+		// needs no token (loopback); with a token, any name of the
+		// machine (aliases, addresses behind NAT) may reach it.
+		if s.cfg.Token == "" && !s.hostAllowed(r, info) {
 			writeError(w, r, s.log, errWrongHost)
 			return
 		}

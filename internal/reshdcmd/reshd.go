@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -30,6 +31,7 @@ import (
 	"resh/internal/cli"
 	"resh/internal/version"
 	"resh/lang"
+	"resh/metrics"
 	"resh/sandbox"
 	"resh/server"
 )
@@ -82,6 +84,7 @@ type Options struct {
 	Store           string         // the job store's URL ("": SQLite in RESH_HOME)
 	JobRetries      int            // runs of a job after a lost one
 	JobRetention    time.Duration  // how long an ended job is kept
+	HTTP            string         // serve the dashboard here ("": not at all)
 }
 
 // DefaultPort is reshd's port when an address names none.
@@ -128,6 +131,7 @@ func Parse(args []string, stdout, stderr io.Writer) (o Options, code int, done b
 	fs.StringVar(&o.Store, "store", "", "keep the durable jobs in `URL`: a SQLite file (PATH or sqlite:PATH) or postgres://... shared by several masters (default: SQLite in RESH_HOME/jobs.db)")
 	fs.IntVar(&o.JobRetries, "job-retries", defaultJobRetries, "run a durable job again at most `N` times after its executor was lost (then it fails with EXECUTOR_LOST)")
 	fs.DurationVar(&o.JobRetention, "job-retention", defaultJobRetention, "keep an ended durable job, with its output, for `DURATION`")
+	fs.StringVar(&o.HTTP, "http", "", "serve the web dashboard and its HTTP API on `ADDR` (conventionally 127.0.0.1:"+DefaultHTTPPort+"): plain HTTP and no login on loopback, else HTTPS and the token of RESH_HOME/"+auth.HTTPTokenFile)
 	if code, done := Command.Parse(fs, args, stdout, stderr); done {
 		return o, code, true
 	}
@@ -174,6 +178,10 @@ func Parse(args []string, stdout, stderr io.Writer) (o Options, code int, done b
 		err = fmt.Errorf("-job-retries must be 0 to 100, not %d", o.JobRetries)
 	case o.JobRetention <= 0:
 		err = fmt.Errorf("-job-retention must be positive, not %v", o.JobRetention)
+	case o.Join != "" && set["http"]:
+		err = errors.New("-http is a master's (or a standalone reshd's): an executor serves no dashboard")
+	case set["http"]:
+		o.HTTP, err = httpAddress(o.HTTP)
 	case o.Join != "":
 		o.Join, err = joinAddress(o.Join)
 		if err == nil && o.Name != "" {
@@ -196,6 +204,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if done {
 		return code
 	}
+	// The dashboard's stop button ends reshd as SIGTERM does.
+	ctx, stopReshd := context.WithCancel(ctx)
+	defer stopReshd()
 	ready := detachedChild()
 	if o.Detach && ready == nil {
 		return detach(o, stdout, stderr)
@@ -293,8 +304,36 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg.Master.Close()
 		return fail("%v", listenError(o.Listen, err))
 	}
+	var local *locals
+	if o.Master {
+		if local, err = newLocals(o, srv.Addr().String(), cfg.Master, logOut, log); err != nil {
+			_ = srv.Shutdown(context.Background())
+			return fail("%v", err)
+		}
+	}
+	var dash *dashboard
+	if o.HTTP != "" {
+		parts := dashboardParts{jobs: jb.sched, master: cfg.Master, stop: stopReshd, listen: srv.Addr().String(), started: time.Now()}
+		parts.metrics = metrics.Handler(metrics.New(metrics.Sources{
+			Server: srv.Stats, Executors: cfg.Master.Executors, Jobs: jb.st.Count,
+			Ended: jb.sched.Ended, Waiting: cfg.Master.Waiting, Version: version.Short(),
+		}), log)
+		if local != nil {
+			parts.locals = local
+		}
+		outs := fatal
+		if ready != nil {
+			outs = append(slices.Clip(outs), ready)
+		}
+		if dash, err = startDashboard(o, parts, log, outs); err != nil {
+			_ = srv.Shutdown(context.Background())
+			return fail("%v", err)
+		}
+		defer dash.close()
+	}
 	if o.PIDFile != "" {
 		if err := writePIDFile(o.PIDFile); err != nil {
+			dash.close()
 			_ = srv.Shutdown(context.Background())
 			return fail("%v", err)
 		}
@@ -315,18 +354,20 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Warn("reshd: -insecure: no encryption and no authentication: anyone who can reach this address can run commands as "+who, "addr", srv.Addr().String())
 	}
 	stopLocals := func() {}
-	if o.Local > 0 {
-		locals, err := startLocal(o, srv.Addr().String(), cfg.Master, logOut, log)
-		if err != nil {
+	if local != nil {
+		stopLocals = local.stop
+		defer local.stop()
+		if err := local.SetCount(o.Local); err != nil {
 			_ = srv.Shutdown(context.Background())
 			return fail("%v", err)
 		}
-		stopLocals = locals.stop
-		defer locals.stop()
+		if o.Local > 0 {
+			log.Info("reshd: local executors started", "count", o.Local, "master", local.addr)
+		}
 	}
 	// The scheduler stops before the master closes: the jobs stay with
 	// their executors, for this master's next start.
-	return serve(ctx, srv, log, func() { jb.stopScheduler(); stopLocals() })
+	return serve(ctx, srv, log, func() { dash.close(); jb.stopScheduler(); stopLocals() })
 }
 
 // loadLanguages reads the languages submitted programs may be in: the
