@@ -3,11 +3,13 @@ package tests
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,6 +123,43 @@ func submitQuery(ctx context.Context, o client.Options, name string, src []byte,
 		return 0, err
 	}
 	return sub.ID, nil
+}
+
+// apiSubmitter returns a function that submits trivialPy through the
+// dashboard's API at url (as reshd printed it: with ?token= off
+// loopback), over keep-alive connections, n at once.
+func apiSubmitter(tb testing.TB, url string, n int) func() error {
+	base, token, _ := strings.Cut(url, "?token=")
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConnsPerHost: n,
+		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true}, // the dashboard's self-signed certificate
+	}}
+	tb.Cleanup(hc.CloseIdleConnections)
+	body := fmt.Sprintf(`{"lang":"python","name":"one.py","source":%q}`, trivialPy)
+	base = strings.Replace(base, "0.0.0.0", "127.0.0.1", 1)
+	if h, err := os.Hostname(); err == nil {
+		base = strings.Replace(base, "://"+h+":", "://127.0.0.1:", 1)
+	}
+	return func() error {
+		req, err := http.NewRequest("POST", base+"api/v1/jobs", strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("POST /api/v1/jobs: %s: %s", resp.Status, out)
+		}
+		return nil
+	}
 }
 
 // cancelQuery cancels job id (the query reshjob cancel sends).
@@ -287,6 +326,33 @@ func BenchmarkJobSubmit(b *testing.B) {
 				b.ReportMetric(perJobMS(b, cpuTicks(b, m.cmd.Process.Pid)-reshd), "reshd-cpu-ms/job")
 				b.ReportMetric(perJobMS(b, selfCPU()-self), "client-cpu-ms/job")
 			})
+			// Through the dashboard's API (web/spec.md): one keep-alive
+			// HTTP connection per submitter, plain on loopback and HTTPS
+			// with the token off it (a master of its own on a fresh store
+			// of the same backend).
+			for _, scheme := range []string{"http", "https"} {
+				b.Run(fmt.Sprintf("%s-%d", scheme, clientSubmitters), func(b *testing.B) {
+					storeURL := filepath.Join(b.TempDir(), "api.db")
+					if backend == "postgres" {
+						storeURL = pgtest.Start(b, benchPG...)
+					}
+					listen := "127.0.0.1:0"
+					if scheme == "https" {
+						listen = "0.0.0.0:0"
+					}
+					am := startReshd(b, "-master", "-store", storeURL, "-http", listen)
+					post := apiSubmitter(b, am.dashboardURL(b), clientSubmitters)
+					reshd, self := cpuTicks(b, am.cmd.Process.Pid), selfCPU()
+					b.ResetTimer()
+					took := inParallel(b, clientSubmitters, post)
+					b.StopTimer()
+					rate := float64(b.N) / took.Seconds()
+					b.ReportMetric(rate, "jobs/s")
+					b.ReportMetric(rate/rates[clientSubmitters], "vs-store")
+					b.ReportMetric(perJobMS(b, cpuTicks(b, am.cmd.Process.Pid)-reshd), "reshd-cpu-ms/job")
+					b.ReportMetric(perJobMS(b, selfCPU()-self), "client-cpu-ms/job")
+				})
+			}
 			b.Run(fmt.Sprintf("reshjob-%d", reshjobSubmitters), func(b *testing.B) {
 				path := writeProgram(b, "one.py", trivialPy)
 				argv := reshjobArgs(b, m, "submit", path)
