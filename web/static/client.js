@@ -29,14 +29,17 @@ const editor = new Editor({
 });
 
 /**
- * The select's value for lang: C++ is "c++" for the executors, "cpp" in
- * older lists; the option follows what the master says (loadInfo).
+ * The page calls C++ "cpp"; the executors call it "c++". langValue is the
+ * page's name for a job's language, wireLang the master's for the page's.
  */
+let masterLangs = [];
+
 function langValue(lang) {
-  if (lang === 'cpp' || lang === 'c++') {
-    const o = langSelect.querySelector('option[data-cpp]');
-    if (o) return o.value;
-  }
+  return lang === 'c++' ? 'cpp' : lang;
+}
+
+function wireLang(lang) {
+  if (lang === 'cpp' && !masterLangs.includes('cpp')) return 'c++';
   return lang;
 }
 
@@ -335,6 +338,7 @@ class JobStream {
       log.warn(`job ${this.id}: its executor was lost; the job runs again from the start`);
       this.reset();
       clearOutput();
+      setJobState('restarted', 'warn');
     });
     es.addEventListener('end', (e) => {
       if (this.closed) return;
@@ -502,7 +506,7 @@ async function submit() {
     log.error('the program is larger than 1 MiB');
     return;
   }
-  const body = { lang: langSelect.value, source };
+  const body = { lang: wireLang(langSelect.value), source };
   const name = filename.value.trim();
   if (name) body.name = name;
   try {
@@ -608,8 +612,7 @@ async function refreshJobs() {
     const live = j.state === 'queued' || j.state === 'running';
     return h('tr', { dataset: { id: j.id } },
       h('td', { class: 'num' }, j.id),
-      h('td', { class: 'name' }, j.name || '—'),
-      h('td', null, j.lang),
+      h('td', { class: 'name' }, j.name || '—', h('span', { class: 'muted' }, ` ${j.lang}`)),
       h('td', null, badge(word, badgeKind(word))),
       h('td', null, h('time', { datetime: j.submitted, title: j.submitted }, fmtTime(j.submitted))),
       h('td', { class: 'num' }, j.duration_ms ? fmtMs(j.duration_ms) : '—'),
@@ -617,7 +620,7 @@ async function refreshJobs() {
         h('button', { type: 'button', class: 'small', dataset: { action: 'open', key: j.id }, 'aria-label': `Open job ${j.id}` }, 'Open'),
         live ? h('button', { type: 'button', class: 'small danger', dataset: { action: 'cancel', key: j.id }, 'aria-label': `Cancel job ${j.id}` }, 'Cancel') : null));
   });
-  if (!rows.length) rows.push(h('tr', null, h('td', { colspan: 7, class: 'empty' }, 'No jobs yet.')));
+  if (!rows.length) rows.push(h('tr', null, h('td', { colspan: 6, class: 'empty' }, 'No jobs yet.')));
   replaceRows($('jobs').tBodies[0], rows);
   markCurrentRow();
 }
@@ -654,19 +657,14 @@ async function loadInfo() {
     const info = await api('GET', '/api/v1/info');
     $('master-name').textContent = info.name;
     const langs = info.languages || [];
-    const cpp = langSelect.querySelector('option[data-cpp]');
-    if (cpp && !langs.includes(cpp.value) && langs.includes(cpp.value === 'c++' ? 'cpp' : 'c++')) {
-      const was = langSelect.value === cpp.value;
-      cpp.value = cpp.value === 'c++' ? 'cpp' : 'c++';
-      cpp.textContent = cpp.value;
-      if (was) langSelect.value = cpp.value;
-    }
+    masterLangs = langs;
     for (const l of langs) {
-      if (![...langSelect.options].some((o) => o.value === l)) langSelect.append(h('option', { value: l }, l));
+      const v = langValue(l);
+      if (![...langSelect.options].some((o) => o.value === v)) langSelect.append(h('option', { value: v }, l));
     }
     for (const o of langSelect.options) {
       o.textContent = o.textContent.replace(/ \(no executor\)$/, '');
-      if (langs.length && !langs.includes(o.value)) o.textContent += ' (no executor)';
+      if (langs.length && !langs.includes(wireLang(o.value))) o.textContent += ' (no executor)';
     }
     log.info(`master ${info.name}, ${info.version}; languages: ${langs.join(', ') || 'none (no executor connected)'}`);
   } catch (err) {

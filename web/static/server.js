@@ -115,8 +115,8 @@ async function loadExecutors() {
       h('td', null, badge(e.state, badgeKind(e.state))),
       h('td', { class: 'num' }, tasks),
       h('td', { class: 'num' }, cpu),
-      h('td', null, (e.languages || []).join(', ') || '—'),
-      h('td', { class: 'name' }, e.addr || '—'),
+      h('td', { class: 'wrap' }, (e.languages || []).join(', ') || '—'),
+      h('td', { class: 'name addr' }, e.addr || '—'),
       h('td', null, e.version || '—'),
       h('td', { class: 'num' }, timeEl(e.since, fmtAgo(e.since))),
       h('td', { class: 'row-actions' }, e.local

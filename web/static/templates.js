@@ -14,16 +14,16 @@ export const EXTENSIONS = {
   py: 'python',
   c: 'c',
   h: 'c',
-  cpp: 'c++',
-  cc: 'c++',
-  cxx: 'c++',
-  hpp: 'c++',
+  cpp: 'cpp',
+  cc: 'cpp',
+  cxx: 'cpp',
+  hpp: 'cpp',
   java: 'java',
   sh: 'sh',
   bash: 'sh',
 };
 
-/** The language of a file name by its extension, or null (C++ is "c++", the executors' name). */
+/** The language of a file name by its extension, or null. */
 export function guessLanguage(name) {
   const m = /\.([A-Za-z0-9]+)$/.exec(name || '');
   return m ? EXTENSIONS[m[1].toLowerCase()] || null : null;
