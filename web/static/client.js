@@ -482,7 +482,7 @@ async function showEnd(id, end) {
   $('executor').textContent = (r && r.executor) || (job && job.executor) || '—';
   const notes = [];
   if (r && r.detail) notes.push(r.detail);
-  if (job && job.reason) notes.push(job.reason);
+  if (job && job.reason && !notes.some((n) => n.includes(job.reason))) notes.push(job.reason);
   if (r && r.unsafe) notes.push('run without the sandbox (reshd -unsafe-no-sandbox)');
   const det = $('detail');
   det.textContent = notes.join(' — ');
