@@ -252,7 +252,8 @@ func TestDashboardExecutorsTable(t *testing.T) {
 
 	p.run("start a local executor", chromedp.Click(chromedp.CSS("#locals-start")))
 	m.waitJoined(t, "local-1")
-	p.until(10*time.Second, "the local executor is listed", row("local-1")+` !== null`)
+	p.until(10*time.Second, "the local executor is listed, up", row("local-1")+` !== null && `+row("local-1")+`.textContent.includes('up')`)
+	p.until(10*time.Second, "the master's languages shown", jsText("#info")+`.includes('python')`)
 	p.keep("dashboard-server.png")
 
 	ex.stop()
