@@ -346,3 +346,47 @@ func freeLoopback(t *testing.T) string {
 	defer l.Close()
 	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
+
+// The API sets how many local executors run: they join, and leave when
+// their number goes down (the highest numbered first); the server page's
+// buttons do just this.
+func TestDashboardAPISetsLocalExecutors(t *testing.T) {
+	t.Parallel()
+	m := startMaster(t, []string{"-http", "127.0.0.1:0"})
+	showLogsOnFailure(t, m)
+	base := strings.TrimSuffix(m.dashboardURL(t), "/")
+	call := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+		require.NoError(t, err)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := call("PUT", "/api/v1/locals", `{"count":2}`)
+	require.Equal(t, http.StatusOK, code, body)
+	m.waitJoined(t, "local-1")
+	m.waitJoined(t, "local-2")
+
+	code, body = call("PUT", "/api/v1/locals", `{"count":1}`)
+	require.Equal(t, http.StatusOK, code, body)
+	assert.NotContains(t, body, "local-2")
+	m.waitLog(t, 10*time.Second, "executor left", "name=local-2")
+
+	code, body = call("DELETE", "/api/v1/locals/local-9", "")
+	assert.Equal(t, http.StatusNotFound, code, body)
+	code, body = call("PUT", "/api/v1/locals", `{"count":65}`)
+	assert.Equal(t, http.StatusBadRequest, code, body)
+
+	code, body = call("DELETE", "/api/v1/locals/local-1", "")
+	require.Equal(t, http.StatusOK, code, body)
+	m.waitLog(t, 10*time.Second, "executor left", "name=local-1")
+	code, body = call("GET", "/api/v1/locals", "")
+	require.Equal(t, http.StatusOK, code)
+	assert.JSONEq(t, `{"count":0,"max":64,"executors":[]}`, body)
+}

@@ -39,7 +39,7 @@ import (
 // Command is reshd's command line, for -h and bad usage.
 var Command = cli.Command{
 	Name:     "reshd",
-	Synopsis: "reshd [-listen ADDR] [-master [-local N]] [-join MASTER[:PORT] [-name NAME]] [-max-tasks N] [-max-cpu PCT] [-unsafe-no-sandbox] [-job-ceiling LIMITS] [-store URL] [-job-retries N] [-job-retention DURATION] [-detach-timeout DURATION] [-insecure] [-log FILE] [-pidfile FILE] [-replace] [-detach]",
+	Synopsis: "reshd [-listen ADDR] [-master [-local N]] [-join MASTER[:PORT] [-name NAME]] [-max-tasks N] [-max-cpu PCT] [-unsafe-no-sandbox] [-job-ceiling LIMITS] [-store URL] [-job-retries N] [-job-retention DURATION] [-http ADDR] [-detach-timeout DURATION] [-insecure] [-log FILE] [-pidfile FILE] [-replace] [-detach]",
 	Summary: "Serves resh sessions, running each command as the user running reshd, and relays\n" +
 		"lcat/ltee transfers to the client. Keys are in RESH_HOME (default ~/.resh).\n" +
 		"With -master it places sessions on executors instead (reshd -join MASTER), started\n" +

@@ -54,7 +54,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) (code int, stdout
 func TestBadUsage(t *testing.T) {
 	for _, args := range [][]string{{"-nope"}, {"-detach-timeout", "soon"}, {"-detach-timeout", "-1s"}, {"extra"},
 		{"-insecure", "-listen", ":4200"}, {"-insecure", "-listen", "10.1.2.3:4200"}, {"-insecure", "-listen", "example.com:4200"},
-		{"-replace"}, {"-detach"}, {"-job-retries", "-1"}, {"-job-retention", "0s"}, {"-join", "m", "-store", "x.db"}} {
+		{"-replace"}, {"-detach"}, {"-job-retries", "-1"}, {"-job-retention", "0s"}, {"-join", "m", "-store", "x.db"},
+		{"-join", "m", "-http", "127.0.0.1:4280"}, {"-http", ""}} {
 		var errb strings.Builder
 		code, out := run(context.Background(), args, &errb)
 		assert.Equal(t, 2, code, args)
@@ -65,6 +66,26 @@ func TestBadUsage(t *testing.T) {
 			assert.Equal(t, "usage: "+Command.Synopsis, lines[1], args)
 		}
 	}
+}
+
+// -http's address: a port alone is every interface, a host alone takes
+// the dashboard's port.
+func TestHTTPAddress(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:8080": "127.0.0.1:8080",
+		":4280":          ":4280",
+		"4281":           ":4281",
+		"localhost":      "localhost:4280",
+		"::1":            "[::1]:4280",
+		"[::1]":          "[::1]:4280",
+		"0.0.0.0":        "0.0.0.0:4280",
+	} {
+		got, err := httpAddress(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	_, err := httpAddress("")
+	assert.ErrorContains(t, err, "-http needs an address")
 }
 
 func TestHelpAndVersion(t *testing.T) {
