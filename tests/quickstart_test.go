@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +59,9 @@ func TestQuickStartTwice(t *testing.T) {
 	start = strings.TrimPrefix(start, build)
 	start = strings.Replace(start, "bin/reshd ", "bin/reshd -listen 127.0.0.1:"+port+" ", 1)
 	start = strings.Replace(start, "bin/resh localhost ", "bin/resh localhost:"+port+" ", 1)
+	httpPort := freeLoopbackPort(t)
+	require.Contains(t, start, "-http 127.0.0.1:4280 ", "command 1 serves the dashboard")
+	start = strings.Replace(start, "-http 127.0.0.1:4280 ", "-http 127.0.0.1:"+httpPort+" ", 1)
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
 	require.NoError(t, os.Mkdir(home, 0o700))
@@ -78,6 +82,11 @@ func TestQuickStartTwice(t *testing.T) {
 		require.NoError(t, err, "run %d: stdout %q, stderr %q", run, stdout.String(), stderr.String())
 		out := stdout.String()
 		assert.Regexp(t, `(?m)^reshd: listening on 127\.0\.0\.1:`+port+` \(pid \d+, log in bin/reshd\.log\)$`, out, "run %d", run)
+		assert.Contains(t, out, "reshd: dashboard on http://127.0.0.1:"+httpPort+"/\n", "run %d", run)
+		if resp, err := http.Get("http://127.0.0.1:" + httpPort + "/healthz"); assert.NoError(t, err, "run %d: the dashboard", run) {
+			assert.Equal(t, http.StatusOK, resp.StatusCode, "run %d: /healthz", run)
+			resp.Body.Close()
+		}
 		assert.Contains(t, out, "\nLinux ", "run %d: uname -sr", run)
 		assert.Regexp(t, `(?m)^total \d+$`, out, "run %d: ls -l", run)
 		assert.NotContains(t, out+stderr.String(), "level=", "run %d: reshd's log in resh's output", run)

@@ -86,8 +86,11 @@ func detach(o Options, stdout, stderr io.Writer) int {
 		_ = cmd.Process.Release()
 		return 1
 	}
-	if strings.HasPrefix(msg, "reshd: listening on ") {
-		_, _ = fmt.Fprintf(stdout, "%s (pid %d, log in %s)\n", strings.TrimSuffix(msg, "\n"), cmd.Process.Pid, o.LogFile)
+	// The child says where it listens last, after the dashboard's URL
+	// when it serves one.
+	if i := strings.Index(msg, "reshd: listening on "); i >= 0 && (i == 0 || msg[i-1] == '\n') {
+		_, _ = io.WriteString(stdout, msg[:i])
+		_, _ = fmt.Fprintf(stdout, "%s (pid %d, log in %s)\n", strings.TrimSuffix(msg[i:], "\n"), cmd.Process.Pid, o.LogFile)
 		_ = cmd.Process.Release()
 		return 0
 	}

@@ -31,11 +31,14 @@ func TestMain(m *testing.M) {
 	switch os.Getenv(detachTestChild) {
 	case "fail":
 		os.Exit(3)
-	case "refuse", "listen":
+	case "refuse", "listen", "dashboard":
 		ready := detachedChild()
-		if os.Getenv(detachTestChild) == "refuse" {
+		switch os.Getenv(detachTestChild) {
+		case "refuse":
 			_, _ = fmt.Fprintln(ready, "reshd: address 127.0.0.1:1 already in use")
 			os.Exit(1)
+		case "dashboard":
+			_, _ = fmt.Fprintln(ready, "reshd: dashboard on http://127.0.0.1:2/")
 		}
 		_, _ = fmt.Fprintln(ready, "reshd: listening on 127.0.0.1:1")
 		os.Exit(0)
@@ -299,5 +302,13 @@ func TestDetachReportsTheChild(t *testing.T) {
 	stderr.Reset()
 	assert.Equal(t, 0, detach(Options{LogFile: logPath}, &stdout, &stderr))
 	assert.Regexp(t, `^reshd: listening on 127\.0\.0\.1:1 \(pid \d+, log in `+regexp.QuoteMeta(logPath)+`\)\n$`, stdout.String())
+	assert.Empty(t, stderr.String())
+
+	// With -http, the dashboard's URL comes first.
+	t.Setenv(detachTestChild, "dashboard")
+	stdout.Reset()
+	stderr.Reset()
+	assert.Equal(t, 0, detach(Options{LogFile: logPath}, &stdout, &stderr))
+	assert.Regexp(t, `^reshd: dashboard on http://127\.0\.0\.1:2/\nreshd: listening on 127\.0\.0\.1:1 \(pid \d+, log in `+regexp.QuoteMeta(logPath)+`\)\n$`, stdout.String())
 	assert.Empty(t, stderr.String())
 }
