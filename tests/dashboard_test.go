@@ -213,7 +213,7 @@ func TestDashboardRunsCProgram(t *testing.T) {
 	assert.Equal(t, "to stderr\n", p.text("#stderr"))
 	assert.Contains(t, p.text("#exit"), "0")
 	id := strings.TrimPrefix(strings.TrimSpace(p.text("#job-id")), "#")
-	p.until(10*time.Second, "the job in the list", jsText("#jobs")+fmt.Sprintf(`.includes('hello.c')`))
+	p.until(10*time.Second, "the job in the list", jsText("#jobs")+`.includes('hello.c')`)
 	p.keep("dashboard-client.png")
 	assert.NotEmpty(t, id)
 }
