@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -389,4 +390,43 @@ func TestDashboardAPISetsLocalExecutors(t *testing.T) {
 	code, body = call("GET", "/api/v1/locals", "")
 	require.Equal(t, http.StatusOK, code)
 	assert.JSONEq(t, `{"count":0,"max":64,"executors":[]}`, body)
+}
+
+// The server page's stop button asks first: cancelling leaves the master
+// running; confirming stops it (it exits 0, its local executors with
+// it), and the page says so.
+func TestDashboardStopsMaster(t *testing.T) {
+	t.Parallel()
+	m := startMaster(t, []string{"-local", "1", "-http", "127.0.0.1:0"}, "local-1")
+	showLogsOnFailure(t, m)
+	p := openBrowser(t, false)
+	p.run("open the server page", chromedp.Navigate(strings.TrimSuffix(m.dashboardURL(t), "/")+"/server"), chromedp.WaitVisible(chromedp.CSS("#stop-master")))
+
+	p.run("ask, then cancel", chromedp.Click(chromedp.CSS("#stop-master")), chromedp.WaitVisible(chromedp.CSS("#stop-confirm")))
+	p.run("cancel", chromedp.Click(chromedp.CSS("#stop-dialog button:not(#stop-confirm)")))
+	p.until(5*time.Second, "the dialog closed", `!document.querySelector('#stop-dialog').open`)
+	resp, err := http.Get(strings.TrimSuffix(m.dashboardURL(t), "/") + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "still serving after cancel")
+
+	var locals struct {
+		Executors []struct{ PID int } `json:"executors"`
+	}
+	resp, err = http.Get(strings.TrimSuffix(m.dashboardURL(t), "/") + "/api/v1/locals")
+	require.NoError(t, err)
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&locals))
+	resp.Body.Close()
+	require.Len(t, locals.Executors, 1)
+	localPID := locals.Executors[0].PID
+	require.NotZero(t, localPID)
+
+	p.run("ask, then stop", chromedp.Click(chromedp.CSS("#stop-master")), chromedp.WaitVisible(chromedp.CSS("#stop-confirm")))
+	p.run("confirm", chromedp.Click(chromedp.CSS("#stop-confirm")))
+	// Exited (a zombie until the test reaps it), its local executor too.
+	require.Eventually(t, func() bool { return !processAlive(m.cmd.Process.Pid) }, 30*time.Second, 20*time.Millisecond, "reshd stops")
+	require.Eventually(t, func() bool { return !processAlive(localPID) }, 10*time.Second, 20*time.Millisecond, "its local executor stops with it")
+	m.waitLog(t, 5*time.Second, "reshd: shutting down")
+	p.until(15*time.Second, "the page says the master stopped", jsText("#stopped-banner")+`.includes('stopped')`)
+	require.NoError(t, m.cmd.Wait(), "reshd exits 0 when stopped from the page")
 }
