@@ -20,20 +20,15 @@ const (
 	jobGID = 65534
 )
 
-// Descriptors handed to the first process (ExtraFiles start at 3).
+// Descriptors handed to bwrap (ExtraFiles start at 3).
 const (
-	fdSync     = 3 // read by wrapperScript: the go-ahead once the cgroup is set
+	fdSync     = 3 // bwrap --block-fd: the go-ahead once the cgroup is set
 	fdInfo     = 4 // bwrap --info-fd: {"child-pid": N}
-	fdPasswd   = 5 // --ro-bind-data /etc/passwd
-	fdGroup    = 6 // --ro-bind-data /etc/group
+	fdPasswd   = 5 // --file /etc/passwd
+	fdGroup    = 6 // --file /etc/group
 	fdReport   = 7 // innerScript's reports to reshd: ready, then each command's end
 	fdCommands = 8 // reshd's commands to innerScript, one line each
 )
-
-// wrapperScript runs outside the sandbox as the sandbox's first process:
-// it waits for reshd to put it in the cgroup, then becomes bwrap. A read
-// that fails (reshd gave up) ends it before bwrap runs.
-const wrapperScript = `read -r _ <&3 || exit 125; exec 3<&-; exec "$@"`
 
 // innerScript is the sandbox's shell, the one process of the sandbox that
 // is reshd's and not the job's. It closes the descriptors reshd passed but
@@ -71,7 +66,8 @@ const (
 var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}
 
 // etcFiles are the only parts of /etc in the sandbox, bound read-only when
-// they exist: the dynamic loader's cache, the alternatives symlinks (java,
+// they exist (a symlink, as /etc/localtime often is, is recreated as a
+// symlink): the dynamic loader's cache, the alternatives symlinks (java,
 // cc...), the time zone, the JDK's configuration. Never /etc/shadow,
 // nor anything naming hosts or users beyond passwdData.
 var etcFiles = []string{
@@ -82,10 +78,52 @@ var etcFiles = []string{
 // etcGlobs add the JDK's /etc/java-N-openjdk directories.
 var etcGlobs = []string{"/etc/java-*"}
 
+// systemLayout is the part of bwrap's arguments that shows the host's
+// system directories and files, looked for once: what is installed is
+// taken as fixed for reshd's life, as the languages it detects are.
+var systemLayout = sync.OnceValue(func() []string {
+	var a []string
+	for _, d := range systemDirs {
+		a = appendLayout(a, d, true)
+	}
+	for _, f := range etcFiles {
+		a = appendLayout(a, f, false)
+	}
+	for _, g := range etcGlobs {
+		m, _ := filepath.Glob(g)
+		for _, f := range m {
+			a = appendLayout(a, f, false)
+		}
+	}
+	return a
+})
+
+// appendLayout adds what shows path p of the host in the sandbox to a:
+// a symlink as the same symlink (no mount: bwrap reads its mount table
+// again after each one), anything else bound read-only (directories only
+// when dirOnly). Nothing when p does not exist.
+func appendLayout(a []string, p string, dirOnly bool) []string {
+	fi, err := os.Lstat(p)
+	switch {
+	case err != nil:
+	case fi.Mode()&os.ModeSymlink != 0:
+		if target, err := os.Readlink(p); err == nil {
+			a = append(a, "--symlink", target, p)
+		}
+	case fi.IsDir() || !dirOnly:
+		a = append(a, "--ro-bind", p, p)
+	}
+	return a
+}
+
 // bwrapArgs builds bwrap's arguments for a sandbox of the default layout
 // whose shell (innerScript) runs in work directory dir with environment
 // env (each NAME=value). The result is a plain list so tests can check
 // it. /tmp and /dev/shm hold at most tmpSize bytes each.
+//
+// Every bind mount costs bwrap a read and parse of the mount table (and
+// the kernel its printing), so what need not be a mount is not: passwd
+// and group are files made in bwrap's root, read-only with it.
 func bwrapArgs(dir string, env []string, tmpSize int64) []string {
 	a := []string{
 		"--unshare-user", "--uid", strconv.Itoa(jobUID), "--gid", strconv.Itoa(jobGID),
@@ -94,40 +132,17 @@ func bwrapArgs(dir string, env []string, tmpSize int64) []string {
 		"--die-with-parent", "--new-session",
 		"--disable-userns",
 		"--info-fd", strconv.Itoa(fdInfo),
+		"--block-fd", strconv.Itoa(fdSync),
 		"--clearenv",
 	}
 	for _, e := range env {
 		k, v, _ := strings.Cut(e, "=")
 		a = append(a, "--setenv", k, v)
 	}
-	for _, d := range systemDirs {
-		fi, err := os.Lstat(d)
-		switch {
-		case err != nil:
-		case fi.Mode()&os.ModeSymlink != 0:
-			if target, err := os.Readlink(d); err == nil {
-				a = append(a, "--symlink", target, d)
-			}
-		case fi.IsDir():
-			a = append(a, "--ro-bind", d, d)
-		}
-	}
-	var etc []string
-	for _, f := range etcFiles {
-		if _, err := os.Lstat(f); err == nil {
-			etc = append(etc, f)
-		}
-	}
-	for _, g := range etcGlobs {
-		m, _ := filepath.Glob(g)
-		etc = append(etc, m...)
-	}
-	for _, f := range etc {
-		a = append(a, "--ro-bind", f, f)
-	}
+	a = append(a, systemLayout()...)
 	a = append(a,
-		"--ro-bind-data", strconv.Itoa(fdPasswd), "/etc/passwd",
-		"--ro-bind-data", strconv.Itoa(fdGroup), "/etc/group",
+		"--perms", "0444", "--file", strconv.Itoa(fdPasswd), "/etc/passwd",
+		"--perms", "0444", "--file", strconv.Itoa(fdGroup), "/etc/group",
 		"--proc", "/proc",
 		"--dev", "/dev",
 		// Bounded even without a memory cgroup, which would count them.
@@ -138,8 +153,9 @@ func bwrapArgs(dir string, env []string, tmpSize int64) []string {
 		"--remount-ro", "/dev",
 		"--bind", dir, "/work",
 		"--chdir", "/work",
-		// The root is bwrap's tmpfs: without this, files could be made
-		// in /, /etc... (gone after the job, but outside /work).
+		// The root is bwrap's tmpfs, the job's own: without this, files
+		// could be made in /, /etc... (gone after the job, but outside
+		// /work), and /etc/passwd changed.
 		"--remount-ro", "/",
 	)
 	a = append(a, testExtraArgs...)
@@ -162,9 +178,6 @@ func probe() error {
 	path, err := exec.LookPath("bwrap")
 	if err != nil {
 		return errors.New("sandbox: bwrap (bubblewrap) not found: install it (Debian: apt-get install bubblewrap)")
-	}
-	if _, err := exec.LookPath("prlimit"); err != nil {
-		return errors.New("sandbox: prlimit not found: install util-linux")
 	}
 	cmd := exec.Command(path,
 		"--unshare-user", "--uid", strconv.Itoa(jobUID), "--gid", strconv.Itoa(jobGID),

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -270,9 +269,9 @@ func pending(f *os.File) int {
 
 // commandLine is the line sent to innerScript for c: a subshell that
 // closes the shell's pipes, reads /dev/null unless c has the stdin,
-// exports c.Env, and execs prlimit(1) with lim's rlimits, which execs
-// c.Argv. Every word is quoted for sh, newlines as "$NL" (innerScript's),
-// so the line is one line whatever the arguments hold.
+// exports c.Env, sets lim's rlimits with ulimit and, if they all could be
+// set, execs c.Argv. Every word is quoted for sh, newlines as "$NL"
+// (innerScript's), so the line is one line whatever the arguments hold.
 func (sb *Sandbox) commandLine(c Command, lim Limits) string {
 	var b strings.Builder
 	b.WriteString("( exec 7>&- 8<&-")
@@ -285,8 +284,9 @@ func (sb *Sandbox) commandLine(c Command, lim Limits) string {
 		b.WriteString(shellQuote(e))
 		b.WriteString("; ")
 	}
-	b.WriteString("exec")
-	for _, a := range append(prlimitArgs(prlimitPath(), lim.rlimits(sb.cg != nil)), c.Argv...) {
+	b.WriteString(ulimits(lim.rlimits(sb.cg != nil)))
+	b.WriteString(" && exec")
+	for _, a := range c.Argv {
 		b.WriteByte(' ')
 		b.WriteString(shellQuote(a))
 	}
@@ -301,15 +301,3 @@ func shellQuote(s string) string {
 	s = strings.ReplaceAll(s, "\n", `'"$NL"'`)
 	return "'" + s + "'"
 }
-
-// prlimitPath is where prlimit(1) is in the sandbox's PATH (the system
-// directories are the host's, read-only).
-var prlimitPath = sync.OnceValue(func() string {
-	for _, d := range filepath.SplitList(DefaultPath) {
-		p := filepath.Join(d, "prlimit")
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	return "prlimit"
-})

@@ -2,9 +2,8 @@ package sandbox
 
 import (
 	"fmt"
+	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Default limits, used for every zero field of Limits.
@@ -75,10 +74,12 @@ func (l Limits) cpuSeconds() uint64 {
 	return s
 }
 
-// rlimit is one resource limit to set on the job.
+// rlimit is one resource limit to set on the job, as the sandbox's shell
+// sets it: ulimit's option for it and the bytes (or seconds, or
+// processes) in one unit of ulimit's value.
 type rlimit struct {
-	resource int
-	name     string
+	opt      byte
+	unit     uint64
 	cur, max uint64
 }
 
@@ -89,34 +90,51 @@ func (l Limits) rlimits(cgroup bool) []rlimit {
 	cpu := l.cpuSeconds()
 	rl := []rlimit{
 		// SIGXCPU at the soft limit, SIGKILL one second later.
-		{unix.RLIMIT_CPU, "cpu", cpu, cpu + 1},
-		{unix.RLIMIT_FSIZE, "fsize", uint64(l.FileSize), uint64(l.FileSize)},
+		{'t', 1, cpu, cpu + 1},
+		{'f', 512, uint64(l.FileSize), uint64(l.FileSize)},
 		// No core files in the work directory.
-		{unix.RLIMIT_CORE, "core", 0, 0},
+		{'c', 512, 0, 0},
 	}
 	if !cgroup {
 		rl = append(rl,
-			rlimit{unix.RLIMIT_AS, "as", uint64(l.Memory), uint64(l.Memory)},
-			rlimit{unix.RLIMIT_NPROC, "nproc", uint64(l.Procs), uint64(l.Procs)},
+			rlimit{'v', 1024, uint64(l.Memory), uint64(l.Memory)},
+			rlimit{'p', 1, uint64(l.Procs), uint64(l.Procs)},
 		)
 	}
 	return rl
 }
 
-// prlimitArgs returns the prlimit(1) command line that sets rl on the
-// command following it.
+// maxUlimit bounds a value given to ulimit, in bytes (or seconds...):
+// dash multiplies the value by the unit without a check for overflow.
+const maxUlimit = 1 << 62
+
+// ulimits returns the sh commands, joined by &&, that set rl on the shell
+// that runs them, soft and hard limits both (the sandbox's shell runs
+// them in the subshell that then execs the command: everything it starts
+// inherits them, and nothing of it runs before they are set). Values are
+// rounded down to ulimit's units: file sizes to 512-byte blocks, address
+// space to KiB.
 //
 // Go cannot run code between fork and exec, so rlimits cannot be set in
 // the child the usual way, and setting them on reshd itself would bound
 // reshd. prlimit(2) on the child from outside needs CAP_SYS_RESOURCE once
-// the child is nobody and reshd root, which containers often lack. So each
-// command is started in the sandbox through util-linux's prlimit(1), which
-// lowers its own limits and execs the command: everything the command
-// starts inherits them, and nothing of it runs before they are set.
-func prlimitArgs(path string, rl []rlimit) []string {
-	a := []string{path}
-	for _, r := range rl {
-		a = append(a, fmt.Sprintf("--%s=%d:%d", r.name, r.cur, r.max))
+// the child is nobody and reshd root, which containers often lack. The
+// shell's builtin does it without a program of its own to start (prlimit(1)
+// cost an exec per command).
+func ulimits(rl []rlimit) string {
+	var b strings.Builder
+	for i, r := range rl {
+		if i > 0 {
+			b.WriteString(" && ")
+		}
+		cur, hi := min(r.cur, maxUlimit)/r.unit, min(r.max, maxUlimit)/r.unit
+		if cur == hi {
+			// Neither -S nor -H: both.
+			fmt.Fprintf(&b, "ulimit -%c %d", r.opt, cur)
+			continue
+		}
+		// The soft limit first, so that it is never above the hard one.
+		fmt.Fprintf(&b, "ulimit -S%c %d && ulimit -H%c %d", r.opt, cur, r.opt, hi)
 	}
-	return append(a, "--")
+	return b.String()
 }

@@ -27,8 +27,8 @@
 // it cannot push input into a terminal. In the sandbox a shell of reshd's
 // (innerScript) runs each command, which cannot reach that shell's pipes.
 //
-// When reshd runs as root, the sandbox's first process drops to nobody
-// before it becomes bwrap (see sysProcAttr), and the work directory and
+// When reshd runs as root, bwrap is started as nobody
+// (see sysProcAttr), and the work directory and
 // the files written there (Sandbox.WriteFile) are handed to nobody.
 //
 // # Limits
@@ -43,7 +43,8 @@
 // space, not memory, per process; RLIMIT_NPROC counts every process of the
 // same host uid (reshd's own threads when it is not root, every job when it
 // is), so concurrent jobs share it. CPU time (RLIMIT_CPU) and file size
-// (RLIMIT_FSIZE) are always rlimits, set by prlimit(1) on each command.
+// (RLIMIT_FSIZE) are always rlimits, set by the sandbox's shell (ulimit)
+// on each command before it execs it.
 // Wall time and output size are watched by reshd, which kills the whole
 // sandbox at the limit. Killing the PID namespace's init (or the cgroup)
 // ends every process of the job, including backgrounded ones; Close and Run

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -487,8 +488,41 @@ func TestLimitsDefaults(t *testing.T) {
 	l := Limits{}.withDefaults()
 	assert.Equal(t, Limits{Wall: 3 * time.Minute, CPU: 3 * time.Minute, Memory: 512 << 20, Procs: 64, Output: 16 << 20, FileSize: 64 << 20}, l)
 	assert.EqualValues(t, 2, Limits{CPU: 1500 * time.Millisecond}.cpuSeconds())
-	assert.Equal(t, []string{"/usr/bin/prlimit", "--cpu=2:3", "--fsize=5:5", "--core=0:0", "--"},
-		prlimitArgs("/usr/bin/prlimit", Limits{CPU: 2 * time.Second, FileSize: 5}.rlimits(true)))
+	assert.Equal(t, "ulimit -St 2 && ulimit -Ht 3 && ulimit -f 2048 && ulimit -c 0",
+		ulimits(Limits{CPU: 2 * time.Second, FileSize: 1 << 20}.rlimits(true)))
+	assert.Equal(t, "ulimit -St 1 && ulimit -Ht 2 && ulimit -f 0 && ulimit -c 0 && ulimit -v 1 && ulimit -p 3",
+		ulimits(Limits{CPU: time.Millisecond, FileSize: 511, Memory: 2047, Procs: 3}.rlimits(false)))
+	assert.Equal(t, "ulimit -f 9007199254740992", ulimits([]rlimit{{'f', 512, math.MaxUint64, math.MaxUint64}}))
+}
+
+// TestRlimitsSet reads the limits of the command from /proc: each rlimit
+// is set, soft and hard, with a cgroup and without.
+func TestRlimitsSet(t *testing.T) {
+	for _, cg := range []bool{true, false} {
+		t.Run(fmt.Sprintf("cgroup=%v", cg), func(t *testing.T) {
+			useCgroups = cg
+			defer func() { useCgroups = true }()
+			j := newJob(t, "cat", "/proc/self/limits")
+			j.spec.Limits = Limits{CPU: 2 * time.Second, FileSize: 3 << 20, Memory: 300 << 20, Procs: 40}
+			res := j.run()
+			require.Equal(t, 0, res.Code, j.err.String())
+			got := map[string]string{}
+			for _, line := range strings.Split(j.out.String(), "\n") {
+				f := strings.Fields(line)
+				if len(f) >= 5 && f[0] == "Max" {
+					got[strings.Join(f[1:len(f)-3], " ")] = f[len(f)-3] + ":" + f[len(f)-2]
+				}
+			}
+			want := map[string]string{"cpu time": "2:3", "file size": "3145728:3145728", "core file size": "0:0"}
+			if !cgroupsUsable() {
+				want["address space"] = "314572800:314572800"
+				want["processes"] = "40:40"
+			}
+			for k, v := range want {
+				assert.Equal(t, v, got[k], k)
+			}
+		})
+	}
 }
 
 func TestAvailableMessage(t *testing.T) {

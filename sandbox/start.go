@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -170,8 +171,7 @@ func (sb *Sandbox) start(env []string, tmpSize int64, lim Limits) error {
 	}
 
 	bwrap, _ := exec.LookPath("bwrap")
-	args := append([]string{"-c", wrapperScript, "sh", bwrap}, bwrapArgs(sb.dir, env, tmpSize)...)
-	cmd := exec.Command("/bin/sh", args...)
+	cmd := exec.Command(bwrap, bwrapArgs(sb.dir, env, tmpSize)...)
 	sb.cmd = cmd
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
@@ -196,6 +196,7 @@ func (sb *Sandbox) start(env []string, tmpSize int64, lim Limits) error {
 		close(sb.done)
 	}()
 	sb.readers.Add(2)
+	childPid := make(chan int, 1)
 	go func() { // bwrap's {"child-pid": N}
 		defer sb.readers.Done()
 		defer infoR.Close()
@@ -206,6 +207,7 @@ func (sb *Sandbox) start(env []string, tmpSize int64, lim Limits) error {
 		if dec.Decode(&info) == nil && info.ChildPid > 0 {
 			sb.setInit(info.ChildPid)
 		}
+		childPid <- info.ChildPid
 		_, _ = io.Copy(io.Discard, infoR)
 	}()
 	go func() {
@@ -226,9 +228,16 @@ func (sb *Sandbox) start(env []string, tmpSize int64, lim Limits) error {
 		go sb.copyOut(i)
 	}
 
+	t := time.NewTimer(startTimeout)
+	defer t.Stop()
 	if sb.cg != nil {
-		if err := sb.cg.add(cmd.Process.Pid); err != nil {
+		ok, err := sb.intoCgroup(childPid, t.C)
+		if err != nil {
+			sb.kill(SandboxError, "")
 			return &StartError{err.Error()}
+		}
+		if !ok {
+			return sb.startFailed()
 		}
 	}
 	if _, err := syncW.Write([]byte("\n")); err != nil {
@@ -236,8 +245,6 @@ func (sb *Sandbox) start(env []string, tmpSize int64, lim Limits) error {
 	}
 	files.closeOne(syncW)
 
-	t := time.NewTimer(startTimeout)
-	defer t.Stop()
 	select {
 	case line, ok := <-sb.reports:
 		if ok && line == "ready" {
@@ -250,13 +257,51 @@ func (sb *Sandbox) start(env []string, tmpSize int64, lim Limits) error {
 		sb.kill(SandboxError, "")
 		return &StartError{fmt.Sprintf("sandbox could not start: not ready after %v", startTimeout)}
 	}
-	// bwrap failed: its message is on stderr, which ends with it.
+	return sb.startFailed()
+}
+
+// intoCgroup moves bwrap, then its child once bwrap has told its pid
+// (childPid), into the cgroup. The child builds the sandbox and waits on
+// fdSync before it starts anything, so whatever runs in the sandbox is
+// born in the cgroup. ok is false when the child cannot be moved: it is
+// gone, or no longer bwrap's (see setInit), and must not be let go on.
+func (sb *Sandbox) intoCgroup(childPid <-chan int, timeout <-chan time.Time) (ok bool, err error) {
+	if err := sb.cg.add(sb.cmd.Process.Pid); err != nil {
+		// ESRCH: bwrap failed, and says why on stderr.
+		return false, ignore(err, syscall.ESRCH)
+	}
+	var pid int
+	select {
+	case pid = <-childPid:
+	case <-timeout:
+		return false, fmt.Errorf("sandbox could not start: bwrap said nothing after %v", startTimeout)
+	}
+	sb.mu.Lock()
+	ok = pid > 0 && sb.initFd >= 0 && sb.initOK
+	sb.mu.Unlock()
+	if !ok {
+		return false, nil
+	}
+	return true, sb.cg.add(pid)
+}
+
+// ignore returns err unless it is target.
+func ignore(err, target error) error {
+	if errors.Is(err, target) {
+		return nil
+	}
+	return err
+}
+
+// startFailed kills a sandbox that did not come up and returns why:
+// bwrap's message, which is on stderr, which ends with it.
+func (sb *Sandbox) startFailed() error {
 	sb.kill(SandboxError, "")
 	sb.copiers.Wait()
 	msg := strings.TrimSpace(string(sb.startErr))
 	if msg == "" {
 		<-sb.done
-		if ps := cmd.ProcessState; ps != nil {
+		if ps := sb.cmd.ProcessState; ps != nil {
 			msg = ps.String()
 		}
 	}
