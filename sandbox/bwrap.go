@@ -165,6 +165,15 @@ func bwrapArgs(dir string, env []string, tmpSize int64) []string {
 // testExtraArgs are added to bwrap's options by tests (to make it fail).
 var testExtraArgs []string
 
+// bwrapPath is where bwrap is, looked up once.
+var bwrapPath = sync.OnceValue(func() string {
+	p, err := exec.LookPath("bwrap")
+	if err != nil {
+		return "bwrap"
+	}
+	return p
+})
+
 // availability is Available's cached answer.
 var availability = sync.OnceValue(probe)
 

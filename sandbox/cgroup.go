@@ -28,6 +28,11 @@ type cgroup struct {
 	memory  string // directory holding the memory files
 	pids    string // directory holding the pids files (same as memory in v2)
 	cpuacct string // directory holding the CPU accounting files, "" if none
+
+	// memoryMax and procsMax are the limits last set, which set does
+	// not write again.
+	memoryMax int64
+	procsMax  int
 }
 
 // newCgroup makes a cgroup for one job, with l's memory (swap included)
@@ -41,7 +46,7 @@ func newCgroup(l Limits) (*cgroup, error) {
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("sandbox: cgroup: %w", err)
 		}
-		cg := &cgroup{v2: true, memory: dir, pids: dir, cpuacct: dir}
+		cg := &cgroup{v2: true, memory: dir, pids: dir, cpuacct: dir, memoryMax: l.Memory, procsMax: l.Procs}
 		err := writeFile(dir, "memory.max", strconv.FormatInt(l.Memory, 10))
 		if err == nil {
 			err = writeFile(dir, "pids.max", strconv.Itoa(l.Procs))
@@ -67,7 +72,7 @@ func newCgroup(l Limits) (*cgroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	cg := &cgroup{memory: filepath.Join(mem, name), pids: filepath.Join(pids, name)}
+	cg := &cgroup{memory: filepath.Join(mem, name), pids: filepath.Join(pids, name), memoryMax: l.Memory, procsMax: l.Procs}
 	if err := os.Mkdir(cg.memory, 0o755); err != nil {
 		return nil, fmt.Errorf("sandbox: cgroup: %w", err)
 	}
@@ -330,14 +335,28 @@ func (cg *cgroup) oomCount() int64 {
 }
 
 // set gives the cgroup l's memory (swap included) and process limits, for
-// the next command of its sandbox.
+// the next command of its sandbox. Limits the cgroup has already are not
+// written again.
 func (cg *cgroup) set(l Limits) error {
-	mem := strconv.FormatInt(l.Memory, 10)
-	if cg.v2 {
-		if err := writeFile(cg.memory, "memory.max", mem); err != nil {
+	if l.Memory != cg.memoryMax {
+		if err := cg.setMemory(l.Memory); err != nil {
 			return err
 		}
-		return writeFile(cg.pids, "pids.max", strconv.Itoa(l.Procs))
+		cg.memoryMax = l.Memory
+	}
+	if l.Procs != cg.procsMax {
+		if err := writeFile(cg.pids, "pids.max", strconv.Itoa(l.Procs)); err != nil {
+			return err
+		}
+		cg.procsMax = l.Procs
+	}
+	return nil
+}
+
+func (cg *cgroup) setMemory(n int64) error {
+	mem := strconv.FormatInt(n, 10)
+	if cg.v2 {
+		return writeFile(cg.memory, "memory.max", mem)
 	}
 	// The memory limit may not go above memory+swap's: when raising,
 	// memsw must go first; when lowering, last.
@@ -346,11 +365,9 @@ func (cg *cgroup) set(l Limits) error {
 		return e
 	}
 	if err != nil {
-		if err = writeFile(cg.memory, "memory.limit_in_bytes", mem); err != nil {
-			return err
-		}
+		return writeFile(cg.memory, "memory.limit_in_bytes", mem)
 	}
-	return writeFile(cg.pids, "pids.max", strconv.Itoa(l.Procs))
+	return nil
 }
 
 // cgMark is the cgroup's account before a command, to tell that

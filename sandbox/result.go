@@ -57,9 +57,9 @@ type Result struct {
 	// the command and the processes it waited for (0 when the job was
 	// killed).
 	CPU time.Duration
-	// PeakMemory is the memory cgroup's peak usage (bwrap included); 0
-	// without a cgroup, where nothing outside the sandbox sees the job's
-	// processes' rusage.
+	// PeakMemory is the memory cgroup's peak usage (the sandbox's init and
+	// shell included); 0 without a cgroup, where nothing outside the
+	// sandbox sees the job's processes' rusage.
 	PeakMemory int64
 	// Stdout and Stderr count the bytes passed to Spec.Stdout and
 	// Spec.Stderr.

@@ -27,9 +27,9 @@
 // it cannot push input into a terminal. In the sandbox a shell of reshd's
 // (innerScript) runs each command, which cannot reach that shell's pipes.
 //
-// When reshd runs as root, bwrap is started as nobody
-// (see sysProcAttr), and the work directory and
-// the files written there (Sandbox.WriteFile) are handed to nobody.
+// When reshd runs as root, bwrap is started as nobody (see sysProcAttr),
+// and the work directory and the files written there (Sandbox.WriteFile)
+// are handed to nobody.
 //
 // # Limits
 //
@@ -63,10 +63,10 @@
 // keeps a Pool sizes them for the largest job it takes; the memory cgroup,
 // when there is one, counts their pages too and so bounds them by the
 // command's memory limit). Files under /work can reach Limits.FileSize
-// each, with no bound on their number beyond the disk. bwrap itself and
-// the sandbox's shell are counted in the job's cgroup limits, but reshd's
-// copying of output is not. Anything readable in the system directories
-// is readable by the job. The sandbox's shell reports each command's end
+// each, with no bound on their number beyond the disk. bwrap's child (the
+// sandbox's init) and the sandbox's shell are counted in the job's cgroup
+// limits, but reshd's copying of output is not. Anything readable in the
+// system directories is readable by the job. The sandbox's shell reports each command's end
 // and CPU time; a job that takes it over (it runs as the same user) can
 // lie about its own status, but not escape a limit, which reshd enforces
 // from outside.

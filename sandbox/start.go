@@ -170,8 +170,7 @@ func (sb *Sandbox) start(env []string, tmpSize int64, lim Limits) error {
 		}
 	}
 
-	bwrap, _ := exec.LookPath("bwrap")
-	cmd := exec.Command(bwrap, bwrapArgs(sb.dir, env, tmpSize)...)
+	cmd := exec.Command(bwrapPath(), bwrapArgs(sb.dir, env, tmpSize)...)
 	sb.cmd = cmd
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
@@ -260,16 +259,13 @@ func (sb *Sandbox) start(env []string, tmpSize int64, lim Limits) error {
 	return sb.startFailed()
 }
 
-// intoCgroup moves bwrap, then its child once bwrap has told its pid
-// (childPid), into the cgroup. The child builds the sandbox and waits on
-// fdSync before it starts anything, so whatever runs in the sandbox is
-// born in the cgroup. ok is false when the child cannot be moved: it is
-// gone, or no longer bwrap's (see setInit), and must not be let go on.
+// intoCgroup moves bwrap's child into the cgroup once bwrap has told its
+// pid (childPid). The child builds the sandbox and waits on fdSync before
+// it starts anything, so whatever runs in the sandbox is born in the
+// cgroup; bwrap itself, outside, only waits for it. ok is false when the
+// child cannot be moved: it is gone, or no longer bwrap's (see setInit),
+// and must not be let go on.
 func (sb *Sandbox) intoCgroup(childPid <-chan int, timeout <-chan time.Time) (ok bool, err error) {
-	if err := sb.cg.add(sb.cmd.Process.Pid); err != nil {
-		// ESRCH: bwrap failed, and says why on stderr.
-		return false, ignore(err, syscall.ESRCH)
-	}
 	var pid int
 	select {
 	case pid = <-childPid:
@@ -282,7 +278,11 @@ func (sb *Sandbox) intoCgroup(childPid <-chan int, timeout <-chan time.Time) (ok
 	if !ok {
 		return false, nil
 	}
-	return true, sb.cg.add(pid)
+	if err := sb.cg.add(pid); err != nil {
+		// ESRCH: bwrap failed, and says why on stderr.
+		return false, ignore(err, syscall.ESRCH)
+	}
+	return true, nil
 }
 
 // ignore returns err unless it is target.
