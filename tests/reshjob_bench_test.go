@@ -1,11 +1,17 @@
 package tests
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,8 +87,12 @@ func BenchmarkJobOverhead(b *testing.B) {
 }
 
 // 200 short Python jobs (print one line) through a master with two local
-// executors, submitted 8 at a time, against xargs -P2 running them here:
-// jobs per second each, and their ratio (the issue aims at 0.5 or more).
+// executors, 8 at a time, against xargs -P2 running them here: jobs per
+// second each, and their ratio (the issue aims at 0.5 or more). Through
+// the master two ways: `reshjob run` processes (a Go program, its keys and
+// a TLS handshake per job), and the dashboard's API, as a script or the
+// page would (submit, then follow the output to the end, on keep-alive
+// connections).
 func BenchmarkJobThroughput(b *testing.B) {
 	const jobs, concurrent = 200, 8
 	for _, tool := range []string{"bwrap", "python3", "xargs"} {
@@ -90,12 +100,13 @@ func BenchmarkJobThroughput(b *testing.B) {
 			b.Skipf("%s is not installed", tool)
 		}
 	}
-	m := startMaster(b, []string{"-local", "2"}, "local-1", "local-2")
+	m := startMaster(b, []string{"-local", "2", "-http", "127.0.0.1:0"}, "local-1", "local-2")
+	api := apiRunner(b, m.dashboardURL(b), concurrent)
 	dir := b.TempDir()
 	path := filepath.Join(dir, "one.py")
 	require.NoError(b, os.WriteFile(path, []byte("print('one line')\n"), 0o644))
 	remote := append([]string{filepath.Join(bin, "reshjob")}, reshjobArgs(b, m, "run", path)...)
-	var viaMaster, here time.Duration
+	var viaMaster, viaAPI, here time.Duration
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
@@ -120,6 +131,8 @@ func BenchmarkJobThroughput(b *testing.B) {
 		wg.Wait()
 		viaMaster += time.Since(start)
 
+		viaAPI += inParallelN(b, concurrent, jobs, func() error { return api("print('one line')\n", "one line\n") })
+
 		lines := strings.Repeat(path+"\n", jobs)
 		here += runTimed(b, dir, lines, "xargs", "-P2", "-n1", sandboxPython())
 	}
@@ -127,4 +140,82 @@ func BenchmarkJobThroughput(b *testing.B) {
 	b.ReportMetric(perSecond(viaMaster), "master-jobs/s")
 	b.ReportMetric(perSecond(here), "xargs-jobs/s")
 	b.ReportMetric(perSecond(viaMaster)/perSecond(here), "ratio")
+	b.ReportMetric(perSecond(viaAPI), "api-jobs/s")
+	b.ReportMetric(perSecond(viaAPI)/perSecond(here), "api-ratio")
+}
+
+// inParallelN runs do n times from k goroutines and returns how long all
+// took; the first error fails b.
+func inParallelN(b *testing.B, k, n int, do func() error) time.Duration {
+	b.Helper()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range k {
+		wg.Go(func() {
+			for next.Add(1) <= int64(n) {
+				if err := do(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+// apiRunner returns a function that runs a Python program through the
+// dashboard's API at url (loopback): it submits it, follows its output
+// stream to the end, and checks the verdict and the stdout.
+func apiRunner(tb testing.TB, url string, conns int) func(src, want string) error {
+	base := strings.TrimSuffix(url, "/") + "/api/v1"
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 2 * conns}}
+	tb.Cleanup(hc.CloseIdleConnections)
+	return func(src, want string) error {
+		body, _ := json.Marshal(map[string]any{"lang": "python", "name": "one.py", "source": src})
+		resp, err := hc.Post(base+"/jobs", "application/json", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		var sub struct{ ID int64 }
+		err = json.NewDecoder(resp.Body).Decode(&sub)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("submit: %s, %v", resp.Status, err)
+		}
+		resp, err = hc.Get(fmt.Sprintf("%s/jobs/%d/output", base, sub.ID))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var out bytes.Buffer
+		event := ""
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				event = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: ") && event == "stdout":
+				var chunk struct{ Data []byte }
+				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &chunk); err != nil {
+					return err
+				}
+				out.Write(chunk.Data)
+			case strings.HasPrefix(line, "data: ") && event == "end":
+				var end struct {
+					Verdict struct{ Verdict string }
+				}
+				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &end); err != nil {
+					return err
+				}
+				if end.Verdict.Verdict != "OK" || out.String() != want {
+					return fmt.Errorf("job %d: %s, stdout %q", sub.ID, end.Verdict.Verdict, out.String())
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("job %d: the stream ended without its end (%v)", sub.ID, sc.Err())
+	}
 }
