@@ -324,21 +324,25 @@ func (s *server) writeLocals(w http.ResponseWriter, status int) {
 	writeJSON(w, status, localsAnswer{Count: len(l), Max: s.cfg.Locals.Max(), Executors: l})
 }
 
+// withLocals answers 503 to the local executors' routes of a master that
+// cannot manage them, and passes the others to h.
+func (s *server) withLocals(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Locals == nil {
+			writeError(w, r, s.log, errNoLocals)
+			return
+		}
+		h(w, r)
+	}
+}
+
 // locals answers GET /api/v1/locals.
 func (s *server) locals(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Locals == nil {
-		writeError(w, r, s.log, errNoLocals)
-		return
-	}
 	s.writeLocals(w, http.StatusOK)
 }
 
 // setLocals answers PUT /api/v1/locals {"count":N}.
 func (s *server) setLocals(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Locals == nil {
-		writeError(w, r, s.log, errNoLocals)
-		return
-	}
 	var req struct {
 		Count *int `json:"count"`
 	}
@@ -360,10 +364,6 @@ func (s *server) setLocals(w http.ResponseWriter, r *http.Request) {
 
 // startLocal answers POST /api/v1/locals: one more local executor.
 func (s *server) startLocal(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Locals == nil {
-		writeError(w, r, s.log, errNoLocals)
-		return
-	}
 	if hasBody(r) {
 		if err := decodeJSON(r.Body, &struct{}{}); err != nil {
 			writeError(w, r, s.log, err)
@@ -383,10 +383,6 @@ func (s *server) startLocal(w http.ResponseWriter, r *http.Request) {
 
 // stopLocal answers DELETE /api/v1/locals/{name}.
 func (s *server) stopLocal(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Locals == nil {
-		writeError(w, r, s.log, errNoLocals)
-		return
-	}
 	name := r.PathValue("name")
 	if err := s.cfg.Locals.Stop(name); err != nil {
 		if errors.Is(err, ErrNoLocal) {

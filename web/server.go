@@ -70,10 +70,10 @@ func (s *server) routes() {
 	m.HandleFunc("POST /api/v1/jobs/{id}/cancel", s.cancel)
 	m.HandleFunc("GET /api/v1/executors", s.executors)
 	m.HandleFunc("GET /api/v1/queue", s.queue)
-	m.HandleFunc("GET /api/v1/locals", s.locals)
-	m.HandleFunc("PUT /api/v1/locals", s.setLocals)
-	m.HandleFunc("POST /api/v1/locals", s.startLocal)
-	m.HandleFunc("DELETE /api/v1/locals/{name}", s.stopLocal)
+	m.HandleFunc("GET /api/v1/locals", s.withLocals(s.locals))
+	m.HandleFunc("PUT /api/v1/locals", s.withLocals(s.setLocals))
+	m.HandleFunc("POST /api/v1/locals", s.withLocals(s.startLocal))
+	m.HandleFunc("DELETE /api/v1/locals/{name}", s.withLocals(s.stopLocal))
 	m.HandleFunc("POST /api/v1/stop", s.stop)
 }
 
