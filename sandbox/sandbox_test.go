@@ -402,15 +402,19 @@ func TestSecretsHidden(t *testing.T) {
 }
 
 func TestWriteOutside(t *testing.T) {
-	for _, p := range []string{"/usr/x", "/etc/x", "/x", "/proc/x", "/usr/bin/sh", "/etc/ld.so.cache", "/dev/x", "/sys/x", "/run/x"} {
+	for _, p := range []string{"/usr/x", "/etc/x", "/etc/passwd", "/etc/localtime", "/x", "/proc/x", "/usr/bin/sh", "/etc/ld.so.cache", "/dev/x", "/sys/x", "/run/x"} {
 		j := sh(t, `echo pwned > "$1"`, p)
 		res := j.run()
 		assert.NotEqual(t, 0, res.Code, "wrote %s", p)
 		assert.Contains(t, j.err.String(), "sh: 1: cannot create "+p)
 	}
+	// passwd and group are files of bwrap's root, the job's own, but
+	// read-only with it.
+	res := sh(t, `chmod 0666 /etc/passwd || rm -f /etc/group`).run()
+	assert.NotEqual(t, 0, res.Code)
 	_, err := os.Stat("/x")
 	assert.ErrorIs(t, err, os.ErrNotExist)
-	res := sh(t, `echo ok > /work/ok && echo ok > /tmp/ok && echo ok > /dev/shm/ok && echo ok > /dev/null && mkdir -p d/e && echo ok > d/e/f`).run()
+	res = sh(t, `echo ok > /work/ok && echo ok > /tmp/ok && echo ok > /dev/shm/ok && echo ok > /dev/null && mkdir -p d/e && echo ok > d/e/f`).run()
 	assert.Equal(t, 0, res.Code)
 }
 
@@ -493,6 +497,13 @@ func TestLimitsDefaults(t *testing.T) {
 	assert.Equal(t, "ulimit -St 1 && ulimit -Ht 2 && ulimit -f 0 && ulimit -c 0 && ulimit -v 1 && ulimit -p 3",
 		ulimits(Limits{CPU: time.Millisecond, FileSize: 511, Memory: 2047, Procs: 3}.rlimits(false)))
 	assert.Equal(t, "ulimit -f 9007199254740992", ulimits([]rlimit{{'f', 512, math.MaxUint64, math.MaxUint64}}))
+}
+
+func TestCommandLine(t *testing.T) {
+	// The command runs only if every limit could be set.
+	line := (&Sandbox{}).commandLine(Command{Argv: []string{"echo", "it's"}, Env: []string{"X=a\nb"}}, Limits{CPU: time.Second}.withDefaults())
+	assert.Equal(t, `( exec 7>&- 8<&- </dev/null; export 'X=a'"$NL"'b'; `+
+		`ulimit -St 1 && ulimit -Ht 2 && ulimit -f 131072 && ulimit -c 0 && ulimit -v 524288 && ulimit -p 64 && exec 'echo' 'it'\''s' )`, line)
 }
 
 // TestRlimitsSet reads the limits of the command from /proc: each rlimit
