@@ -74,6 +74,9 @@ func (b *sqliteBackend) writer() {
 			}
 		}
 		b.commit(batch)
+		// The connection is free again: prepare what the batch ran for
+		// the first time.
+		b.wst.prepareQueued(context.Background())
 	}
 }
 
@@ -132,7 +135,7 @@ func (b *sqliteBackend) commit(batch []*writeReq) {
 			errs[i] = err
 			continue
 		}
-		t := &sqliteTx{sqlQuerier: sqlQuerier{tx}}
+		t := &sqliteTx{sqlQuerier: sqlQuerier{cachedTx{tx, b.wst}}}
 		if savepoints {
 			if _, err := tx.Exec("SAVEPOINT op"); err != nil {
 				tx.Rollback() //nolint:errcheck // failing already

@@ -53,7 +53,7 @@ func TestGroupCommit(t *testing.T) {
 			defer wg.Done()
 			outcome[i] = b.write(opCtx, func(tx wtx) error {
 				mu.Lock()
-				txs[tx.(*sqliteTx).r.(*sql.Tx)] = true
+				txs[tx.(*sqliteTx).r.(cachedTx).tx] = true
 				mu.Unlock()
 				if _, err := tx.exec(ctx, `INSERT INTO jobs (owner, lang, name, args, source, max_retries, state, submitted)
 					VALUES ($1, 'sh', 'x.sh', '[]', x'', 0, 'queued', 1)`, "op"+string(rune('A'+i%2))); err != nil {

@@ -19,6 +19,7 @@ import (
 // of read-only connections reads, concurrently with the writer.
 type sqliteBackend struct {
 	wdb, rdb *sql.DB
+	wst, rst *stmtCache // their prepared statements
 	hub      *hub
 	maxBatch int
 
@@ -68,7 +69,7 @@ func openSQLite(ctx context.Context, path string, o Options) (Store, error) {
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
 	b := &sqliteBackend{
-		wdb: wdb, rdb: rdb, hub: newHub(), maxBatch: o.MaxBatch,
+		wdb: wdb, rdb: rdb, wst: newStmtCache(wdb), rst: newStmtCache(rdb), hub: newHub(), maxBatch: o.MaxBatch,
 		reqs: make(chan *writeReq, o.MaxBatch), quit: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	go b.writer()
@@ -99,7 +100,7 @@ func (b *sqliteBackend) close() error {
 	b.once.Do(func() {
 		close(b.quit)
 		<-b.stopped
-		err = errors.Join(b.wdb.Close(), b.rdb.Close())
+		err = errors.Join(b.wst.close(), b.rst.close(), b.wdb.Close(), b.rdb.Close())
 	})
 	return err
 }
@@ -111,12 +112,15 @@ func (b *sqliteBackend) read(ctx context.Context, fn func(querier) error) error 
 		return ErrClosed
 	default:
 	}
+	// Queries seen for the first time are prepared once the connection
+	// is back in the pool.
+	defer b.rst.prepareQueued(context.WithoutCancel(ctx))
 	tx, err := b.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read only: nothing to keep
-	return fn(sqlQuerier{tx})
+	return fn(sqlQuerier{cachedTx{tx, b.rst}})
 }
 
 // sqlRunner is what *sql.Tx and *sql.DB have in common.
