@@ -61,8 +61,11 @@ type Config struct {
 	Store store.Store
 	// Cluster runs them.
 	Cluster Cluster
-	// Name is this master's name in the jobs it claims (store.Job.Master).
-	// Default: "master".
+	// Name is this master's name in the jobs it claims (store.Job.Master):
+	// the same across its restarts, and no other master's that shares the
+	// store (a master that restarted takes back at once the jobs it had
+	// placed on an executor that joins again without them). Default:
+	// "master".
 	Name string
 	// ExecutorTimeout is the cluster's (reshd -executor-timeout): leases
 	// last 3 times it and are renewed every third of it, and for as long

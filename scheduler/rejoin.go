@@ -60,6 +60,40 @@ func (s *Scheduler) OnJoin(executor string, jobs []cluster.HeldJob) {
 		s.log.Info("reshd: an executor joined without a job it ran: lost", "executor", executor, "job", id)
 		s.expireNow(id)
 	}
+	s.expireOrphans(executor, listed)
+}
+
+// expireOrphans takes back at once the jobs this master (by its Name)
+// placed on executor before it restarted, that the executor, joining
+// again, does not hold: a local executor ends with its master, and an
+// executor restarted meanwhile holds nothing. Without this they would
+// wait for their lease to run out. The jobs this Scheduler knows of are
+// OnJoin's own business.
+func (s *Scheduler) expireOrphans(executor string, listed map[int64]bool) {
+	for before := int64(0); ; {
+		jobs, err := s.st.List(s.ctx, store.Filter{States: []store.State{store.Running}, Before: before, Limit: store.MaxListLimit})
+		if err != nil {
+			s.log.Warn("reshd: cannot list the running jobs", "err", err)
+			return
+		}
+		for _, j := range jobs {
+			if j.Executor != executor || j.Master != s.cfg.Name || listed[j.ID] {
+				continue
+			}
+			s.mu.Lock()
+			known := s.jobs[j.ID] != nil
+			s.mu.Unlock()
+			if known {
+				continue
+			}
+			s.log.Info("reshd: an executor joined without a job this master placed there before it restarted: lost", "executor", executor, "job", j.ID)
+			s.takeBack(j.ID, j.Lease)
+		}
+		if len(jobs) < store.MaxListLimit {
+			return
+		}
+		before = jobs[len(jobs)-1].ID
+	}
 }
 
 // OnLost expires at once the jobs of an executor lost for good (a
@@ -94,6 +128,12 @@ func (s *Scheduler) expireNow(id int64) {
 	}
 	lease := h.lease
 	s.forget(id, lease+1, false)
+	s.takeBack(id, lease)
+}
+
+// takeBack expires job id's attempt under lease at once: back to the
+// queue, or failed without retries left.
+func (s *Scheduler) takeBack(id, lease int64) {
 	if err := s.st.Renew(s.wctx, id, lease, lostUntil); err != nil {
 		return // it is no longer running under lease
 	}

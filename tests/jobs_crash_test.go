@@ -215,6 +215,34 @@ func TestJobsMasterKilledAndRestarted(t *testing.T) {
 	}
 }
 
+// A master killed (-9) takes its local executors with it, and their jobs:
+// restarted on its address, it runs them again as soon as the new local
+// executor joins without them, not when their lease runs out (90 s here).
+func TestJobsRestartedMasterRerunsItsLocalJobs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	addr := freeLoopback(t)
+	flags := append([]string{"-master", "-local", "1"}, storeFlag(dir)...)
+	m := startReshdAt(t, addr, nil, flags...)
+	m.firstContact(t, addr)
+	showLogsOnFailure(t, m)
+	m.waitJoined(t, "local-1")
+	const lines = 20
+	id := submit(t, m, slowJob(t, lines, 0.1))
+	require.Equal(t, "local-1", waitRunning(t, m, id, 20*time.Second).Executor)
+
+	kill9(t, m)
+	m2 := startReshdAt(t, addr, nil, flags...)
+	showLogsOnFailure(t, m2)
+	j := waitState(t, m2, id, "finished", 40*time.Second)
+	assert.Equal(t, 2, j.Attempts, "run again once")
+	assert.Equal(t, proto.VerdictOK, j.Verdict)
+	m2.waitLog(t, time.Second, "before it restarted: lost", fmt.Sprintf("job=%d", id))
+	out, errs, code := reshjobRun(t, m2, "", "attach", strconv.FormatInt(id, 10))
+	assert.Equal(t, 0, code, errs)
+	assert.Equal(t, countTo(lines), out)
+}
+
 func TestJobsExecutorKilledRunsElsewhere(t *testing.T) {
 	t.Parallel()
 	m := startReshd(t, append([]string{"-master", "-executor-timeout", "2s"}, storeFlag(t.TempDir())...)...)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -91,7 +92,7 @@ func (j *jobs) start(o Options, m *cluster.Master, name string, log *slog.Logger
 		retries = scheduler.NoRetries
 	}
 	s, err := scheduler.New(scheduler.Config{
-		Store: j.st, Cluster: scheduler.MasterCluster(m), Name: name,
+		Store: j.st, Cluster: scheduler.MasterCluster(m), Name: masterLabel(name, o.Listen, os.Getpid()),
 		ExecutorTimeout: o.ExecutorTimeout, Retries: retries, Retention: o.JobRetention, Logger: log,
 	})
 	if err != nil {
@@ -102,6 +103,17 @@ func (j *jobs) start(o Options, m *cluster.Master, name string, log *slog.Logger
 	j.stop, j.done = cancel, make(chan struct{})
 	go func() { defer close(j.done); _ = s.Run(ctx) }()
 	return nil
+}
+
+// masterLabel is this master's name in the jobs it claims: its host and
+// address, the same when it restarts on them, and no other's (two masters
+// on one host listen on two addresses). A master on a port chosen at
+// start (port 0) cannot come back on it: its pid makes its name its own.
+func masterLabel(host, listen string, pid int) string {
+	if _, port, err := net.SplitHostPort(listen); err != nil || port == "0" {
+		return fmt.Sprintf("%s %s #%d", host, listen, pid)
+	}
+	return host + " " + listen
 }
 
 // stopScheduler stops the scheduler (its jobs stay with their
