@@ -58,7 +58,7 @@ type Info struct {
 	Version string    `json:"version"`
 	Started time.Time `json:"started"`
 	Listen  string    `json:"listen"` // reshd's own address
-	HTTP    string    `json:"http"`   // the dashboard's
+	HTTP    string    `json:"http"`   // the dashboard's, to browse (a wildcard one by the host's name)
 	HTTPS   bool      `json:"https"`
 	Store   string    `json:"store"` // "sqlite" or "postgres"
 	Secure  bool      `json:"secure"`

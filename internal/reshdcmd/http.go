@@ -93,6 +93,11 @@ func startDashboard(o Options, p dashboardParts, log *slog.Logger, out []io.Writ
 	if strings.HasPrefix(o.Store, "postgres://") || strings.HasPrefix(o.Store, "postgresql://") {
 		store = "postgres"
 	}
+	// Where to browse: a wildcard address is reached by the host's name.
+	shown := addr
+	if h, port, err := net.SplitHostPort(addr); err == nil && net.ParseIP(h).IsUnspecified() && host != "" {
+		shown = net.JoinHostPort(host, port)
+	}
 	cfg := web.Config{
 		Jobs:            p.jobs,
 		Executors:       p.master.Executors,
@@ -103,7 +108,7 @@ func startDashboard(o Options, p dashboardParts, log *slog.Logger, out []io.Writ
 		Metrics:         p.metrics,
 		Logger:          log,
 		Info: func() web.Info {
-			return web.Info{Name: host, Version: version.String("reshd"), Started: p.started, Listen: p.listen, HTTP: addr, HTTPS: !local, Store: store, Secure: !o.Insecure}
+			return web.Info{Name: host, Version: version.String("reshd"), Started: p.started, Listen: p.listen, HTTP: shown, HTTPS: !local, Store: store, Secure: !o.Insecure}
 		},
 	}
 	if p.locals != nil {
@@ -125,10 +130,6 @@ func startDashboard(o Options, p dashboardParts, log *slog.Logger, out []io.Writ
 			return nil, err
 		}
 		tcfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		shown := addr
-		if h, port, err := net.SplitHostPort(addr); err == nil && net.ParseIP(h).IsUnspecified() {
-			shown = net.JoinHostPort(host, port)
-		}
 		url = "https://" + shown + "/?token=" + tok
 		log.Info("reshd: dashboard certificate", "sha256", fp, "names", names)
 	}
