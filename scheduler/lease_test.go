@@ -122,12 +122,33 @@ func TestOnJoinReattaches(t *testing.T) {
 	require.NoError(t, h2.attach(owner, j.ID, 0, 0, sk)())
 	assert.Equal(t, "first second", string(sk.out[store.Stdout]))
 
-	// The other job, not listed: its lease runs out after the grace
-	// (ExecutorTimeout), then it runs again.
-	_ = gone
-	got, err := st.Get(ctx, gone.ID)
+	// The other job, not listed: this master placed it on e1 before it
+	// restarted, and e1 no longer holds it: lost at once (back to the
+	// queue, to run again), without waiting for its lease.
+	h2.waitJob(gone.ID, "taken back", func(j store.Job) bool { return j.State == store.Queued || j.Attempts >= 2 })
+}
+
+// Another master's job on an executor of the same name is not this
+// master's to take back when that name joins here.
+func TestOnJoinLeavesOtherMastersJobs(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir()+"/jobs.db", nil)
 	require.NoError(t, err)
-	assert.Equal(t, store.Running, got.State, "left alone during the grace")
+	defer st.Close()
+	fc := newFakeCluster()
+	h := startOn(t, st, fc, Config{Name: "other"})
+	j := h.submit("x")
+	fc.addExecutor("e1", 1, "python")
+	c := h.placed(1)
+	h.stop()
+	fc.waitFor(t, "the conn closed", func() bool { return c.closed })
+
+	h2 := startOn(t, st, newFakeCluster(), Config{Name: "this"})
+	h2.s.OnJoin("e1", nil)
+	got, err := st.Get(ctx, j.ID)
+	require.NoError(t, err)
+	assert.Equal(t, store.Running, got.State, "another master's job is left to its lease")
+	assert.Equal(t, 1, got.Attempts)
 }
 
 // A job the executor lists but no longer holds when resumed
