@@ -218,6 +218,15 @@ func (e *executor) loop(ctx context.Context) error {
 	for {
 		l, err := e.join(ctx)
 		if ctx.Err() != nil {
+			if err == nil {
+				// Told to stop as the master took it in: leave, so
+				// that the master forgets it now rather than waiting
+				// for it as for a link gone down. (Stopped before the
+				// master's Welcome is read, it cannot tell whether the
+				// master took it in: the master then waits the
+				// executor timeout for it.)
+				e.leave(l)
+			}
 			return nil
 		}
 		if err != nil {

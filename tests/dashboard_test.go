@@ -373,6 +373,11 @@ func TestDashboardAPISetsLocalExecutors(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, body)
 	m.waitJoined(t, "local-1")
 	m.waitJoined(t, "local-2")
+	// On their side too (their log is the master's): one stopped while
+	// its join is under way is left to the executor timeout (see
+	// executor.loop).
+	m.waitLog(t, 10*time.Second, "joined the master", "name=local-1")
+	m.waitLog(t, 10*time.Second, "joined the master", "name=local-2")
 
 	code, body = call("PUT", "/api/v1/locals", `{"count":1}`)
 	require.Equal(t, http.StatusOK, code, body)

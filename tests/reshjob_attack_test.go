@@ -222,8 +222,11 @@ func TestReshjobAttackCorpus(t *testing.T) {
 	t.Run("fork bomb", func(t *testing.T) {
 		m := newMarker()
 		// Every process starts two more, for ever, while the main one
-		// becomes a sleep (exec: no fork that the pids limit could fail).
-		src := "exec 2>/dev/null\nbomb() { bomb | bomb & }\nbomb\nexec sleep \"1000.$1\"\n"
+		// becomes a sleep. The main one forks once, before any other
+		// process is there: a fork of its that the pids limit failed
+		// would end it (exit 2) rather than the time limit (seen under
+		// load when it started both halves of the first pipeline).
+		src := "exec 2>/dev/null\nbomb() { bomb | bomb & }\nbomb &\nexec sleep \"1000.$1\"\n"
 		r := submitJob(t, d, nil, "-time", "2s", writeProgram(t, "bomb.sh", src), m)
 		assert.Equal(t, 124, r.code)
 		assert.Equal(t, "TIME_LIMIT", r.report.Verdict)
