@@ -60,48 +60,16 @@ func (l *link) dropJob(d JobDrop) error {
 	return err
 }
 
-// openJob opens a stream, writes what write writes, and reads the answer
-// within the offer timeout plus extra.
+// openJob proposes a job stream (see propose) and makes it a JobConn.
 func (l *link) openJob(ctx context.Context, extra time.Duration, write func(*yamux.Stream) error) (JobConn, error) {
-	st, err := l.mux.OpenStream()
+	st, r, err := l.propose(ctx, extra, "the job", write)
 	if err != nil {
-		return nil, fmt.Errorf("open a stream: %w", err)
-	}
-	_ = st.SetDeadline(time.Now().Add(l.m.cfg.OfferTimeout + extra))
-	stop := context.AfterFunc(ctx, func() { _ = st.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	fail := func(err error) (JobConn, error) {
-		_ = st.Close()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
 		return nil, err
 	}
-	if err := write(st); err != nil {
-		return fail(fmt.Errorf("send the job: %w", err))
-	}
-	t, body, err := proto.ReadMessage(st)
-	if err != nil {
-		return fail(fmt.Errorf("read the answer to the job: %w", err))
-	}
-	switch t {
-	case TypeAccept:
-		if !stop() {
-			return fail(ctx.Err())
-		}
-		_ = st.SetDeadline(time.Time{})
-		st.Shrink()
-		return &linkJob{st: st, l: l}, nil
-	case TypeRefuse:
-		var r Refuse
-		_ = proto.Decode(body, &r)
-		if r.Reason == "" {
-			r.Reason = "refused"
-		}
-		_ = st.Close()
+	if r != nil {
 		return nil, &RefusedError{Executor: l.name, Reason: r.Reason, Message: r.Message}
 	}
-	return fail(fmt.Errorf("%w: got type %d in answer to a job", proto.ErrUnexpected, t))
+	return &linkJob{st: st, l: l}, nil
 }
 
 // linkJob is the JobConn of a job stream on an executor's link.

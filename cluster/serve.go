@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -105,27 +106,50 @@ func (l *link) close() {
 // offer opens a stream, offers it the session o, and returns the stream
 // if accepted, or the refusal's reason.
 func (l *link) offer(o Offer) (*yamux.Stream, string, error) {
+	st, r, err := l.propose(context.Background(), 0, "the offer", func(st *yamux.Stream) error {
+		return proto.WriteMessage(st, TypeOffer, o)
+	})
+	if r != nil {
+		return nil, r.Reason, nil
+	}
+	return st, "", err
+}
+
+// propose opens a stream, writes what write writes (an Offer, a JobRun,
+// a JobResume), and reads the executor's answer within the offer timeout
+// plus extra, or until ctx is done: the stream, ready for what follows,
+// if accepted (Accept); the Refuse (with a reason) if not; an error when
+// the stream failed, named by what.
+func (l *link) propose(ctx context.Context, extra time.Duration, what string, write func(*yamux.Stream) error) (*yamux.Stream, *Refuse, error) {
 	st, err := l.mux.OpenStream()
 	if err != nil {
-		return nil, "", fmt.Errorf("open a stream: %w", err)
+		return nil, nil, fmt.Errorf("open a stream: %w", err)
 	}
-	_ = st.SetDeadline(time.Now().Add(l.m.cfg.OfferTimeout))
-	fail := func(err error) (*yamux.Stream, string, error) {
+	_ = st.SetDeadline(time.Now().Add(l.m.cfg.OfferTimeout + extra))
+	stop := context.AfterFunc(ctx, func() { _ = st.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	fail := func(err error) (*yamux.Stream, *Refuse, error) {
 		_ = st.Close()
-		return nil, "", err
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, err
 	}
-	if err := proto.WriteMessage(st, TypeOffer, o); err != nil {
-		return fail(fmt.Errorf("send the offer: %w", err))
+	if err := write(st); err != nil {
+		return fail(fmt.Errorf("send %s: %w", what, err))
 	}
 	t, body, err := proto.ReadMessage(st)
 	if err != nil {
-		return fail(fmt.Errorf("read the answer to the offer: %w", err))
+		return fail(fmt.Errorf("read the answer to %s: %w", what, err))
 	}
 	switch t {
 	case TypeAccept:
+		if !stop() {
+			return fail(ctx.Err())
+		}
 		_ = st.SetDeadline(time.Time{})
 		st.Shrink()
-		return st, "", nil
+		return st, nil, nil
 	case TypeRefuse:
 		var r Refuse
 		_ = proto.Decode(body, &r)
@@ -133,9 +157,9 @@ func (l *link) offer(o Offer) (*yamux.Stream, string, error) {
 			r.Reason = "refused"
 		}
 		_ = st.Close()
-		return nil, r.Reason, nil
+		return nil, &r, nil
 	}
-	return fail(fmt.Errorf("%w: got type %d in answer to an offer", proto.ErrUnexpected, t))
+	return fail(fmt.Errorf("%w: got type %d in answer to %s", proto.ErrUnexpected, t, what))
 }
 
 // ServeLink serves an executor's link until it ends: it reads the Join,
