@@ -85,25 +85,10 @@ func writeExecutors(w io.Writer, list []proto.ExecutorInfo, now time.Time) error
 		}
 		since := "-"
 		if !e.Since.IsZero() {
-			since = formatAge(now.Sub(e.Since))
+			since = cli.Age(now.Sub(e.Since))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%s\t%.0f%%\t%s\t%s\t%s\n", cli.Cell(e.Name), cli.Cell(e.Addr), cli.Cell(e.State),
 			e.Tasks, limit, e.CPU, cli.Cell(strings.Join(e.Languages, ",")), cli.Cell(e.Version), since)
 	}
 	return tw.Flush()
-}
-
-// formatAge writes how long ago something happened, in its two largest
-// units, cut down: "42s", "3m12s", "2h5m", "3d4h".
-func formatAge(d time.Duration) string {
-	d = max(d, 0)
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", d/time.Second)
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%ds", d/time.Minute, d%time.Minute/time.Second)
-	case d < 24*time.Hour:
-		return fmt.Sprintf("%dh%dm", d/time.Hour, d%time.Hour/time.Minute)
-	}
-	return fmt.Sprintf("%dd%dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
 }

@@ -13,16 +13,6 @@ import (
 	"resh/proto"
 )
 
-func TestFormatAge(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		-time.Second: "0s", 0: "0s", 999 * time.Millisecond: "0s", 42 * time.Second: "42s",
-		3*time.Minute + 12*time.Second + 900*time.Millisecond: "3m12s", time.Hour: "1h0m",
-		2*time.Hour + 5*time.Minute + 59*time.Second: "2h5m", 76 * time.Hour: "3d4h",
-	} {
-		assert.Equal(t, want, formatAge(d), "formatAge(%v)", d)
-	}
-}
-
 func TestWriteExecutors(t *testing.T) {
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 	var b bytes.Buffer

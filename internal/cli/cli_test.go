@@ -3,6 +3,7 @@ package cli
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -62,5 +63,15 @@ func TestCell(t *testing.T) {
 	}
 	if got := Cell("a\tb\x1b[31m\n"); got != "a?b?[31m?" {
 		t.Errorf("control characters: %q", got)
+	}
+}
+
+func TestAge(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		-time.Second: "0s", 0: "0s", 999 * time.Millisecond: "0s", 42 * time.Second: "42s",
+		3*time.Minute + 12*time.Second + 900*time.Millisecond: "3m12s", time.Hour: "1h0m",
+		2*time.Hour + 5*time.Minute + 59*time.Second: "2h5m", 76 * time.Hour: "3d4h",
+	} {
+		assert.Equal(t, want, Age(d), "Age(%v)", d)
 	}
 }

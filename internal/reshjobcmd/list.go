@@ -219,19 +219,11 @@ func duration(j proto.JobInfo, now time.Time) string {
 	return age(now.Sub(at))
 }
 
-// age writes d in its two largest units, cut down: "1.5s" under a
-// minute, "3m12s", "2h5m", "3d4h".
+// age writes d as cli.Age does, with a tenth of a second under 10 s
+// (jobs are often that short).
 func age(d time.Duration) string {
-	d = max(d, 0)
-	switch {
-	case d < 10*time.Second:
+	if d >= 0 && d < 10*time.Second {
 		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + "s"
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", d/time.Second)
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%ds", d/time.Minute, d%time.Minute/time.Second)
-	case d < 24*time.Hour:
-		return fmt.Sprintf("%dh%dm", d/time.Hour, d%time.Hour/time.Minute)
 	}
-	return fmt.Sprintf("%dd%dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
+	return cli.Age(d)
 }
