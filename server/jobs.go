@@ -53,16 +53,8 @@ func (ss *session) answerJobs(mux Mux, st *streams, h proto.Hello) {
 		ss.refuse(mux, "reshd: this reshd keeps no jobs: submit them to a master or a standalone reshd")
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := ss.untilGone(mux)
 	defer cancel()
-	go func() {
-		select {
-		case <-mux.CloseChan():
-		case <-ss.srv.stopping:
-		case <-ctx.Done():
-		}
-		cancel()
-	}()
 	owner, sees := ss.jobOwner()
 	ss.log = ss.log.With("query", h.Query, "owner", owner)
 	if h.Query == proto.QuerySubmit || h.Query == proto.QueryRun {

@@ -16,21 +16,27 @@ import (
 // placement (its master placed it already).
 func (ss *session) direct() bool { return ss.acc == nil }
 
-// place waits for Config.Master to place the session, telling the client
-// its place in the queue meanwhile. It gives up when the client goes or
-// the server shuts down.
-func (ss *session) place(mux Mux, h proto.Hello) (*cluster.Placement, error) {
+// untilGone is a context done when the client goes (mux closes), the
+// server shuts down, or cancel is called.
+func (ss *session) untilGone(mux Mux) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	go func() {
 		select {
 		case <-mux.CloseChan():
 		case <-ss.srv.stopping:
 		case <-ctx.Done():
-			return
 		}
 		cancel()
 	}()
+	return ctx, cancel
+}
+
+// place waits for Config.Master to place the session, telling the client
+// its place in the queue meanwhile. It gives up when the client goes or
+// the server shuts down.
+func (ss *session) place(mux Mux, h proto.Hello) (*cluster.Placement, error) {
+	ctx, cancel := ss.untilGone(mux)
+	defer cancel()
 	remote := ""
 	if ss.acc != nil {
 		remote = ss.acc.RemoteAddr().String()
