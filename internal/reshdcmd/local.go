@@ -47,6 +47,7 @@ type locals struct {
 	logOut    io.Writer
 	log       *slog.Logger
 
+	setMu   sync.Mutex // one SetCount at a time
 	mu      sync.Mutex
 	running map[int]*localProc // by number
 	closed  bool
@@ -162,6 +163,8 @@ func (l *locals) SetCount(n int) error {
 	if n < 0 || n > maxLocal {
 		return fmt.Errorf("the number of local executors must be 0 to %d, not %d", maxLocal, n)
 	}
+	l.setMu.Lock()
+	defer l.setMu.Unlock()
 	for {
 		l.mu.Lock()
 		have := len(l.running)

@@ -310,6 +310,16 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			_ = srv.Shutdown(context.Background())
 			return fail("%v", err)
 		}
+		defer local.stop()
+		// Before the dashboard serves: a count set through its API must
+		// not be undone by this first one.
+		if err := local.SetCount(o.Local); err != nil {
+			_ = srv.Shutdown(context.Background())
+			return fail("%v", err)
+		}
+		if o.Local > 0 {
+			log.Info("reshd: local executors started", "count", o.Local, "master", local.addr)
+		}
 	}
 	var dash *dashboard
 	if o.HTTP != "" {
@@ -356,14 +366,6 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	stopLocals := func() {}
 	if local != nil {
 		stopLocals = local.stop
-		defer local.stop()
-		if err := local.SetCount(o.Local); err != nil {
-			_ = srv.Shutdown(context.Background())
-			return fail("%v", err)
-		}
-		if o.Local > 0 {
-			log.Info("reshd: local executors started", "count", o.Local, "master", local.addr)
-		}
 	}
 	// The scheduler stops before the master closes: the jobs stay with
 	// their executors, for this master's next start.
