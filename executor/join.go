@@ -65,12 +65,20 @@ func (e *executor) join(ctx context.Context) (*link, error) {
 	rec := readerr.New(conn)
 	l := &link{conn: conn, rec: rec}
 	if err := e.hello(ctx, l); err != nil {
-		// Abort first: closing yamux closes the connection, which would
-		// drain, waiting for a transport that may be down until the
-		// resume timeout.
-		abort(conn)
-		if l.mux != nil {
-			_ = l.mux.Close()
+		if ctx.Err() != nil && l.mux != nil && attached(conn) {
+			// Stopped while waiting for Welcome: the master may have
+			// taken it in already. A close it sees (bounded, as a link's)
+			// makes it forget the executor now; an abort would leave it
+			// waiting the executor timeout for the link to come back.
+			l.close()
+		} else {
+			// Abort first: closing yamux closes the connection, which
+			// would drain, waiting for a transport that may be down
+			// until the resume timeout.
+			abort(conn)
+			if l.mux != nil {
+				_ = l.mux.Close()
+			}
 		}
 		if cause := rec.Err(); cause != nil && !isRemote(err) {
 			err = fmt.Errorf("%w (%w)", err, cause)

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -50,4 +51,32 @@ func TestJoinRefusedByMaster(t *testing.T) {
 	assert.Contains(t, line, "master="+m.addr())
 	m.link()
 	ex.logs.wait(t, "joined the master", 1)
+}
+
+// TestStopWhileJoining: an executor stopped while the master has its Join
+// but has not answered yet closes its link, so that a master that takes it
+// in sees the link end at once rather than waiting the executor timeout
+// for it to come back.
+func TestStopWhileJoining(t *testing.T) {
+	m := newMaster(t, masterOptions{insecure: true})
+	joined, release := make(chan struct{}), make(chan struct{})
+	m.ended = make(chan struct{}, 1)
+	m.answer = func(cluster.Join) string {
+		close(joined)
+		<-release
+		return ""
+	}
+	ex := startExecutor(t, Config{Master: m.addr(), Insecure: true, Timeout: 10 * time.Minute}, hooks{sessions: newFakeSessions()})
+	select {
+	case <-joined:
+	case <-time.After(testTimeout):
+		t.Fatalf("no Join within %v", testTimeout)
+	}
+	require.NoError(t, ex.stop(t))
+	close(release) // Welcome is written, or not, on a link that is ending
+	select {
+	case <-m.ended:
+	case <-time.After(testTimeout / 2):
+		t.Fatalf("the master still had the link %v after the executor stopped", testTimeout/2)
+	}
 }

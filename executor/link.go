@@ -124,7 +124,9 @@ func (l *link) closeNow() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = l.control.Close()
+		if l.control != nil { // nil if the join failed before it opened
+			_ = l.control.Close()
+		}
 		_ = l.mux.Close() // closes l.rec, and the connection
 		_ = l.conn.Close()
 	}()

@@ -109,6 +109,7 @@ type fakeMaster struct {
 	tls    *tls.Config // nil: -insecure
 	answer func(cluster.Join) string
 	links  chan *mlink
+	ended  chan struct{} // if not nil, told when a link that sent Join ends
 
 	mu    sync.Mutex
 	ln    *connection.Server
@@ -242,6 +243,9 @@ func (m *fakeMaster) admit(acc *connection.Accepted) {
 	if err := proto.Expect(st, cluster.TypeJoin, &l.join); err != nil {
 		_ = mux.Close()
 		return
+	}
+	if m.ended != nil {
+		defer func() { m.ended <- struct{}{} }()
 	}
 	if m.answer != nil {
 		if msg := m.answer(l.join); msg != "" {

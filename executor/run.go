@@ -222,9 +222,8 @@ func (e *executor) loop(ctx context.Context) error {
 				// Told to stop as the master took it in: leave, so
 				// that the master forgets it now rather than waiting
 				// for it as for a link gone down. (Stopped before the
-				// master's Welcome is read, it cannot tell whether the
-				// master took it in: the master then waits the
-				// executor timeout for it.)
+				// master's Welcome was read, join closed the link: the
+				// master sees it end.)
 				e.leave(l)
 			}
 			return nil
