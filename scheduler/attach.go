@@ -40,6 +40,7 @@ func (s *Scheduler) Attach(ctx context.Context, owner string, id, stdout, stderr
 		lease   int64 // the lease of the running attempt last seen, 0 before
 		running bool  // last seen running
 	)
+next:
 	for {
 		j, err := s.get(ctx, owner, id)
 		if err != nil {
@@ -81,6 +82,18 @@ func (s *Scheduler) Attach(ctx context.Context, owner string, id, stdout, stderr
 				}
 				if len(data) == 0 {
 					break
+				}
+				if !j.State.Ended() {
+					// Bytes of the attempt j shows, or of a later one that
+					// took its place since: a lease that moved sends
+					// them again from the top, offsets reset.
+					now, err := s.get(ctx, owner, id)
+					if err != nil {
+						return err
+					}
+					if now.Lease != j.Lease {
+						continue next
+					}
 				}
 				if err := sink.Output(stream, data); err != nil {
 					return err
