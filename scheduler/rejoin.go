@@ -71,13 +71,13 @@ func (s *Scheduler) OnJoin(executor string, jobs []cluster.HeldJob) {
 // OnJoin's own business.
 func (s *Scheduler) expireOrphans(executor string, listed map[int64]bool) {
 	for before := int64(0); ; {
-		jobs, err := s.st.List(s.ctx, store.Filter{States: []store.State{store.Running}, Before: before, Limit: store.MaxListLimit})
+		jobs, err := s.st.List(s.ctx, store.Filter{States: []store.State{store.Running}, Master: s.cfg.Name, Executor: executor, Before: before, Limit: store.MaxListLimit})
 		if err != nil {
 			s.log.Warn("reshd: cannot list the running jobs", "err", err)
 			return
 		}
 		for _, j := range jobs {
-			if j.Executor != executor || j.Master != s.cfg.Name || listed[j.ID] {
+			if listed[j.ID] {
 				continue
 			}
 			s.mu.Lock()

@@ -3,8 +3,11 @@ package scheduler
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -162,4 +165,43 @@ func TestPendingPlacedOnRoom(t *testing.T) {
 	assert.Equal(t, got.Lease, c.lease, "the same claim, placed")
 	c.end(okEnd("e1"))
 	h.waitJob(j.ID, "finished", func(j store.Job) bool { return j.State == store.Finished })
+}
+
+// claimCountingStore counts the Claims made on a store.
+type claimCountingStore struct {
+	store.Store
+	claims atomic.Int64
+}
+
+func (c *claimCountingStore) Claim(ctx context.Context, master string, langs []string, leaseFor time.Duration) (store.Job, error) {
+	c.claims.Add(1)
+	return c.Store.Claim(ctx, master, langs, leaseFor)
+}
+
+// A queued job in a language no executor has room for costs no Claim (a
+// write) at each change the store notices: only the jobs that can be
+// placed are claimed.
+func TestNoClaimWithoutRoomForTheLanguage(t *testing.T) {
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "jobs.db"), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	cs := &claimCountingStore{Store: st}
+	h := startOn(t, cs, newFakeCluster(), Config{})
+	h.fc.addExecutor("e1", 1, "python")
+	h.fc.addExecutor("e2", 0, "c")
+	waiting, err := h.s.Submit(context.Background(), owner, proto.Job{Lang: "c", Name: "a.c"}, []byte("x"), nil)
+	require.NoError(t, err)
+	j := h.submit("x")
+	c := h.placed(1)
+	require.Equal(t, j.ID, c.id)
+	for i := range 5 { // each a change the claimer is told of
+		c.out(cluster.JobStdout, int64(i), "x")
+		h.waitJob(j.ID, "output stored", func(j store.Job) bool { return j.StdoutLen == int64(i+1) })
+	}
+	c.end(okEnd("e1"))
+	h.waitJob(j.ID, "finished", func(j store.Job) bool { return j.State == store.Finished })
+	assert.Equal(t, int64(1), cs.claims.Load(), "Claims made")
+	got, err := h.st.Get(context.Background(), waiting.ID)
+	require.NoError(t, err)
+	assert.Equal(t, store.Queued, got.State)
 }

@@ -142,8 +142,9 @@ func (s *Scheduler) claimSome() bool {
 			return true
 		}
 		// A read first: the store's notices wake this loop at every
-		// change (output too), and a Claim is a write.
-		queued, err := s.st.List(s.ctx, store.Filter{States: []store.State{store.Queued}, Limit: 1})
+		// change (output too), and a Claim is a write, useless while
+		// the queued jobs are all in languages no executor has room for.
+		queued, err := s.st.List(s.ctx, store.Filter{States: []store.State{store.Queued}, Langs: free, Limit: 1})
 		if err == nil && len(queued) == 0 {
 			return true
 		}

@@ -725,6 +725,30 @@ func testList(t *testing.T, e *env) {
 	none, err := s.List(ctx, Filter{Owner: "carol"})
 	require.NoError(t, err)
 	assert.Empty(t, none)
+
+	java, err := s.List(ctx, Filter{Langs: []string{"java", "c"}})
+	require.NoError(t, err)
+	assert.Empty(t, java)
+	python, err := s.List(ctx, Filter{Langs: []string{"java", c.Lang}, Limit: 5})
+	require.NoError(t, err)
+	assert.Equal(t, all[:5], ids(python))
+
+	_, err = s.Assign(ctx, c.ID, c.Lease, "exec-1")
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		f    Filter
+		want []int64
+	}{
+		{Filter{Executor: "exec-1"}, []int64{c.ID}},
+		{Filter{Executor: "exec-2"}, nil},
+		{Filter{Master: "m", States: []State{Running}}, []int64{c.ID}},
+		{Filter{Master: "other"}, nil},
+		{Filter{Master: "m", Executor: "exec-1", Owner: c.Owner}, []int64{c.ID}},
+	} {
+		got, err := s.List(ctx, tc.f)
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, ids(got), "%+v", tc.f)
+	}
 }
 
 // Everything is still there after closing and opening again; a closed

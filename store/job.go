@@ -145,6 +145,11 @@ type Filter struct {
 	Owner string
 	// States keeps only jobs in one of these states; empty keeps all.
 	States []State
+	// Langs keeps only jobs in one of these languages; empty keeps all.
+	Langs []string
+	// Master and Executor keep only jobs last claimed by this master,
+	// and last assigned to this executor; "" keeps all.
+	Master, Executor string
 	// Before keeps only jobs whose ID is below it, for paging: pass the
 	// last ID of the previous page. 0 starts from the newest.
 	Before int64

@@ -162,6 +162,19 @@ func (s *sqlStore) List(ctx context.Context, f Filter) ([]Job, error) {
 		}
 		where = append(where, "state IN ("+strings.Join(in, ", ")+")")
 	}
+	if len(f.Langs) > 0 {
+		var in []string
+		for _, l := range f.Langs {
+			in = append(in, arg(l))
+		}
+		where = append(where, "lang IN ("+strings.Join(in, ", ")+")")
+	}
+	if f.Master != "" {
+		where = append(where, "master = "+arg(f.Master))
+	}
+	if f.Executor != "" {
+		where = append(where, "executor = "+arg(f.Executor))
+	}
 	if f.Before > 0 {
 		where = append(where, "id < "+arg(f.Before))
 	}
