@@ -178,6 +178,7 @@ func (cl *Client) redialLoop() {
 		probing  bool      // the transport is silent: connects look for a new path
 		heard    time.Time // the transport's last frame when probing started
 		changed  time.Time // the last change of the host's network
+		before   uint64    // connects up to this id started before that change
 		refusing = refusals{limit: c.cfg.RefusedTimeout}
 	)
 	markLost := func(now time.Time, why error) {
@@ -263,6 +264,7 @@ func (cl *Client) redialLoop() {
 			if att == nil || probing {
 				backoffs, next = 0, changed
 			}
+			before = race.seq
 		case res := <-race.results:
 			if !race.take(res) {
 				continue
@@ -274,7 +276,9 @@ func (cl *Client) redialLoop() {
 					c.finish(fmt.Errorf("%w (for %v): %w", ErrServerGone, c.cfg.RefusedTimeout, res.err))
 					return
 				}
-				if !unreachable(res.err) {
+				// A connect started before the network's last change
+				// failed on the old network: no backoff for it.
+				if !unreachable(res.err) && res.id > before {
 					backoffs++
 					next = refusing.cap(now.Add(backoff(c.cfg, backoffs)))
 					race.cancelAll()

@@ -36,6 +36,10 @@ type switchDialer struct {
 	inflight    int
 	maxInflight int
 	failed      chan error // every failed connect, if there is room
+	// held, if set, gets a channel from each connect, which then waits
+	// until it is closed (or its context ends) before doing as its mode
+	// said at its start.
+	held chan chan struct{}
 }
 
 func newSwitchDialer() *switchDialer {
@@ -50,7 +54,18 @@ func (d *switchDialer) set(m dialMode) {
 
 func (d *switchDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	d.mu.Lock()
-	mode := d.mode
+	mode, held := d.mode, d.held
+	d.mu.Unlock()
+	if held != nil {
+		release := make(chan struct{})
+		held <- release
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, &net.OpError{Op: "dial", Net: network, Err: ctx.Err()}
+		}
+	}
+	d.mu.Lock()
 	d.tries = append(d.tries, time.Now())
 	d.inflight++
 	d.maxInflight = max(d.maxInflight, d.inflight)
@@ -329,6 +344,53 @@ func TestNetworkChangeRedialsAtOnce(t *testing.T) {
 	n.change()
 	states.waitConnected(t, 4*time.Second)
 	t.Logf("resumed %v after the network changed", time.Since(changed))
+	echoed(t, cl, acc, "after the change")
+}
+
+// A connect started before the network changed that fails after a
+// connect started since: its failure tells nothing of the new network, so
+// it neither backs off nor cancels the new connect.
+func TestFailureFromBeforeTheChange(t *testing.T) {
+	d := newSwitchDialer()
+	n := newFakeNetwork()
+	cfg := redialConfig(d, n.subscribe)
+	cfg.RedialMin, cfg.RedialMax = 10*time.Second, 10*time.Second
+	cfg.RedialInterval = 10 * time.Second // no connect but the first and the change's
+	states := newStateLog(cfg)
+	_, cl, acc := pairWith(t, fastConfig(), cfg)
+	n.waitSubscribed(t, 1)
+	held := make(chan chan struct{}, 4)
+	d.mu.Lock()
+	d.held = held
+	d.mu.Unlock()
+	next := func(what string) chan struct{} {
+		t.Helper()
+		select {
+		case r := <-held:
+			return r
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s within 5s", what)
+			return nil
+		}
+	}
+	d.set(dialRefused)
+	d.kill()
+	first := next("connect after the loss")
+	d.set(dialOK)
+	n.change()
+	second := next("connect after the change")
+	close(first) // refused, after the change
+	deadline := time.After(5 * time.Second)
+	for refused := false; !refused; {
+		select {
+		case e := <-states.ch:
+			refused = errors.Is(e.Err, syscall.ECONNREFUSED)
+		case <-deadline:
+			t.Fatal("the first connect's failure was not reported within 5s")
+		}
+	}
+	close(second)
+	states.waitConnected(t, 4*time.Second)
 	echoed(t, cl, acc, "after the change")
 }
 
