@@ -373,9 +373,9 @@ func TestDashboardAPISetsLocalExecutors(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, body)
 	m.waitJoined(t, "local-1")
 	m.waitJoined(t, "local-2")
-	// On their side too (their log is the master's): one stopped while
-	// its join is under way is left to the executor timeout (see
-	// executor.loop).
+	// On their side too (their log is the master's): one stopped before
+	// it reads the master's Welcome closes its link without a Leave, and
+	// the master says "executor lost", not "executor left".
 	m.waitLog(t, 10*time.Second, "joined the master", "name=local-1")
 	m.waitLog(t, 10*time.Second, "joined the master", "name=local-2")
 
