@@ -90,7 +90,7 @@ func TestRemoteRefusedFileContinues(t *testing.T) {
 	f.files["ok"] = "still here\n"
 	out, errs, status := run(t, f.path, []string{"/etc/passwd", "gone", "ok"}, "")
 	assert.Equal(t, "still here\n", out)
-	assert.Equal(t, "lcat: /etc/passwd: permission denied: /etc/passwd is outside the allowed directories\nlcat: gone: no such file\n", errs)
+	assert.Equal(t, "lcat: permission denied: /etc/passwd is outside the allowed directories\nlcat: gone: no such file\n", errs)
 	assert.Equal(t, 1, status)
 }
 

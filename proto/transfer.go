@@ -84,15 +84,37 @@ func DescribeDone(err error) string {
 }
 
 // WithPath prefixes a client's message with the file name, unless it
-// already starts with it.
+// already names it ("no such file: a.txt", "permission denied: /etc/x is
+// outside ..."): the name as a word of its own, ended by a space, a colon,
+// a comma, a closing parenthesis or the message's end.
 func WithPath(name, msg string) string {
 	if msg == "" {
 		msg = "refused by the client"
 	}
-	if strings.HasPrefix(msg, name+":") {
+	if mentions(msg, name) {
 		return msg
 	}
 	return name + ": " + msg
+}
+
+// mentions reports whether msg has name as a word of its own.
+func mentions(msg, name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; ; {
+		j := strings.Index(msg[i:], name)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(name)
+		before := start == 0 || msg[start-1] == ' '
+		after := end == len(msg) || strings.IndexByte(" :,)", msg[end]) >= 0
+		if before && after {
+			return true
+		}
+		i = start + 1
+	}
 }
 
 // Messages of transfers beside those in proto.go (spec.md §3).

@@ -196,3 +196,25 @@ func TestPassTransferDeclined(t *testing.T) {
 		t.Errorf("no socket: %v, want ErrNoSession", err)
 	}
 }
+
+// A client's refusal is prefixed with the file's name unless it names the
+// file already, as a word of its own.
+func TestWithPath(t *testing.T) {
+	for _, c := range []struct{ name, msg, want string }{
+		{"nope.csv", "no such file: nope.csv", "no such file: nope.csv"},
+		{"/etc/passwd", "permission denied: /etc/passwd is outside the directories resh allows (add one with -allow)",
+			"permission denied: /etc/passwd is outside the directories resh allows (add one with -allow)"},
+		{"a", "refused: a is a directory, not a regular file", "refused: a is a directory, not a regular file"},
+		{"x.txt", "x.txt: input/output error", "x.txt: input/output error"},
+		{"a", "refused by the client", "a: refused by the client"},
+		{"a.txt", "no such file: data.txt", "a.txt: no such file: data.txt"},
+		{"data", "no such file: data.txt", "data: no such file: data.txt"},
+		{"gone", "no such file", "gone: no such file"},
+		{"f", "", "f: refused by the client"},
+		{"", "no such file", ": no such file"},
+	} {
+		if got := WithPath(c.name, c.msg); got != c.want {
+			t.Errorf("WithPath(%q, %q) = %q, want %q", c.name, c.msg, got, c.want)
+		}
+	}
+}
