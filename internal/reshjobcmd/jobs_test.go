@@ -181,7 +181,7 @@ func TestLs(t *testing.T) {
 	require.Len(t, lines, 4, "%q", stdout)
 	assert.Regexp(t, `^ID +STATE +LANG +NAME +EXECUTOR +SUBMITTED +DURATION +VERDICT$`, lines[0], "no OWNER: every job is the caller's")
 	assert.Regexp(t, `^3 +running +python +a\.py +e1 +1m3\ds +- +-$`, lines[1])
-	assert.Regexp(t, `^2 +queued +c +- +- +\d\.\ds +- +-$`, lines[2])
+	assert.Regexp(t, `^2 +queued +c +- +- +(\d+ms|\d\.\ds) +- +-$`, lines[2])
 
 	f = startFake(t, func(s *fakeSession) {
 		s.send(proto.TypeJobs, proto.Jobs{Jobs: jobs})
@@ -305,4 +305,23 @@ func TestStateLine(t *testing.T) {
 	off := stateLine{w: func() io.Writer { return &b }, id: 3}
 	off.show(proto.JobState{State: "queued"})
 	assert.Nil(t, off.notice, "off a terminal without -v: nothing")
+}
+
+// Durations and ages: milliseconds under a second, tenths under ten
+// seconds, then as resh's tables write them.
+func TestAge(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0:                          "0ms",
+		35 * time.Millisecond:      "35ms",
+		999 * time.Millisecond:     "999ms",
+		time.Second:                "1.0s",
+		1500 * time.Millisecond:    "1.5s",
+		9940 * time.Millisecond:    "9.9s",
+		10 * time.Second:           "10s",
+		61 * time.Second:           "1m1s",
+		-time.Second:               "0s",
+		49*time.Hour + time.Minute: "2d1h",
+	} {
+		assert.Equal(t, want, age(d), "%v", d)
+	}
 }

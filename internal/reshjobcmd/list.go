@@ -219,9 +219,12 @@ func duration(j proto.JobInfo, now time.Time) string {
 	return age(now.Sub(at))
 }
 
-// age writes d as cli.Age does, with a tenth of a second under 10 s
-// (jobs are often that short).
+// age writes d as cli.Age does, with a tenth of a second under 10 s and
+// milliseconds under 1 s (jobs are often that short).
 func age(d time.Duration) string {
+	if d >= 0 && d < time.Second {
+		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+	}
 	if d >= 0 && d < 10*time.Second {
 		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + "s"
 	}
