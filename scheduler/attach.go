@@ -35,10 +35,9 @@ func (s *Scheduler) Attach(ctx context.Context, owner string, id, stdout, stderr
 	defer stop()
 	off := [3]int64{0, stdout, stderr}
 	var (
-		sent    bool // a JobState was sent
-		last    proto.JobState
-		lease   int64 // the lease of the running attempt last seen, 0 before
-		running bool  // last seen running
+		sent     bool // a JobState was sent
+		last     proto.JobState
+		attempts = -1 // the job's attempts when last seen, -1 before
 	)
 next:
 	for {
@@ -46,9 +45,11 @@ next:
 		if err != nil {
 			return err
 		}
-		if running && j.Lease != lease && !j.State.Ended() {
-			// The attempt streamed so far was lost: the new one starts at
-			// 0, after it was queued again.
+		if attempts >= 0 && j.Attempts != attempts {
+			// Claimed again since: the attempt streamed so far was lost,
+			// its output discarded, and the new one's starts at 0 (even
+			// if it has ended already). A job failed for good after a
+			// loss keeps its attempts, and its output.
 			off = [3]int64{0, 0, 0}
 			if last.State != string(store.Queued) {
 				last = proto.JobState{State: string(store.Queued)}
@@ -57,10 +58,8 @@ next:
 				}
 			}
 		}
-		running = j.State == store.Running
-		if running {
-			lease = j.Lease
-		}
+		attempts = j.Attempts
+		running := j.State == store.Running
 		if !j.State.Ended() {
 			// A job claimed but not placed yet is still queued to the client.
 			st := proto.JobState{State: string(store.Queued)}
@@ -85,8 +84,8 @@ next:
 				}
 				if !j.State.Ended() {
 					// Bytes of the attempt j shows, or of a later one that
-					// took its place since: a lease that moved sends
-					// them again from the top, offsets reset.
+					// took its place since: when the lease moved, look at
+					// the job again (a new attempt resets the offsets).
 					now, err := s.get(ctx, owner, id)
 					if err != nil {
 						return err

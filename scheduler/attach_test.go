@@ -3,6 +3,8 @@ package scheduler
 import (
 	"context"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -154,37 +156,52 @@ func (p *pausingStore) ReadOutput(ctx context.Context, id int64, s store.Stream,
 // An attempt that takes the lost one's place between Attach's look at the
 // job and its read of the output: the bytes read belong to the new attempt
 // at the old one's offset, and must not be sent; the client gets the new
-// attempt from byte 0, once.
+// attempt from byte 0, once, whether that attempt still runs when Attach
+// looks again or has ended.
 func TestAttachAttemptChangesDuringRead(t *testing.T) {
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "jobs.db"), nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	ps := &pausingStore{Store: st, entered: make(chan struct{}), proceed: make(chan struct{})}
-	h := startOn(t, ps, newFakeCluster(), Config{})
-	j := h.submit("x")
-	sk := newSink()
-	result := h.attach(owner, j.ID, 0, 0, sk)
-	h.fc.addExecutor("e1", 1, "python")
-	c := h.placed(1)
-	c.out(cluster.JobStdout, 0, "a\n")
-	sk.waitFor(t, "the first attempt's output", func() bool { return len(sk.out[store.Stdout]) == 2 })
+	for _, endedFirst := range []bool{false, true} {
+		t.Run(map[bool]string{false: "running", true: "ended"}[endedFirst], func(t *testing.T) {
+			st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "jobs.db"), nil)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = st.Close() })
+			ps := &pausingStore{Store: st, entered: make(chan struct{}), proceed: make(chan struct{})}
+			h := startOn(t, ps, newFakeCluster(), Config{})
+			j := h.submit("x")
+			sk := newSink()
+			result := h.attach(owner, j.ID, 0, 0, sk)
+			h.fc.addExecutor("e1", 1, "python")
+			c := h.placed(1)
+			c.out(cluster.JobStdout, 0, "a\n")
+			sk.waitFor(t, "the first attempt's output", func() bool { return len(sk.out[store.Stdout]) == 2 })
 
-	ps.armed.Store(true)
-	c.out(cluster.JobStdout, 2, "b\n") // Attach looks at the job (running, lease 1), then reads from byte 2
-	select {
-	case <-ps.entered:
-	case <-time.After(wait):
-		t.Fatal("Attach did not read stdout past byte 0")
+			ps.armed.Store(true)
+			c.out(cluster.JobStdout, 2, "b\n") // Attach looks at the job (running, lease 1), then reads from byte 2
+			select {
+			case <-ps.entered:
+			case <-time.After(wait):
+				t.Fatal("Attach did not read stdout past byte 0")
+			}
+			h.fc.addExecutor("e2", 1, "python")
+			h.fc.setRoom("e1", 0)
+			h.s.OnLost("e1")
+			c2 := h.fc.run(t, 2)
+			c2.out(cluster.JobStdout, 0, "new output\n")
+			h.waitJob(j.ID, "the new attempt's output stored", func(j store.Job) bool { return j.Lease == c2.lease && j.StdoutLen == 11 })
+			if endedFirst {
+				c2.end(okEnd("e2"))
+				h.waitJob(j.ID, "finished", func(j store.Job) bool { return j.State == store.Finished })
+			}
+			close(ps.proceed)
+			if !endedFirst {
+				sk.waitFor(t, "the new attempt's output", func() bool { return strings.HasSuffix(string(sk.out[store.Stdout]), "new output\n") })
+				c2.end(okEnd("e2"))
+			}
+			require.NoError(t, result())
+			assert.Equal(t, "a\nnew output\n", string(sk.out[store.Stdout]), "the lost attempt's bytes, then the new attempt's from byte 0, none at the old offset")
+			// The restart is told (queued) between the two attempts' output.
+			tail := sk.events[slices.Index(sk.events, "out:stdout:a\n")+1:]
+			require.Contains(t, tail, "state:queued")
+			assert.Less(t, slices.Index(tail, "state:queued"), slices.Index(tail, "out:stdout:new output\n"), "%q", sk.events)
+		})
 	}
-	h.fc.addExecutor("e2", 1, "python")
-	h.fc.setRoom("e1", 0)
-	h.s.OnLost("e1")
-	c2 := h.fc.run(t, 2)
-	c2.out(cluster.JobStdout, 0, "new output\n")
-	h.waitJob(j.ID, "the new attempt's output stored", func(j store.Job) bool { return j.Lease == c2.lease && j.StdoutLen == 11 })
-	close(ps.proceed)
-
-	c2.end(okEnd("e2"))
-	require.NoError(t, result())
-	assert.Equal(t, "a\nnew output\n", string(sk.out[store.Stdout]), "the lost attempt's bytes, then the new attempt's from byte 0, none at the old offset")
 }
