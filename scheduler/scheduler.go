@@ -102,9 +102,10 @@ func (s *Scheduler) shutdown() {
 	s.wg.Wait()
 }
 
-// claimLoop claims a job whenever an executor may have room for one.
+// claimLoop claims a job whenever an executor may have room for one, or
+// a job became queued.
 func (s *Scheduler) claimLoop() {
-	changed, stop := s.st.Watch(0)
+	changed, stop := s.st.Watch(store.QueuedJobs)
 	defer stop()
 	room := s.cl.Room()
 	retry := time.NewTimer(time.Hour)
@@ -141,9 +142,9 @@ func (s *Scheduler) claimSome() bool {
 		if len(free) == 0 {
 			return true
 		}
-		// A read first: the store's notices wake this loop at every
-		// change (output too), and a Claim is a write, useless while
-		// the queued jobs are all in languages no executor has room for.
+		// A read first: a Claim is a write, useless while the queued
+		// jobs are all in languages no executor has room for (or taken
+		// by another master).
 		queued, err := s.st.List(s.ctx, store.Filter{States: []store.State{store.Queued}, Langs: free, Limit: 1})
 		if err == nil && len(queued) == 0 {
 			return true

@@ -38,6 +38,7 @@ var conformance = []struct {
 	{"Reopen", testReopen},
 	{"Migrations", testMigrations},
 	{"Watch", testWatch},
+	{"WatchQueued", testWatchQueued},
 	{"BadInput", testBadInput},
 }
 
@@ -866,6 +867,45 @@ func testWatch(t *testing.T, e *env) {
 	_, err = s.Cancel(ctx, other.ID, "", "bye")
 	require.NoError(t, err)
 	waitSignal(t, remote, "another master's cancel")
+}
+
+// Watch(QueuedJobs) is told of the jobs that become queued (submitted, or
+// back in the queue after a lost attempt), and of nothing else: what a
+// claimer waits for. Where notices come back through the database, other
+// masters' submissions and expiries reach it too.
+func testWatchQueued(t *testing.T, e *env) {
+	s := e.open()
+	queued, stop := s.Watch(QueuedJobs)
+	defer stop()
+	j := submit(t, s, 1, "alice")[0]
+	waitSignal(t, queued, "a submission")
+
+	c, err := s.Claim(ctx, "m", nil, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, j.ID, c.ID)
+	_, err = s.Assign(ctx, c.ID, c.Lease, "exec-1")
+	require.NoError(t, err)
+	_, err = s.AppendOutput(ctx, c.ID, c.Lease, Stdout, 0, []byte("x"), 0)
+	require.NoError(t, err)
+	if !e.b.shared {
+		// Elsewhere the submission's notice may come back late.
+		noSignal(t, queued, "a claim, an assignment, output")
+	}
+	e.clock.Add(2 * time.Minute)
+	back, err := s.Expire(ctx, e.clock.Now())
+	require.NoError(t, err)
+	require.Len(t, back, 1)
+	require.Equal(t, Queued, back[0].State)
+	waitSignal(t, queued, "a job back in the queue")
+
+	if !e.b.shared {
+		return
+	}
+	s2 := e.open()
+	remote, stop2 := s2.Watch(QueuedJobs)
+	defer stop2()
+	submit(t, s, 1, "bob")
+	waitSignal(t, remote, "another master's submission")
 }
 
 // Bad arguments are refused with ErrInvalid, never a panic.

@@ -47,12 +47,14 @@
 // # Notifications
 //
 // Watch(id) gives a channel that receives a value after job id changed
-// (id 0: after any job changed), so that a caller streaming live output
+// (id 0: after any job changed; QueuedJobs: after a job became queued,
+// submitted or back in the queue), so that a caller streaming live output
 // or waiting for queued work reads again instead of polling. A value
 // means "something changed since you last looked"; values coalesce and
 // spurious ones are possible. Changes made through the same Store value
 // are announced after their commit. On PostgreSQL a trigger also
-// announces every change with pg_notify on channel resh_jobs, delivered
+// announces every change with pg_notify on channel resh_jobs (the job's
+// id, and "queued" when the change left it queued), delivered
 // at commit, and each Store LISTENs there: a master learns of the other
 // masters' changes too. SQLite has no such channel: two processes on one
 // SQLite file do not see each other's notices.

@@ -120,6 +120,7 @@ func (s *sqlStore) Submit(ctx context.Context, j Job) (Job, error) {
 			return fmt.Errorf("store: submit: %w", err)
 		}
 		tx.changed(out.ID)
+		tx.changed(QueuedJobs)
 		return nil
 	})
 	if err != nil {
@@ -436,6 +437,9 @@ func (s *sqlStore) Expire(ctx context.Context, now time.Time) ([]Job, error) {
 					return err
 				}
 				tx.changed(l.id)
+				if j.State == Queued {
+					tx.changed(QueuedJobs)
+				}
 				batch = append(batch, j)
 			}
 			return nil

@@ -141,7 +141,9 @@ func (b *pgBackend) listenOnce(ctx context.Context, cfg *pgx.ConnConfig, listeni
 		if err != nil {
 			return err
 		}
-		if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
+		if n.Payload == pgQueuedPayload {
+			b.hub.notify(QueuedJobs)
+		} else if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
 			b.hub.notify(id)
 		}
 	}

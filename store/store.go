@@ -78,7 +78,8 @@ type Store interface {
 	Purge(ctx context.Context, olderThan time.Time) (int, error)
 
 	// Watch returns a channel that receives a value after the job (id >
-	// 0) or any job (id 0) changed; see the package documentation. Call
+	// 0) or any job (id 0) changed, or (QueuedJobs) after a job became
+	// queued; see the package documentation. Call
 	// stop when done: it releases the channel (never closed).
 	Watch(id int64) (changed <-chan struct{}, stop func())
 

@@ -12,10 +12,20 @@ type hub struct {
 	subs map[int64]map[chan struct{}]struct{} // by job id, 0 for any job
 }
 
+// QueuedJobs, given to Watch, subscribes to the jobs that become queued:
+// submitted, or back in the queue after a lost attempt. A scheduler's
+// claimer watches it rather than every change (output, above all).
+const QueuedJobs int64 = -1
+
+// pgQueuedPayload is the notice on pgChannel of a job that became queued
+// (beside the one with its id): the trigger of migration 0002.
+const pgQueuedPayload = "queued"
+
 // newHub returns an empty hub.
 func newHub() *hub { return &hub{subs: make(map[int64]map[chan struct{}]struct{})} }
 
-// watch subscribes to changes of job id (0: any job).
+// watch subscribes to changes of job id (0: any job; QueuedJobs: jobs
+// becoming queued).
 func (h *hub) watch(id int64) (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	h.mu.Lock()
@@ -39,8 +49,8 @@ func (h *hub) watch(id int64) (<-chan struct{}, func()) {
 	}
 }
 
-// notify tells the watchers of these jobs, and those of any job, that
-// they changed.
+// notify tells the watchers of these jobs (QueuedJobs among them when
+// one became queued), and those of any job, that they changed.
 func (h *hub) notify(ids ...int64) {
 	if len(ids) == 0 {
 		return

@@ -1,0 +1,3 @@
+-- PostgreSQL's trigger now also announces the jobs that become queued.
+-- SQLite's notices are made in the process (store/watch.go): nothing
+-- changes here; the file keeps one numbering for both schemas.
