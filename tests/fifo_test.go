@@ -29,7 +29,7 @@ func TestFIFORefusedPromptly(t *testing.T) {
 	for _, cmd := range []string{"timeout 3 lcat f; exit 5", "echo x | timeout 3 ltee f; exit 5"} {
 		start := time.Now()
 		r := resh(t, filepath.Dir(f), "", d.args(d.addr, cmd)...)
-		if r.code != 5 || !strings.Contains(r.stderr, ": f: refused: f is a FIFO, not a regular file (name it with -allow to permit)\n") {
+		if r.code != 5 || !strings.Contains(r.stderr, ": refused: f is a FIFO, not a regular file (name it with -allow to permit)\n") {
 			t.Errorf("%s: %+v", cmd, r)
 		}
 		if took := time.Since(start); took > 3*time.Second {

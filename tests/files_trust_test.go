@@ -55,9 +55,9 @@ func TestHostileServerGetsNoKeysNorDotfiles(t *testing.T) {
 		t.Fatalf("got %+v", r)
 	}
 	for _, want := range []string{
-		"lcat: .ssh/id_ed25519: refused: .ssh/id_ed25519 is in ~/.ssh (name it exactly with -allow to permit)\n",
+		"lcat: refused: .ssh/id_ed25519 is in ~/.ssh (name it exactly with -allow to permit)\n",
 		"refused: " + filepath.Join(keys, "id_ed25519") + " is in resh's key directory " + keys + " (name it exactly with -allow to permit)\n",
-		"ltee: .bashrc: refused: hidden file .bashrc (name it with -allow to permit)\n",
+		"ltee: refused: hidden file .bashrc (name it with -allow to permit)\n",
 		// resh's own lines, one per transfer.
 		"resh: lcat: refused: .ssh/id_ed25519 is in ~/.ssh",
 		"resh: ltee: refused: hidden file .bashrc",
