@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The project's test command (README.md): formatting, vet, staticcheck, the
-# whole suite under the race detector, then a short run of every fuzz target.
+# The project's test command (README.md): formatting, go.mod tidy, vet,
+# staticcheck, the whole suite under the race detector, then a short run of
+# every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -8,6 +9,12 @@ echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
 	echo "gofmt would change: $unformatted" >&2
+	exit 1
+fi
+
+echo "== go mod tidy"
+if ! go mod tidy -diff; then
+	echo "go mod tidy would change go.mod or go.sum (above)" >&2
 	exit 1
 fi
 
