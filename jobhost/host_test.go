@@ -312,13 +312,15 @@ func TestConn(t *testing.T) {
 	c := j.Conn("here", 2, 0)
 	assert.Equal(t, "here", c.Executor())
 	var out [3]string
+	acked := [3]int64{cluster.JobStdout: 2}
 	var end *cluster.JobEnd
 	for end == nil {
 		o, e, err := c.Next()
 		require.NoError(t, err)
 		if o != nil {
 			out[o.Stream] += string(o.Data)
-			require.NoError(t, c.Ack(o.Offset+int64(len(o.Data)), 0))
+			acked[o.Stream] = o.Offset + int64(len(o.Data))
+			require.NoError(t, c.Ack(acked[cluster.JobStdout], acked[cluster.JobStderr]))
 		}
 		end = e
 	}
