@@ -117,9 +117,12 @@ func TestCloseDrainTimeout(t *testing.T) {
 	scfg.DrainTimeout = 300 * time.Millisecond
 	_, cl, acc := pairWith(t, scfg, fastConfig())
 	// The client reads nothing: its receive buffer fills, and the rest
-	// stays in the server's send buffer, unacknowledged.
-	// Default buffers: 512 KiB on each side.
-	if _, err := acc.Write(randomBytesN(1<<20, 42)); err != nil {
+	// stays in the server's send buffer, unacknowledged. Default buffers:
+	// 512 KiB on each side; 768 KiB leave a quarter of the send buffer
+	// free, so that Write returns whatever the client's window is when
+	// its buffer is full (1 MiB, both buffers to the byte, once blocked
+	// Write for ever in CI).
+	if _, err := acc.Write(randomBytesN(768<<10, 42)); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
