@@ -75,24 +75,18 @@ next:
 		}
 		for _, stream := range []store.Stream{store.Stdout, store.Stderr} {
 			for {
-				data, _, err := s.st.ReadOutput(ctx, id, stream, off[stream], 0)
+				data, _, lease, err := s.st.ReadOutput(ctx, id, stream, off[stream], 0)
 				if err != nil {
 					return fmt.Errorf("reshd: cannot read job %d's output: %w", id, err)
 				}
 				if len(data) == 0 {
 					break
 				}
-				if !j.State.Ended() {
-					// Bytes of the attempt j shows, or of a later one that
-					// took its place since: when the lease moved, look at
-					// the job again (a new attempt resets the offsets).
-					now, err := s.get(ctx, owner, id)
-					if err != nil {
-						return err
-					}
-					if now.Lease != j.Lease {
-						continue next
-					}
+				if lease != j.Lease {
+					// Bytes of an attempt that took the place of the one
+					// j shows: look at the job again (a new attempt
+					// resets the offsets).
+					continue next
 				}
 				if err := sink.Output(stream, data); err != nil {
 					return err

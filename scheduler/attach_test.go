@@ -145,7 +145,7 @@ type pausingStore struct {
 	proceed chan struct{}
 }
 
-func (p *pausingStore) ReadOutput(ctx context.Context, id int64, s store.Stream, from int64, maxBytes int) ([]byte, int64, error) {
+func (p *pausingStore) ReadOutput(ctx context.Context, id int64, s store.Stream, from int64, maxBytes int) ([]byte, int64, int64, error) {
 	if s == store.Stdout && from > 0 && p.armed.CompareAndSwap(true, false) {
 		close(p.entered)
 		<-p.proceed

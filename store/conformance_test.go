@@ -270,8 +270,9 @@ func testOutput(t *testing.T, e *env) {
 	}
 	read := func(st Stream, from int64, n int) (string, int64) {
 		t.Helper()
-		b, l, err := s.ReadOutput(ctx, c.ID, st, from, n)
+		b, l, lease, err := s.ReadOutput(ctx, c.ID, st, from, n)
 		require.NoError(t, err)
+		assert.Equal(t, c.Lease, lease, "the attempt read")
 		return string(b), l
 	}
 	kept, err := appendOut(Stdout, 0, "hello")
@@ -312,7 +313,7 @@ func testOutput(t *testing.T, e *env) {
 	assert.Equal(t, len(big), kept)
 	want := append([]byte("hello world"), big...)
 	for _, r := range [][2]int{{0, len(want)}, {chunkSize - 5, 10}, {chunkSize + 11, chunkSize}, {7, 2*chunkSize + 3}, {len(want) - 1, 10}} {
-		got, length, err := s.ReadOutput(ctx, c.ID, Stdout, int64(r[0]), r[1])
+		got, length, _, err := s.ReadOutput(ctx, c.ID, Stdout, int64(r[0]), r[1])
 		require.NoError(t, err)
 		assert.Equal(t, int64(len(want)), length)
 		end := min(r[0]+r[1], len(want))
@@ -330,7 +331,7 @@ func testOutput(t *testing.T, e *env) {
 	require.NoError(t, err)
 	data, _ = read(Stderr, 1, 0)
 	assert.Equal(t, "ops", data)
-	_, _, err = s.ReadOutput(ctx, c.ID+1, Stdout, 0, 0)
+	_, _, _, err = s.ReadOutput(ctx, c.ID+1, Stdout, 0, 0)
 	assert.ErrorIs(t, err, ErrNotFound)
 }
 
@@ -352,7 +353,7 @@ func testOutputLimit(t *testing.T, e *env) {
 	kept, err = s.AppendOutput(ctx, c.ID, c.Lease, Stderr, 0, []byte("err"), 8)
 	require.NoError(t, err)
 	assert.Equal(t, 3, kept, "each stream has its own limit")
-	data, length, err := s.ReadOutput(ctx, c.ID, Stdout, 0, 0)
+	data, length, _, err := s.ReadOutput(ctx, c.ID, Stdout, 0, 0)
 	require.NoError(t, err)
 	assert.Equal(t, "12345678", string(data))
 	assert.Equal(t, int64(8), length)
@@ -467,10 +468,11 @@ func testExpire(t *testing.T, e *env) {
 	assert.Equal(t, Running, got.State, "a job whose lease runs is left alone")
 
 	// The lost attempt's output is gone and its executor is stale.
-	data, length, err := s.ReadOutput(ctx, re.ID, Stdout, 0, 0)
+	data, length, lease, err := s.ReadOutput(ctx, re.ID, Stdout, 0, 0)
 	require.NoError(t, err)
 	assert.Empty(t, data)
 	assert.Zero(t, length)
+	assert.Equal(t, re.Lease, lease, "the lease the job is back in the queue with, not the lost attempt's")
 	_, err = s.Finish(ctx, c1.ID, c1.Lease, 0, nil)
 	assert.ErrorIs(t, err, ErrStaleLease)
 	_, err = s.AppendOutput(ctx, c1.ID, c1.Lease, Stdout, 0, []byte("late"), 0)
@@ -607,7 +609,7 @@ func testConcurrentAppend(t *testing.T, e *env) {
 				end := min(off+64, len(want))
 				_, err := s.AppendOutput(ctx, c.ID, c.Lease, Stdout, int64(off), want[off:end], 0)
 				if errors.Is(err, ErrGap) { // another sender is behind: resend from where it is
-					_, l, rerr := s.ReadOutput(ctx, c.ID, Stdout, 0, 1)
+					_, l, _, rerr := s.ReadOutput(ctx, c.ID, Stdout, 0, 1)
 					if rerr != nil {
 						t.Error(rerr)
 						return
@@ -624,7 +626,7 @@ func testConcurrentAppend(t *testing.T, e *env) {
 		}()
 	}
 	wg.Wait()
-	got, length, err := s.ReadOutput(ctx, c.ID, Stdout, 0, 0)
+	got, length, _, err := s.ReadOutput(ctx, c.ID, Stdout, 0, 0)
 	require.NoError(t, err)
 	assert.Equal(t, int64(len(want)), length)
 	assert.Equal(t, string(want), string(got))
@@ -664,7 +666,7 @@ func testPurge(t *testing.T, e *env) {
 			assert.NoError(t, err, "job %d", i)
 		}
 	}
-	_, _, err = s.ReadOutput(ctx, jobs[0].ID, Stderr, 0, 0)
+	_, _, _, err = s.ReadOutput(ctx, jobs[0].ID, Stderr, 0, 0)
 	assert.ErrorIs(t, err, ErrNotFound)
 	n, err = s.Purge(ctx, cutoff)
 	require.NoError(t, err)
@@ -785,7 +787,7 @@ func testReopen(t *testing.T, e *env) {
 		require.NoError(t, err)
 		assert.Equal(t, before[i], got)
 	}
-	data, _, err := s.ReadOutput(ctx, c.ID, Stdout, 0, 0)
+	data, _, _, err := s.ReadOutput(ctx, c.ID, Stdout, 0, 0)
 	require.NoError(t, err)
 	assert.Equal(t, "kept", string(data))
 	// The running job's lease still holds after the restart.
@@ -929,9 +931,9 @@ func testBadInput(t *testing.T, e *env) {
 	assert.ErrorIs(t, err, ErrInvalid)
 	_, err = s.AppendOutput(ctx, c.ID, c.Lease, Stdout, -1, []byte("x"), 0)
 	assert.ErrorIs(t, err, ErrInvalid)
-	_, _, err = s.ReadOutput(ctx, c.ID, Stdout, -1, 0)
+	_, _, _, err = s.ReadOutput(ctx, c.ID, Stdout, -1, 0)
 	assert.ErrorIs(t, err, ErrInvalid)
-	_, _, err = s.ReadOutput(ctx, c.ID, Stream(0), 0, 0)
+	_, _, _, err = s.ReadOutput(ctx, c.ID, Stream(0), 0, 0)
 	assert.ErrorIs(t, err, ErrInvalid)
 	_, err = s.Finish(ctx, c.ID, c.Lease, 0, []byte("{"))
 	assert.ErrorIs(t, err, ErrInvalid)

@@ -84,23 +84,23 @@ func (s *sqlStore) AppendOutput(ctx context.Context, id, lease int64, st Stream,
 }
 
 // ReadOutput implements Store.
-func (s *sqlStore) ReadOutput(ctx context.Context, id int64, st Stream, from int64, maxBytes int) ([]byte, int64, error) {
+func (s *sqlStore) ReadOutput(ctx context.Context, id int64, st Stream, from int64, maxBytes int) ([]byte, int64, int64, error) {
 	if !st.valid() {
-		return nil, 0, fmt.Errorf("%w: stream %d", ErrInvalid, st)
+		return nil, 0, 0, fmt.Errorf("%w: stream %d", ErrInvalid, st)
 	}
 	if from < 0 {
-		return nil, 0, fmt.Errorf("%w: offset %d", ErrInvalid, from)
+		return nil, 0, 0, fmt.Errorf("%w: offset %d", ErrInvalid, from)
 	}
 	if maxBytes <= 0 {
 		maxBytes = DefaultReadMax
 	}
 	var (
-		data   []byte
-		length int64
+		data          []byte
+		length, lease int64
 	)
 	err := s.b.read(ctx, func(q querier) error {
 		data = nil
-		err := q.queryRow(ctx, "SELECT "+lengthCol[st]+" FROM jobs WHERE id = $1", id).Scan(&length)
+		err := q.queryRow(ctx, "SELECT "+lengthCol[st]+", lease FROM jobs WHERE id = $1", id).Scan(&length, &lease)
 		if errors.Is(err, errNoRows) {
 			return fmt.Errorf("%w: %d", ErrNotFound, id)
 		}
@@ -136,10 +136,10 @@ func (s *sqlStore) ReadOutput(ctx context.Context, id int64, st Stream, from int
 		})
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	if int64(len(data)) != min(int64(maxBytes), max(length-from, 0)) {
-		return nil, 0, fmt.Errorf("store: output of job %d %s: %d bytes found of %d stored", id, st, from+int64(len(data)), length)
+		return nil, 0, 0, fmt.Errorf("store: output of job %d %s: %d bytes found of %d stored", id, st, from+int64(len(data)), length)
 	}
-	return data, length, nil
+	return data, length, lease, nil
 }

@@ -48,10 +48,12 @@ type Store interface {
 	// less than len(data) means the limit cut the rest.
 	AppendOutput(ctx context.Context, id, lease int64, s Stream, offset int64, data []byte, limit int64) (kept int, err error)
 	// ReadOutput returns up to max bytes (max <= 0: up to
-	// DefaultReadMax) of the job's stream s from offset from on, and
-	// the stream's stored length. Reading at or past the length returns
-	// no bytes. It works in every state, live while the job runs.
-	ReadOutput(ctx context.Context, id int64, s Stream, from int64, max int) (data []byte, length int64, err error)
+	// DefaultReadMax) of the job's stream s from offset from on, the
+	// stream's stored length, and the job's Lease, all as of one moment:
+	// the bytes are those of the attempt that lease names. Reading at or
+	// past the length returns no bytes. It works in every state, live
+	// while the job runs.
+	ReadOutput(ctx context.Context, id int64, s Stream, from int64, max int) (data []byte, length, lease int64, err error)
 	// Finish ends the running job as finished with its exit code and
 	// verdict. Exactly once: a second Finish with the same lease returns
 	// the stored job and ErrAlreadyDone.
