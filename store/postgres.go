@@ -18,6 +18,10 @@ import (
 // transaction announces, at its commit, the ids of the jobs it changed.
 const pgChannel = "resh_jobs"
 
+// pgQueuedPayload is the notice on pgChannel of a job that became queued
+// (beside the one with its id): the trigger of migration 0002.
+const pgQueuedPayload = "queued"
+
 // pgMigrationLock is the advisory lock key that serialises migrations
 // of masters opening one database at once.
 const pgMigrationLock = 0x7265736801 // "resh" 1

@@ -17,10 +17,6 @@ type hub struct {
 // claimer watches it rather than every change (output, above all).
 const QueuedJobs int64 = -1
 
-// pgQueuedPayload is the notice on pgChannel of a job that became queued
-// (beside the one with its id): the trigger of migration 0002.
-const pgQueuedPayload = "queued"
-
 // newHub returns an empty hub.
 func newHub() *hub { return &hub{subs: make(map[int64]map[chan struct{}]struct{})} }
 
