@@ -66,10 +66,10 @@
 // each, with no bound on their number beyond the disk. bwrap's child (the
 // sandbox's init) and the sandbox's shell are counted in the job's cgroup
 // limits, but reshd's copying of output is not. Anything readable in the
-// system directories is readable by the job. The sandbox's shell reports each command's end
-// and CPU time; a job that takes it over (it runs as the same user) can
-// lie about its own status, but not escape a limit, which reshd enforces
-// from outside.
+// system directories is readable by the job. The sandbox's shell reports
+// each command's end and CPU time; a job that takes it over (it runs as
+// the same user) can lie about its own status, but not escape a limit,
+// which reshd enforces from outside.
 package sandbox
 
 import (
